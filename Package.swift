@@ -1,0 +1,114 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+/// Targets that carry NIO channel handlers and reference-typed sessions compile in Swift 5 mode for now;
+/// the pure layers (core, SASL, storage protocols) are checked under Swift 6 strict concurrency.
+let swift5Mode: [SwiftSetting] = [.swiftLanguageMode(.v5)]
+
+let package = Package(
+    name: "Starling",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "starling", targets: ["StarlingCLI"]),
+        .library(name: "XMPPCore", targets: ["XMPPCore"]),
+        .library(name: "XMPPClient", targets: ["XMPPClient"]),
+        .library(name: "XMPPServer", targets: ["XMPPServer"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // MARK: - System libraries
+        .target(
+            name: "CICUShim",
+            linkerSettings: [.linkedLibrary("icuuc"), .linkedLibrary("icui18n"), .linkedLibrary("icudata")]
+        ),
+        .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
+
+        // MARK: - Core, no I/O
+        .target(name: "XMPPCore", dependencies: ["CICUShim"]),
+        .target(
+            name: "XMPPSASL",
+            dependencies: [
+                "XMPPCore",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+
+        // MARK: - Streams over NIO
+        .target(
+            name: "XMPPStream",
+            dependencies: [
+                "XMPPCore", "XMPPSASL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swift5Mode
+        ),
+
+        // MARK: - Storage
+        .target(name: "XMPPStorage", dependencies: ["XMPPCore", "XMPPSASL"]),
+        .target(name: "XMPPStorageSQLite", dependencies: ["XMPPStorage", "CSQLite"]),
+
+        // MARK: - Server
+        .target(
+            name: "XMPPServer",
+            dependencies: [
+                "XMPPCore", "XMPPSASL", "XMPPStream", "XMPPStorage", "XMPPStorageSQLite",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swift5Mode
+        ),
+        .target(name: "XMPPServerModules", dependencies: ["XMPPServer", "XMPPCore"], swiftSettings: swift5Mode),
+
+        // MARK: - Client
+        .target(
+            name: "XMPPClient",
+            dependencies: [
+                "XMPPCore", "XMPPSASL", "XMPPStream",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ],
+            swiftSettings: swift5Mode
+        ),
+
+        // MARK: - Executables
+        .executableTarget(
+            name: "StarlingCLI",
+            dependencies: [
+                "XMPPServer", "XMPPServerModules",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swift5Mode
+        ),
+        .executableTarget(name: "XMPPParserFuzzer", dependencies: ["XMPPCore"]),
+
+        // MARK: - Tests
+        .testTarget(name: "XMPPCoreTests", dependencies: ["XMPPCore"]),
+        .testTarget(name: "XMPPSASLTests", dependencies: ["XMPPSASL"]),
+        .testTarget(name: "XMPPStreamTests", dependencies: ["XMPPStream"], swiftSettings: swift5Mode),
+        .testTarget(name: "XMPPStorageSQLiteTests", dependencies: ["XMPPStorageSQLite"]),
+        .testTarget(
+            name: "XMPPServerTests",
+            dependencies: ["XMPPServer", "XMPPServerModules", "XMPPClient"],
+            swiftSettings: swift5Mode
+        ),
+    ]
+)

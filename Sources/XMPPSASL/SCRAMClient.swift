@@ -1,0 +1,128 @@
+import XMPPCore
+
+/// The client side of SCRAM, used by Starling's client library and by the tests that check
+/// the server against the RFC test vectors.
+public struct SCRAMClient: Sendable {
+    public enum Binding: Sendable, Hashable {
+        /// `n`: the client does not support channel binding.
+        case unsupported
+        /// `y`: the client supports it but the server offered no -PLUS mechanism.
+        case serverDoesNotSupport
+        /// `p=type`: bind to this TLS channel.
+        case bound(ChannelBindingType, [UInt8])
+    }
+
+    public enum ClientError: Error, Sendable, Hashable {
+        case unexpectedMessage
+        case malformedChallenge
+        case nonceMismatch
+        case iterationCountTooLow(Int)
+        case serverSignatureMismatch
+        case serverError(String)
+        case invalidPassword(SASLPasswordError)
+    }
+
+    private enum State: Sendable {
+        case initial
+        case sentClientFirst
+        case sentClientFinal(expectedServerSignature: [UInt8])
+        case finished
+    }
+
+    public let hash: SCRAMHash
+    private let username: String
+    private let password: String
+    private let authzid: String?
+    private let binding: Binding
+    private let clientNonce: String
+    private let minimumIterations: Int
+    private var state: State = .initial
+    private var clientFirstBare = ""
+
+    /// The salted password computed during the exchange, which a client may cache.
+    public private(set) var saltedPassword: [UInt8]?
+
+    public init(
+        hash: SCRAMHash,
+        username: String,
+        password: String,
+        authzid: String? = nil,
+        binding: Binding = .unsupported,
+        clientNonce: String = SASLRandom.nonce(),
+        minimumIterations: Int = SCRAMCredentials.minimumIterations
+    ) {
+        self.hash = hash
+        self.username = username
+        self.password = password
+        self.authzid = authzid
+        self.binding = binding
+        self.clientNonce = clientNonce
+        self.minimumIterations = minimumIterations
+    }
+
+    private var gs2Header: String {
+        let flag =
+            switch self.binding {
+            case .unsupported: "n"
+            case .serverDoesNotSupport: "y"
+            case .bound(let type, _): "p=\(type.rawValue)"
+            }
+        return flag + "," + (self.authzid.map { "a=" + SCRAMServer.encodeSASLName($0) } ?? "") + ","
+    }
+
+    public mutating func clientFirstMessage() -> [UInt8] {
+        self.clientFirstBare = "n=\(SCRAMServer.encodeSASLName(self.username)),r=\(self.clientNonce)"
+        self.state = .sentClientFirst
+        return Array((self.gs2Header + self.clientFirstBare).utf8)
+    }
+
+    public mutating func receivedServerFirst(_ message: [UInt8]) throws(ClientError) -> [UInt8] {
+        guard case .sentClientFirst = self.state else { throw .unexpectedMessage }
+        let text = String(decoding: message, as: UTF8.self)
+        var nonce: String?
+        var salt: [UInt8]?
+        var iterations: Int?
+        for attribute in text.split(separator: ",") {
+            if attribute.hasPrefix("r=") { nonce = String(attribute.dropFirst(2)) }
+            if attribute.hasPrefix("s=") { salt = Base64.decode(attribute.dropFirst(2)) }
+            if attribute.hasPrefix("i=") { iterations = Int(attribute.dropFirst(2)) }
+            if attribute.hasPrefix("e=") { throw .serverError(String(attribute.dropFirst(2))) }
+        }
+        guard let nonce, let salt, let iterations else { throw .malformedChallenge }
+        guard nonce.hasPrefix(self.clientNonce), nonce.count > self.clientNonce.count else { throw .nonceMismatch }
+        guard iterations >= self.minimumIterations else { throw .iterationCountTooLow(iterations) }
+
+        var bindingData = Array(self.gs2Header.utf8)
+        if case .bound(_, let data) = self.binding {
+            bindingData += data
+        }
+        let withoutProof = "c=\(Base64.encode(bindingData)),r=\(nonce)"
+        let prepared: String
+        do {
+            prepared = try SASLPassword.prepare(self.password)
+        } catch {
+            throw .invalidPassword(error)
+        }
+        let salted = self.hash.saltedPassword(Array(prepared.utf8), salt: salt, iterations: iterations)
+        self.saltedPassword = salted
+        let clientKey = self.hash.hmac(key: salted, Array("Client Key".utf8))
+        let storedKey = self.hash.hash(clientKey)
+        let authMessage = Array("\(self.clientFirstBare),\(text),\(withoutProof)".utf8)
+        let clientSignature = self.hash.hmac(key: storedKey, authMessage)
+        let proof = zip(clientKey, clientSignature).map { $0 ^ $1 }
+        let serverKey = self.hash.hmac(key: salted, Array("Server Key".utf8))
+        self.state = .sentClientFinal(expectedServerSignature: self.hash.hmac(key: serverKey, authMessage))
+        return Array("\(withoutProof),p=\(Base64.encode(proof))".utf8)
+    }
+
+    /// Verifies the server's signature in the success data: only then is the server known
+    /// to hold the credentials too.
+    public mutating func receivedServerFinal(_ message: [UInt8]) throws(ClientError) {
+        guard case .sentClientFinal(let expected) = self.state else { throw .unexpectedMessage }
+        let text = String(decoding: message, as: UTF8.self)
+        if text.hasPrefix("e=") { throw .serverError(String(text.dropFirst(2))) }
+        guard text.hasPrefix("v="), let signature = Base64.decode(text.dropFirst(2)) else { throw .malformedChallenge }
+        guard constantTimeEquals(signature, expected) else { throw .serverSignatureMismatch }
+        self.state = .finished
+    }
+}

@@ -1,0 +1,563 @@
+import XMPPCore
+import XMPPSASL
+
+/// Policy for the client-to-server negotiation, fixed per listener.
+public struct C2SNegotiationPolicy: Sendable {
+    public var hostedDomains: Set<String>
+    /// True when the listener has a certificate to offer STARTTLS with.
+    public var tlsAvailable: Bool
+    /// Refuse SASL and stanzas until the stream is encrypted (RFC 6120 §5.3.1).
+    public var tlsRequired: Bool
+    /// The mechanisms in the order they are offered; PLAIN and -PLUS are offered only over TLS.
+    public var mechanisms: [SASLMechanismName]
+    /// Failed SASL attempts allowed on one stream before it is closed.
+    public var maxAuthenticationFailures: Int
+    /// Offer the RFC 3921 session element, marked optional (RFC 6121 Appendix E), for old clients.
+    public var offerLegacySession: Bool
+    /// Extra stream features offered once the stream is authenticated (from modules).
+    public var authenticatedFeatures: [Element]
+
+    public init(
+        hostedDomains: Set<String>,
+        tlsAvailable: Bool = true,
+        tlsRequired: Bool = true,
+        mechanisms: [SASLMechanismName] = SASLMechanismName.allCases,
+        maxAuthenticationFailures: Int = 3,
+        offerLegacySession: Bool = true,
+        authenticatedFeatures: [Element] = []
+    ) {
+        self.hostedDomains = hostedDomains
+        self.tlsAvailable = tlsAvailable
+        self.tlsRequired = tlsRequired
+        self.mechanisms = mechanisms
+        self.maxAuthenticationFailures = maxAuthenticationFailures
+        self.offerLegacySession = offerLegacySession
+        self.authenticatedFeatures = authenticatedFeatures
+    }
+}
+
+/// The client-to-server stream negotiation of RFC 6120 (§4 streams, §5 STARTTLS, §6 SASL,
+/// §7 resource binding) as a pure state machine.
+///
+/// The connection handler feeds it what happened (`streamOpened`, `elementReceived`,
+/// `tlsEstablished`, `credentialsFetched` …) and carries out the actions it returns, in order.
+/// It does no I/O, reads no clock and touches no storage, so every transition is tested
+/// without a socket.
+public struct C2SStreamStateMachine: Sendable {
+    public enum Action: Sendable, Hashable {
+        /// Open our side of the stream with this header.
+        case sendStreamHeader(StreamHeader)
+        case send(Element)
+        /// `<proceed/>` is out: discard buffered input, add TLS in front of the parser, reset it.
+        case startTLS
+        /// SASL succeeded: reset the parser for the new stream (RFC 6120 §6.4.6).
+        case restartStream
+        /// The stream authenticated as this bare JID (raise the stanza size limits).
+        case authenticated(JID)
+        case fetchSCRAMCredentials(username: String, hash: SCRAMHash)
+        case verifyPlainPassword(username: String, password: String)
+        /// Log a failed authentication (never with the password or SASL data).
+        case authenticationFailed(username: String?, reason: SASLFailure)
+        case bindResource(requested: String?, account: JID)
+        /// A stanza from the bound session, `from` stamped, ready for the router.
+        case route(Element)
+        /// Send the stream error (if any), close our stream and the connection.
+        case close(StreamError?)
+    }
+
+    public enum Phase: Sendable, Hashable {
+        case plaintext
+        case encrypted
+        case authenticated(account: JID, encrypted: Bool)
+    }
+
+    private enum State: Sendable {
+        case awaitingStreamHeader(Phase)
+        case negotiating(Phase)
+        case awaitingTLS
+        case authenticating(SASLExchange)
+        case binding(account: JID)
+        case established(JID)
+        case closed
+    }
+
+    private enum SASLExchange: Sendable {
+        case scram(SCRAMServer, awaitingCredentials: Bool)
+        case plainAwaitingResponse
+        case plainVerifying(username: String, authzid: String?)
+    }
+
+    public let policy: C2SNegotiationPolicy
+    private var state: State
+    private var channelBinding: [ChannelBindingType: [UInt8]] = [:]
+    private var encrypted: Bool
+    private var domain: String?
+    private var language = "en"
+    private var authenticationFailures = 0
+    private var headerSent = false
+
+    /// `directTLS` is true for a listener where TLS came first (XEP-0368).
+    public init(policy: C2SNegotiationPolicy, directTLS: Bool = false) {
+        self.policy = policy
+        self.encrypted = directTLS
+        self.state = .awaitingStreamHeader(directTLS ? .encrypted : .plaintext)
+    }
+
+    /// The full JID once a resource is bound.
+    public var boundJID: JID? {
+        if case .established(let jid) = self.state { return jid }
+        return nil
+    }
+
+    public var isAuthenticated: Bool {
+        switch self.state {
+        case .binding, .established: return true
+        case .awaitingStreamHeader(.authenticated), .negotiating(.authenticated): return true
+        default: return false
+        }
+    }
+
+    public var isClosed: Bool {
+        if case .closed = self.state { return true }
+        return false
+    }
+
+    // MARK: - Stream header
+
+    public mutating func streamOpened(_ header: StreamHeader, streamID: String) -> [Action] {
+        guard case .awaitingStreamHeader(let phase) = self.state else {
+            return self.closing(StreamError(.invalidXML, text: "unexpected stream header"))
+        }
+        var actions: [Action] = []
+        var reply = StreamHeader(contentNamespace: XMPPNamespace.client)
+        reply.attributes = [Attribute(name: "id", value: streamID), Attribute(name: "version", value: "1.0")]
+        if let language = header.language, !language.isEmpty, language.utf8.count <= 35 {
+            self.language = language
+        }
+        reply.attributes.append(Attribute(name: "lang", namespace: XMLNamespace.xml, value: self.language))
+
+        let requestedDomain = header[attribute: "to"].flatMap { try? JID.prepareDomainpart($0) }
+        let domain = requestedDomain ?? (header[attribute: "to"] == nil && self.policy.hostedDomains.count == 1 ? self.policy.hostedDomains.first : nil)
+        if let domain {
+            reply.attributes.insert(Attribute(name: "from", value: domain), at: 0)
+        }
+        if let from = header[attribute: "from"], let jid = try? JID(from) {
+            reply.attributes.append(Attribute(name: "to", value: jid.description))
+        }
+        actions.append(.sendStreamHeader(reply))
+        self.headerSent = true
+
+        // RFC 6120 §4.9.1.1: the header goes out first, then the error.
+        if header.name != "stream" || header.namespace != XMPPNamespace.stream {
+            return actions + self.closing(StreamError(.invalidNamespace, text: "the stream element must be {\(XMPPNamespace.stream)}stream"))
+        }
+        if header.contentNamespace != XMPPNamespace.client {
+            return actions + self.closing(StreamError(.invalidNamespace, text: "the content namespace must be jabber:client"))
+        }
+        guard let domain, self.policy.hostedDomains.contains(domain) else {
+            return actions + self.closing(StreamError(.hostUnknown, text: "this server does not serve that domain"))
+        }
+        if let previous = self.domain, previous != domain {
+            return actions + self.closing(StreamError(.hostUnknown, text: "the domain changed on a stream restart"))
+        }
+        guard let version = header[attribute: "version"], let major = version.split(separator: ".").first.flatMap({ Int($0) }), major >= 1
+        else {
+            return actions + self.closing(StreamError(.unsupportedVersion, text: "XMPP 1.0 (version='1.0') is required"))
+        }
+        self.domain = domain
+        self.state = .negotiating(phase)
+        actions.append(.send(self.features(for: phase)))
+        return actions
+    }
+
+    private func features(for phase: Phase) -> Element {
+        var features = Element(name: "features", namespace: XMPPNamespace.stream)
+        switch phase {
+        case .plaintext:
+            if self.policy.tlsAvailable {
+                var starttls = Element(name: "starttls", namespace: XMPPNamespace.tls)
+                if self.policy.tlsRequired {
+                    starttls.append(Element(name: "required", namespace: XMPPNamespace.tls))
+                }
+                features.append(starttls)
+            }
+            if !self.policy.tlsRequired || !self.policy.tlsAvailable {
+                features.append(contentsOf: self.saslFeatures())
+            }
+        case .encrypted:
+            features.append(contentsOf: self.saslFeatures())
+        case .authenticated:
+            features.append(Element(name: "bind", namespace: XMPPNamespace.bind))
+            if self.policy.offerLegacySession {
+                features.append(Element("session", namespace: XMPPNamespace.session, children: [Element(name: "optional", namespace: XMPPNamespace.session)]))
+            }
+            for feature in self.policy.authenticatedFeatures {
+                features.append(feature)
+            }
+        }
+        return features
+    }
+
+    private func offeredMechanisms() -> [SASLMechanismName] {
+        self.policy.mechanisms.filter { mechanism in
+            if mechanism == .plain { return self.encrypted }
+            if mechanism.usesChannelBinding { return self.encrypted && !self.channelBinding.isEmpty }
+            return self.encrypted || !self.policy.tlsRequired
+        }
+    }
+
+    private func saslFeatures() -> [Element] {
+        let mechanisms = self.offeredMechanisms()
+        guard !mechanisms.isEmpty else { return [] }
+        var result = [
+            Element(
+                "mechanisms", namespace: XMPPNamespace.sasl,
+                children: mechanisms.map { Element("mechanism", namespace: XMPPNamespace.sasl, text: $0.rawValue) })
+        ]
+        if mechanisms.contains(where: \.usesChannelBinding) {
+            // XEP-0440: which channel-binding types this server supports.
+            let types = self.channelBinding.keys.sorted { $0.rawValue < $1.rawValue }
+            result.append(
+                Element(
+                    "sasl-channel-binding", namespace: XMPPNamespace.saslChannelBinding,
+                    children: types.map { Element("channel-binding", namespace: XMPPNamespace.saslChannelBinding, attributes: [("type", $0.rawValue)]) }))
+        }
+        return result
+    }
+
+    // MARK: - Elements
+
+    public mutating func elementReceived(_ element: Element) -> [Action] {
+        switch self.state {
+        case .awaitingStreamHeader, .closed:
+            return self.closing(StreamError(.invalidXML))
+        case .awaitingTLS:
+            // The parser was reset when <proceed/> went out; nothing can arrive in plaintext.
+            return self.closing(StreamError(.policyViolation, text: "data after <starttls/>"))
+        case .negotiating(let phase):
+            return self.negotiate(element, phase: phase)
+        case .authenticating(let exchange):
+            return self.continueSASL(element, exchange: exchange)
+        case .binding:
+            return self.closing(StreamError(.policyViolation, text: "wait for the bind result"))
+        case .established(let jid):
+            return self.established(element, jid: jid)
+        }
+    }
+
+    private mutating func negotiate(_ element: Element, phase: Phase) -> [Action] {
+        switch (element.namespace, element.name, phase) {
+        case (XMPPNamespace.tls, "starttls", .plaintext):
+            guard self.policy.tlsAvailable else {
+                return [.send(Element(name: "failure", namespace: XMPPNamespace.tls))] + self.closing(nil)
+            }
+            self.state = .awaitingTLS
+            return [.send(Element(name: "proceed", namespace: XMPPNamespace.tls)), .startTLS]
+        case (XMPPNamespace.sasl, "auth", .plaintext), (XMPPNamespace.sasl, "auth", .encrypted):
+            return self.startSASL(element)
+        case (XMPPNamespace.client, "iq", .authenticated(let account, _)):
+            guard element.stanzaType == "set", let bind = element.child(named: "bind", namespace: XMPPNamespace.bind) else {
+                if element.child(named: "session", namespace: XMPPNamespace.session) != nil {
+                    return [.send(element.errorReply(StanzaError(.notAllowed, text: "bind a resource first")))]
+                }
+                return self.closing(StreamError(.notAuthorized, text: "bind a resource first"))
+            }
+            let requested = bind.child(named: "resource", namespace: XMPPNamespace.bind)?.text
+            self.pendingBindID = element.id
+            self.state = .binding(account: account)
+            return [.bindResource(requested: requested?.isEmpty == true ? nil : requested, account: account)]
+        case (_, _, .plaintext) where self.policy.tlsRequired && element.namespace == XMPPNamespace.sasl:
+            return [.send(SASLFailure.encryptionRequired.element)]
+        default:
+            if element.namespace == XMPPNamespace.client {
+                return self.closing(StreamError(.notAuthorized, text: "authenticate and bind a resource first"))
+            }
+            return self.closing(StreamError(.unsupportedStanzaType))
+        }
+    }
+
+    private var pendingBindID: String?
+
+    // MARK: - SASL
+
+    private mutating func startSASL(_ element: Element) -> [Action] {
+        guard !self.isAuthenticated else { return self.closing(StreamError(.policyViolation)) }
+        if self.policy.tlsRequired && !self.encrypted {
+            return self.saslFailed(.encryptionRequired, username: nil)
+        }
+        guard let name = element[attribute: "mechanism"], let mechanism = SASLMechanismName(rawValue: name) else {
+            return self.saslFailed(.invalidMechanism, username: nil)
+        }
+        guard self.offeredMechanisms().contains(mechanism) else {
+            return self.saslFailed(mechanism == .plain && !self.encrypted ? .encryptionRequired : .invalidMechanism, username: nil)
+        }
+        let initial: [UInt8]?
+        switch Self.decodeSASLPayload(element.text) {
+        case .success(let data): initial = data
+        case .failure(let failure): return self.saslFailed(failure, username: nil)
+        }
+        if mechanism == .plain {
+            guard let initial else {
+                self.state = .authenticating(.plainAwaitingResponse)
+                return [.send(Element(name: "challenge", namespace: XMPPNamespace.sasl))]
+            }
+            return self.receivedPlain(initial)
+        }
+        let context = ChannelBindingContext(
+            available: self.channelBinding,
+            plusAdvertised: self.offeredMechanisms().contains(where: \.usesChannelBinding)
+        )
+        var scram = SCRAMServer(mechanism: mechanism, channelBinding: context)
+        guard let initial else {
+            self.state = .authenticating(.scram(scram, awaitingCredentials: false))
+            return [.send(Element(name: "challenge", namespace: XMPPNamespace.sasl))]
+        }
+        let action = scram.receivedClientFirst(initial)
+        return self.apply(action, scram: scram)
+    }
+
+    /// Decodes SASL element text: absent means no data, `=` means empty data (RFC 6120 §6.4.2).
+    private static func decodeSASLPayload(_ text: String) -> Result<[UInt8]?, SASLFailure> {
+        let trimmed = text.filter { !$0.isWhitespace }
+        if trimmed.isEmpty { return .success(nil) }
+        if trimmed == "=" { return .success([]) }
+        guard let data = Base64.decode(trimmed) else { return .failure(.incorrectEncoding) }
+        return .success(data)
+    }
+
+    private mutating func continueSASL(_ element: Element, exchange: SASLExchange) -> [Action] {
+        guard element.namespace == XMPPNamespace.sasl else {
+            return self.closing(StreamError(.notAuthorized, text: "authentication is in progress"))
+        }
+        if element.name == "abort" {
+            return self.saslFailed(.aborted, username: nil)
+        }
+        guard element.name == "response" else {
+            return self.saslFailed(.malformedRequest, username: nil)
+        }
+        let data: [UInt8]
+        switch Self.decodeSASLPayload(element.text) {
+        case .success(let decoded): data = decoded ?? []
+        case .failure(let failure): return self.saslFailed(failure, username: nil)
+        }
+        switch exchange {
+        case .plainAwaitingResponse:
+            return self.receivedPlain(data)
+        case .plainVerifying:
+            return self.saslFailed(.malformedRequest, username: nil)
+        case .scram(var scram, let awaitingCredentials):
+            if awaitingCredentials {
+                return self.saslFailed(.malformedRequest, username: nil)
+            }
+            // Before the first message a response carries client-first; afterwards, client-final.
+            if self.scramFirstReceived {
+                return self.apply(scram.receivedClientFinal(data), scram: scram)
+            }
+            return self.apply(scram.receivedClientFirst(data), scram: scram)
+        }
+    }
+
+    private var scramFirstReceived = false
+
+    private mutating func apply(_ action: SCRAMServer.Action, scram: SCRAMServer) -> [Action] {
+        switch action {
+        case .fetchCredentials(let username):
+            self.scramFirstReceived = true
+            guard let localpart = try? JID.prepareLocalpart(username) else {
+                return self.saslFailed(.notAuthorized, username: nil)
+            }
+            self.scramUsername = localpart
+            self.state = .authenticating(.scram(scram, awaitingCredentials: true))
+            return [.fetchSCRAMCredentials(username: localpart, hash: scram.mechanism.scramHash ?? .sha256)]
+        case .challenge(let data):
+            self.state = .authenticating(.scram(scram, awaitingCredentials: false))
+            return [.send(Element("challenge", namespace: XMPPNamespace.sasl, text: Base64.encode(data)))]
+        case .succeed(let additionalData, _, let authzid):
+            return self.saslSucceeded(localpart: self.scramUsername, authzid: authzid, additionalData: additionalData)
+        case .fail(let failure):
+            return self.saslFailed(failure, username: self.scramUsername)
+        }
+    }
+
+    private var scramUsername: String?
+
+    public mutating func credentialsFetched(_ credentials: SCRAMCredentials?) -> [Action] {
+        guard case .authenticating(.scram(var scram, awaitingCredentials: true)) = self.state else { return [] }
+        return self.apply(scram.credentialsFetched(credentials), scram: scram)
+    }
+
+    private mutating func receivedPlain(_ data: [UInt8]) -> [Action] {
+        let message: PLAINMessage
+        do {
+            message = try PLAINMessage(parsing: data)
+        } catch {
+            return self.saslFailed(error, username: nil)
+        }
+        guard let localpart = try? JID.prepareLocalpart(message.username) else {
+            return self.saslFailed(.notAuthorized, username: nil)
+        }
+        self.state = .authenticating(.plainVerifying(username: localpart, authzid: message.authzid))
+        return [.verifyPlainPassword(username: localpart, password: message.password)]
+    }
+
+    public mutating func plainPasswordVerified(_ valid: Bool) -> [Action] {
+        guard case .authenticating(.plainVerifying(let username, let authzid)) = self.state else { return [] }
+        guard valid else { return self.saslFailed(.notAuthorized, username: username) }
+        return self.saslSucceeded(localpart: username, authzid: authzid, additionalData: nil)
+    }
+
+    private mutating func saslSucceeded(localpart: String?, authzid: String?, additionalData: [UInt8]?) -> [Action] {
+        guard let localpart, let domain = self.domain, let account = try? JID(localpart: localpart, domainpart: domain) else {
+            return self.saslFailed(.notAuthorized, username: localpart)
+        }
+        if let authzid {
+            guard let requested = try? JID(authzid), requested == account else {
+                return self.saslFailed(.invalidAuthzid, username: localpart)
+            }
+        }
+        self.state = .awaitingStreamHeader(.authenticated(account: account, encrypted: self.encrypted))
+        self.headerSent = false
+        let success = Element(
+            "success", namespace: XMPPNamespace.sasl, text: additionalData.map { $0.isEmpty ? "=" : Base64.encode($0) })
+        return [.send(success), .authenticated(account), .restartStream]
+    }
+
+    private mutating func saslFailed(_ failure: SASLFailure, username: String?) -> [Action] {
+        self.scramFirstReceived = false
+        self.scramUsername = nil
+        self.state = .negotiating(self.encrypted ? .encrypted : .plaintext)
+        var actions: [Action] = [.send(failure.element)]
+        if failure != .aborted && failure != .encryptionRequired && failure != .invalidMechanism {
+            actions.insert(.authenticationFailed(username: username, reason: failure), at: 0)
+        }
+        guard failure != .aborted else { return actions }
+        self.authenticationFailures += 1
+        if self.authenticationFailures >= self.policy.maxAuthenticationFailures {
+            return actions + self.closing(StreamError(.policyViolation, text: "too many failed authentication attempts"))
+        }
+        return actions
+    }
+
+    // MARK: - TLS
+
+    /// The TLS handshake finished; the client now sends a new stream header.
+    public mutating func tlsEstablished(channelBinding: [ChannelBindingType: [UInt8]]) -> [Action] {
+        self.encrypted = true
+        self.channelBinding = channelBinding
+        self.headerSent = false
+        if case .awaitingTLS = self.state {
+            self.state = .awaitingStreamHeader(.encrypted)
+        } else if case .awaitingStreamHeader(.encrypted) = self.state {
+            // Direct TLS: the header has not arrived yet.
+        }
+        return []
+    }
+
+    public var isEncrypted: Bool { self.encrypted }
+
+    // MARK: - Binding
+
+    public mutating func resourceBound(_ jid: JID) -> [Action] {
+        guard case .binding = self.state else { return [] }
+        self.state = .established(jid)
+        var result = Element("iq", namespace: XMPPNamespace.client, attributes: [("type", "result")])
+        if let id = self.pendingBindID { result[attribute: "id"] = id }
+        result.append(Element("bind", namespace: XMPPNamespace.bind, children: [Element("jid", namespace: XMPPNamespace.bind, text: jid.description)]))
+        self.pendingBindID = nil
+        return [.send(result)]
+    }
+
+    public mutating func bindFailed(_ error: StanzaError) -> [Action] {
+        guard case .binding(let account) = self.state else { return [] }
+        self.state = .negotiating(.authenticated(account: account, encrypted: self.encrypted))
+        var request = Element("iq", namespace: XMPPNamespace.client, attributes: [("type", "set")])
+        if let id = self.pendingBindID { request[attribute: "id"] = id }
+        self.pendingBindID = nil
+        return [.send(request.errorReply(error))]
+    }
+
+    // MARK: - Established stream
+
+    private static let iqTypes: Set<String> = ["get", "set", "result", "error"]
+
+    private mutating func established(_ element: Element, jid: JID) -> [Action] {
+        guard let kind = element.stanzaKind, element.namespace == XMPPNamespace.client else {
+            return self.closing(StreamError(.unsupportedStanzaType, text: "unknown top-level element"))
+        }
+        var stanza = element
+        // RFC 6120 §8.1.2.1: a 'from' must be the session's own address, or is stamped.
+        if let from = element[attribute: "from"] {
+            guard let claimed = try? JID(from), claimed == jid || claimed == jid.bare else {
+                return self.closing(StreamError(.invalidFrom, text: "'from' does not match the authenticated address"))
+            }
+        }
+        stanza[attribute: "from"] = jid.description
+        if let to = element[attribute: "to"] {
+            guard let parsed = try? JID(to) else {
+                if element.isErrorStanza { return [] }
+                var bounced = element
+                bounced[attribute: "to"] = nil
+                bounced[attribute: "from"] = nil
+                return [.send(bounced.errorReply(StanzaError(.jidMalformed)))]
+            }
+            stanza[attribute: "to"] = parsed.description
+        }
+        if kind == .iq {
+            guard let type = element.stanzaType, Self.iqTypes.contains(type), element.id != nil else {
+                if element.isErrorStanza { return [] }
+                var reply = element.errorReply(StanzaError(.badRequest))
+                reply[attribute: "from"] = nil
+                reply[attribute: "to"] = nil
+                return [.send(reply)]
+            }
+            if (type == "get" || type == "set") && element.iqPayload == nil {
+                var reply = element.errorReply(StanzaError(.badRequest, text: "an IQ get or set carries exactly one child"))
+                reply[attribute: "to"] = nil
+                return [.send(reply)]
+            }
+            if type == "set", element.to == nil || element.to == jid.domain,
+                element.iqPayload?.name == "session", element.iqPayload?.namespace == XMPPNamespace.session
+            {
+                var result = Element("iq", namespace: XMPPNamespace.client, attributes: [("type", "result")])
+                if let id = element.id { result[attribute: "id"] = id }
+                return [.send(result)]
+            }
+        }
+        return [.route(stanza)]
+    }
+
+    // MARK: - Closing
+
+    /// The peer closed its stream (`</stream:stream>`).
+    public mutating func streamClosed() -> [Action] {
+        guard !self.isClosed else { return [] }
+        return self.closing(nil)
+    }
+
+    /// The parser rejected the input.
+    public mutating func parseFailed(_ error: XMLStreamError) -> [Action] {
+        guard !self.isClosed else { return [] }
+        var actions: [Action] = []
+        if !self.headerSent {
+            var reply = StreamHeader(contentNamespace: XMPPNamespace.client)
+            reply.attributes = [Attribute(name: "version", value: "1.0")]
+            if let domain = self.domain ?? (self.policy.hostedDomains.count == 1 ? self.policy.hostedDomains.first : nil) {
+                reply.attributes.insert(Attribute(name: "from", value: domain), at: 0)
+            }
+            actions.append(.sendStreamHeader(reply))
+            self.headerSent = true
+        }
+        return actions + self.closing(StreamError(error.condition, text: error.detail))
+    }
+
+    /// The server is stopping, or another session took this one's place.
+    public mutating func shutdown(_ condition: StreamErrorCondition) -> [Action] {
+        guard !self.isClosed else { return [] }
+        return self.closing(StreamError(condition))
+    }
+
+    private mutating func closing(_ error: StreamError?) -> [Action] {
+        self.state = .closed
+        return [.close(error)]
+    }
+}

@@ -1,0 +1,89 @@
+import NIOCore
+import XMPPCore
+
+/// Turns bytes into stream events with `XMLStreamParser`.
+///
+/// The handler after it may, while handling an event, ask for the stream to be restarted
+/// (`restartStream(discardingBufferedInput:)`): the rest of what was read is then either
+/// dropped (STARTTLS: bytes pipelined behind `<starttls/>` were sent in plaintext and must
+/// never be parsed as the encrypted stream) or parsed as the start of the new stream (SASL).
+public final class XMLStreamDecoderHandler: ChannelInboundHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = XMLStreamEvent
+
+    private var parser: XMLStreamParser
+    private var failed = false
+    private var discardRequested = false
+    private var paused = false
+    private var context: ChannelHandlerContext?
+
+    public init(limits: XMLParserLimits = XMLParserLimits()) {
+        self.parser = XMLStreamParser(limits: limits)
+    }
+
+    public var limits: XMLParserLimits {
+        get { self.parser.limits }
+        set { self.parser.limits = newValue }
+    }
+
+    /// True while a depth-1 element has started but not finished.
+    public var isInsideStanza: Bool { self.parser.isInsideStanza }
+
+    public func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    public func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !self.failed else { return }
+        let buffer = self.unwrapInboundIn(data)
+        buffer.withUnsafeReadableBytes { self.parser.feed($0) }
+        self.drain(context: context)
+    }
+
+    /// Stops delivering events until `resume()`; bytes keep being buffered.
+    public func pause() {
+        self.paused = true
+    }
+
+    public func resume() {
+        guard self.paused else { return }
+        self.paused = false
+        if let context = self.context {
+            self.drain(context: context)
+        }
+    }
+
+    private func drain(context: ChannelHandlerContext) {
+        while !self.failed && !self.paused {
+            let event: XMLStreamEvent?
+            do {
+                event = try self.parser.nextEvent()
+            } catch {
+                self.failed = true
+                context.fireErrorCaught(error)
+                return
+            }
+            guard let event else { return }
+            context.fireChannelRead(self.wrapInboundOut(event))
+            if self.discardRequested {
+                self.discardRequested = false
+                return
+            }
+        }
+    }
+
+    /// Starts a new stream on the same connection (RFC 6120 §4.3.3).
+    public func restartStream(discardingBufferedInput: Bool) {
+        let limits = self.parser.limits
+        if discardingBufferedInput {
+            self.parser = XMLStreamParser(limits: limits)
+            self.discardRequested = true
+        } else {
+            self.parser.restartKeepingBufferedInput()
+        }
+    }
+}

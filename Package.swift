@@ -7,7 +7,7 @@ let swift5Mode: [SwiftSetting] = [.swiftLanguageMode(.v5)]
 
 let package = Package(
     name: "Starling",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "starling", targets: ["StarlingCLI"]),
         .library(name: "XMPPCore", targets: ["XMPPCore"]),
@@ -65,6 +65,7 @@ let package = Package(
                 "XMPPCore", "XMPPSASL", "XMPPStream", "XMPPStorage", "XMPPStorageSQLite",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "X509", package: "swift-certificates"),
@@ -83,6 +84,7 @@ let package = Package(
                 "XMPPCore", "XMPPSASL", "XMPPStream",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: swift5Mode

@@ -455,6 +455,9 @@ public struct C2SStreamStateMachine: Sendable {
 
     public var isEncrypted: Bool { self.encrypted }
 
+    /// The hosted domain this stream was opened to.
+    public var streamDomain: String? { self.domain }
+
     // MARK: - Binding
 
     public mutating func resourceBound(_ jid: JID) -> [Action] {

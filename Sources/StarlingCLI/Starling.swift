@@ -1,0 +1,233 @@
+import ArgumentParser
+import Foundation
+import Logging
+import XMPPServer
+import XMPPServerModules
+
+@main
+struct Starling: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "starling",
+        abstract: "An XMPP server.",
+        subcommands: [Serve.self, AddUser.self, Passwd.self, DelUser.self, Check.self],
+        defaultSubcommand: Serve.self
+    )
+}
+
+/// Options every subcommand shares: where the configuration and the data are.
+struct ConfigurationOptions: ParsableArguments {
+    @Option(name: .long, help: "A YAML configuration file (see docs/configuration.md).")
+    var config: String?
+
+    @Option(name: .long, help: "Serve this domain instead of the configured hosts.")
+    var domain: String?
+
+    @Option(name: .customLong("data-dir"), help: "Directory for the database and the generated certificate (default ./starling-data).")
+    var dataDir: String?
+
+    func load() throws -> ServerConfiguration {
+        var configuration = ServerConfiguration()
+        if let config {
+            guard let text = try? String(contentsOfFile: config, encoding: .utf8) else {
+                throw ValidationError("cannot read the configuration file \(config)")
+            }
+            do {
+                configuration = try ConfigurationLoader.load(yaml: text)
+            } catch {
+                throw ValidationError("\(config): \(error)")
+            }
+        }
+        if let domain { configuration.hosts = [domain] }
+        if let dataDir { configuration.dataDirectory = dataDir }
+        return configuration
+    }
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run the server (the default command).")
+
+    @OptionGroup var options: ConfigurationOptions
+
+    @Option(name: .customLong("c2s-port"), help: "Port of the STARTTLS client listener (default 5222).")
+    var c2sPort: Int?
+
+    @Option(name: .customLong("tls-port"), help: "Port of the direct TLS client listener, XEP-0368 (default 5223).")
+    var tlsPort: Int?
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
+    var logLevel: String?
+
+    func run() async throws {
+        var configuration = try self.options.load()
+        for index in configuration.listeners.indices {
+            switch configuration.listeners[index].tls {
+            case .starttls: if let c2sPort { configuration.listeners[index].port = c2sPort }
+            case .direct: if let tlsPort { configuration.listeners[index].port = tlsPort }
+            }
+        }
+        if let logLevel {
+            guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
+            configuration.logLevel = level
+        }
+        let level = configuration.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let server: XMPPServer
+        do {
+            server = try XMPPServer(configuration: configuration, modules: DefaultModules.all)
+            try await server.start()
+        } catch {
+            throw CLIError("cannot start: \(error)")
+        }
+        let listening = server.boundListeners.map { "\($0.address.ipAddress ?? "?") port \($0.address.port ?? 0) (\($0.listener.tls.rawValue))" }
+        print("Starling serving \(configuration.hosts.joined(separator: ", ")) on \(listening.joined(separator: ", "))")
+        await SignalWaiter.waitForTermination()
+        await server.shutdown()
+    }
+}
+
+struct AddUser: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "adduser", abstract: "Create an account.")
+
+    @Argument(help: "The account address, for example alice@localhost.")
+    var jid: String
+
+    @Flag(name: .customLong("password-stdin"), help: "Read the password from the first line of standard input.")
+    var passwordStdin = false
+
+    @OptionGroup var options: ConfigurationOptions
+
+    func run() async throws {
+        try await AccountCommand.run(self.options) { manager in
+            let password = try PasswordInput.read(fromStdin: self.passwordStdin, confirm: true)
+            let account = try await manager.create(self.jid, password: password)
+            print("created \(account)")
+        }
+    }
+}
+
+struct Passwd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "passwd", abstract: "Change an account's password.")
+
+    @Argument(help: "The account address.")
+    var jid: String
+
+    @Flag(name: .customLong("password-stdin"), help: "Read the new password from the first line of standard input.")
+    var passwordStdin = false
+
+    @OptionGroup var options: ConfigurationOptions
+
+    func run() async throws {
+        try await AccountCommand.run(self.options) { manager in
+            let password = try PasswordInput.read(fromStdin: self.passwordStdin, confirm: true)
+            let account = try await manager.changePassword(self.jid, password: password)
+            print("changed the password of \(account)")
+        }
+    }
+}
+
+struct DelUser: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "deluser", abstract: "Delete an account and its data.")
+
+    @Argument(help: "The account address.")
+    var jid: String
+
+    @OptionGroup var options: ConfigurationOptions
+
+    func run() async throws {
+        try await AccountCommand.run(self.options) { manager in
+            let account = try await manager.delete(self.jid)
+            print("deleted \(account)")
+        }
+    }
+}
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Validate the configuration and the certificate, and say what is wrong.")
+
+    @OptionGroup var options: ConfigurationOptions
+
+    func run() async throws {
+        let configuration = try self.options.load()
+        var problems: [String] = []
+        var notes: [String] = []
+        var hosts: [String] = []
+        do {
+            hosts = try configuration.preparedHosts()
+        } catch {
+            problems.append("\(error)")
+        }
+        var ports = Set<Int>()
+        for (index, listener) in configuration.listeners.enumerated() {
+            if listener.port != 0 && !ports.insert(listener.port).inserted {
+                problems.append("listeners[\(index)].port: port \(listener.port) is used by two listeners")
+            }
+            if listener.addresses.isEmpty { problems.append("listeners[\(index)].addresses: list at least one address") }
+        }
+        let certificateMissing = !FileManager.default.fileExists(atPath: configuration.certificatePath)
+        if certificateMissing && configuration.tls.certificate == nil && configuration.tls.generateSelfSigned {
+            notes.append("no certificate yet: a self-signed one for \(hosts.joined(separator: ", ")) will be made at \(configuration.certificatePath) on first start")
+        } else {
+            do {
+                let material = try CertificateStore.load(configuration, hosts: hosts, generateIfMissing: false)
+                if material.notValidAfter < Date() {
+                    problems.append("the certificate \(configuration.certificatePath) expired on \(material.notValidAfter)")
+                }
+                for host in hosts where !material.subjectNames.contains(where: { Self.name($0, covers: host) }) {
+                    problems.append("the certificate does not name \(host) (it names \(material.subjectNames.joined(separator: ", ")))")
+                }
+            } catch {
+                problems.append("\(error)")
+            }
+        }
+        for note in notes { print("note: \(note)") }
+        if problems.isEmpty {
+            print("configuration OK: serving \(hosts.joined(separator: ", ")), data in \(configuration.dataDirectory)")
+        } else {
+            for problem in problems { print("error: \(problem)") }
+            throw ExitCode(1)
+        }
+    }
+
+    static func name(_ pattern: String, covers host: String) -> Bool {
+        let pattern = pattern.lowercased()
+        if pattern == host { return true }
+        if pattern.hasPrefix("*."), let dot = host.firstIndex(of: ".") {
+            return host[host.index(after: dot)...] == pattern.dropFirst(2)
+        }
+        return false
+    }
+}
+
+enum AccountCommand {
+    static func run(_ options: ConfigurationOptions, _ body: (AccountManager) async throws -> Void) async throws {
+        let configuration = try options.load()
+        let hosts: [String]
+        let storage: any XMPPStorageBackendAlias
+        do {
+            hosts = try configuration.preparedHosts()
+            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+            storage = try XMPPServer.openStorage(configuration)
+        } catch {
+            throw CLIError("\(error)")
+        }
+        do {
+            try await body(AccountManager(store: storage.accounts, hosts: Set(hosts)))
+        } catch let failure as AccountManager.Failure {
+            await storage.close()
+            throw CLIError(failure.description)
+        } catch {
+            await storage.close()
+            throw error
+        }
+        await storage.close()
+    }
+}
+
+struct CLIError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

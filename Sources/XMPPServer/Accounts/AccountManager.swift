@@ -1,0 +1,107 @@
+import XMPPCore
+import XMPPSASL
+import XMPPStorage
+
+/// Account creation and password changes with every rule applied: username policy,
+/// look-alike names, password preparation, SCRAM derivation for every hash.
+public struct AccountManager: Sendable {
+    public let store: any AccountStore
+    public let hosts: Set<String>
+
+    public init(store: any AccountStore, hosts: Set<String>) {
+        self.store = store
+        self.hosts = hosts
+    }
+
+    public enum Failure: Error, Sendable, CustomStringConvertible {
+        case malformedAddress(String)
+        case notHosted(String)
+        case username(UsernamePolicy.Problem)
+        case password(SASLPasswordError)
+        case storage(StorageError)
+        case noSuchAccount(JID)
+
+        public var description: String {
+            switch self {
+            case .malformedAddress(let detail): "not a valid account address: \(detail)"
+            case .notHosted(let domain): "this server does not serve \(domain); add it to 'hosts' in the configuration or pass --domain"
+            case .username(let problem): "username refused: \(problem)"
+            case .password(let problem): "password refused: \(problem)"
+            case .storage(let error): error.description
+            case .noSuchAccount(let jid): "there is no account \(jid)"
+            }
+        }
+    }
+
+    /// Parses `user@domain` into an account address on a hosted domain.
+    public func account(_ address: String) throws(Failure) -> JID {
+        let jid: JID
+        do {
+            jid = try JID(address)
+        } catch {
+            throw .malformedAddress(error.description)
+        }
+        guard jid.localpart != nil, jid.resourcepart == nil else {
+            throw .malformedAddress("expected user@domain, without a resource")
+        }
+        guard self.hosts.contains(jid.domainpart) else { throw .notHosted(jid.domainpart) }
+        return jid
+    }
+
+    public func create(_ address: String, password: String) async throws(Failure) -> JID {
+        let requested = try self.account(address)
+        let localpart: String
+        do {
+            localpart = try UsernamePolicy.validate(String(address.prefix { $0 != "@" }))
+        } catch {
+            throw .username(error)
+        }
+        let credentials: [SCRAMCredentials]
+        do {
+            credentials = try SCRAMCredentials.deriveAll(password: password)
+        } catch {
+            throw .password(error)
+        }
+        guard let account = try? JID(localpart: localpart, domainpart: requested.domainpart) else {
+            throw .malformedAddress(address)
+        }
+        do {
+            try await self.store.createAccount(account, credentials: credentials, skeleton: UsernamePolicy.confusableSkeleton(localpart))
+        } catch let error as StorageError {
+            throw .storage(error)
+        } catch {
+            throw .storage(.backend("\(error)"))
+        }
+        return account
+    }
+
+    public func changePassword(_ address: String, password: String) async throws(Failure) -> JID {
+        let account = try self.account(address)
+        let credentials: [SCRAMCredentials]
+        do {
+            credentials = try SCRAMCredentials.deriveAll(password: password)
+        } catch {
+            throw .password(error)
+        }
+        do {
+            guard try await self.store.setCredentials(credentials, for: account) else { throw Failure.noSuchAccount(account) }
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw .storage(.backend("\(error)"))
+        }
+        return account
+    }
+
+    public func delete(_ address: String) async throws(Failure) -> JID {
+        let account = try self.account(address)
+        do {
+            guard try await self.store.deleteAccount(account) else { throw Failure.noSuchAccount(account) }
+        } catch let failure as Failure {
+            throw failure
+        } catch {
+            throw .storage(.backend("\(error)"))
+        }
+        return account
+    }
+}

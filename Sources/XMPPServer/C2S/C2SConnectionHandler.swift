@@ -1,0 +1,306 @@
+import Logging
+import NIOCore
+import NIOSSL
+import NIOTLS
+#if canImport(Glibc)
+import Glibc
+#endif
+import XMPPCore
+import XMPPSASL
+import XMPPStorage
+import XMPPStream
+
+/// One client connection: feeds stream events to `C2SStreamStateMachine` and carries out the
+/// actions it returns. All state lives on the channel's event loop.
+final class C2SConnectionHandler: ChannelInboundHandler {
+    typealias InboundIn = XMLStreamEvent
+    typealias OutboundOut = ByteBuffer
+
+    private var machine: C2SStreamStateMachine
+    private let server: ServerCore
+    private let decoder: XMLStreamDecoderHandler
+    private let tls: TLSMaterial?
+    private var logger: Logger
+    private var context: ChannelHandlerContext?
+    private var session: ClientSession?
+    private var presence = SessionPresence()
+    private var negotiationTimeout: Scheduled<Void>?
+    private var closing = false
+    private let serializer = XMLSerializer.stream(contentNamespace: XMPPNamespace.client)
+
+    init(server: ServerCore, decoder: XMLStreamDecoderHandler, tls: TLSMaterial?, directTLS: Bool, logger: Logger) {
+        self.server = server
+        self.decoder = decoder
+        self.tls = tls
+        self.logger = logger
+        self.machine = C2SStreamStateMachine(policy: server.negotiationPolicy(tlsAvailable: tls != nil), directTLS: directTLS)
+    }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if let remote = context.channel.remoteAddress?.ipAddress {
+            self.logger[metadataKey: "ip"] = "\(remote)"
+        }
+        let seconds = Int64(self.server.configuration.limits.negotiationTimeoutSeconds)
+        self.negotiationTimeout = context.eventLoop.scheduleTask(in: .seconds(seconds)) { [weak self] in
+            guard let self, self.machine.boundJID == nil else { return }
+            self.logger.info("negotiation timed out")
+            self.run(self.machine.shutdown(.connectionTimeout))
+        }
+        self.server.connections.add(self, eventLoop: context.eventLoop)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.negotiationTimeout?.cancel()
+        self.endSession()
+        self.server.connections.remove(self)
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !self.closing else { return }
+        switch self.unwrapInboundIn(data) {
+        case .streamOpened(let header):
+            self.run(self.machine.streamOpened(header, streamID: Self.newStreamID()))
+        case .element(let element):
+            self.run(self.machine.elementReceived(element))
+        case .streamClosed:
+            self.run(self.machine.streamClosed())
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let parseError = error as? XMLStreamError {
+            self.logger.info("closing stream: \(parseError.condition.rawValue)", metadata: ["detail": "\(parseError.detail)"])
+            self.run(self.machine.parseFailed(parseError))
+            return
+        }
+        if error is NIOSSLError || error is BoringSSLError {
+            self.logger.info("TLS error", metadata: ["error": "\(error)"])
+        } else if let ioError = error as? IOError, [ECONNRESET, EPIPE].contains(ioError.errnoCode) {
+            self.logger.debug("connection reset")
+        } else {
+            self.logger.info("connection error", metadata: ["error": "\(error)"])
+        }
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event {
+            var binding: [ChannelBindingType: [UInt8]] = [:]
+            if let tls = self.tls {
+                binding[.tlsServerEndPoint] = tls.serverEndPointData
+            }
+            self.run(self.machine.tlsEstablished(channelBinding: binding))
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: - Actions
+
+    private func run(_ actions: [C2SStreamStateMachine.Action]) {
+        guard let context = self.context else { return }
+        var wrote = false
+        for action in actions {
+            switch action {
+            case .sendStreamHeader(let header):
+                self.write(header.openingTag(), context: context)
+                wrote = true
+            case .send(let element):
+                self.write(self.serializer.string(element), context: context)
+                wrote = true
+            case .startTLS:
+                self.startTLS(context: context)
+                wrote = false
+            case .restartStream:
+                self.decoder.restartStream(discardingBufferedInput: false)
+            case .authenticated(let account):
+                self.decoder.limits = self.server.parserLimits(authenticated: true)
+                self.logger[metadataKey: "account"] = "\(account)"
+                self.logger.info("authenticated")
+            case .fetchSCRAMCredentials(let username, let hash):
+                self.fetchCredentials(username: username, hash: hash, context: context)
+            case .verifyPlainPassword(let username, let password):
+                self.verifyPlain(username: username, password: password, context: context)
+            case .authenticationFailed(let username, let reason):
+                // One line per failure, with the address, for fail2ban; never the password.
+                self.logger.warning(
+                    "authentication failed", metadata: ["user": "\(username ?? "-")", "reason": "\(reason.rawValue)"])
+            case .bindResource(let requested, let account):
+                self.bind(requested: requested, account: account, context: context)
+            case .route(let stanza):
+                self.handleOutgoing(stanza)
+            case .close(let error):
+                if wrote { context.flush() }
+                self.close(error, context: context)
+                return
+            }
+        }
+        if wrote { context.flush() }
+    }
+
+    private func write(_ text: String, context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
+        buffer.writeString(text)
+        context.write(self.wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func startTLS(context: ChannelHandlerContext) {
+        context.flush()
+        guard let tls = self.tls else {
+            self.close(StreamError(.internalServerError), context: context)
+            return
+        }
+        // Anything buffered after <starttls/> arrived in plaintext: it is dropped, never parsed.
+        self.decoder.restartStream(discardingBufferedInput: true)
+        do {
+            try context.channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context), position: .first)
+        } catch {
+            self.logger.error("cannot start TLS", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    private func close(_ error: StreamError?, context: ChannelHandlerContext) {
+        guard !self.closing else { return }
+        self.closing = true
+        var text = ""
+        if let error {
+            text += self.serializer.string(error.element)
+        }
+        text += StreamHeader.closingTag
+        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
+        buffer.writeString(text)
+        let channel = context.channel
+        context.writeAndFlush(self.wrapOutboundOut(buffer)).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+        self.endSession()
+    }
+
+    // MARK: - Storage round trips
+
+    private func fetchCredentials(username: String, hash: SCRAMHash, context: ChannelHandlerContext) {
+        self.decoder.pause()
+        let store = self.server.storage.accounts
+        let domain = self.machine.streamDomain ?? ""
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        Task {
+            var credentials: SCRAMCredentials?
+            if let jid = try? JID(localpart: username, domainpart: domain) {
+                credentials = try? await store.credentials(for: jid, hash: hash)
+            }
+            eventLoop.execute {
+                let handler = loopBound.value
+                handler.run(handler.machine.credentialsFetched(credentials))
+                handler.decoder.resume()
+            }
+        }
+    }
+
+    private func verifyPlain(username: String, password: String, context: ChannelHandlerContext) {
+        self.decoder.pause()
+        let store = self.server.storage.accounts
+        let domain = self.machine.streamDomain ?? ""
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        Task {
+            var valid = false
+            if let jid = try? JID(localpart: username, domainpart: domain),
+                let credentials = try? await store.credentials(for: jid, hash: .sha256)
+            {
+                valid = credentials.verify(password: password)
+            }
+            eventLoop.execute {
+                let handler = loopBound.value
+                handler.run(handler.machine.plainPasswordVerified(valid))
+                handler.decoder.resume()
+            }
+        }
+    }
+
+    // MARK: - Session
+
+    private func bind(requested: String?, account: JID, context: ChannelHandlerContext) {
+        let outcome = self.server.sessions.bind(account: account, requested: requested) { jid in
+            ClientSession(jid: jid, eventLoop: context.eventLoop, connection: self)
+        }
+        switch outcome {
+        case .bound(let session, let replaced):
+            replaced?.terminate(.conflict)
+            self.session = session
+            self.negotiationTimeout?.cancel()
+            self.logger[metadataKey: "jid"] = "\(session.jid)"
+            self.logger.info("resource bound")
+            self.run(self.machine.resourceBound(session.jid))
+        case .failed(let error):
+            self.run(self.machine.bindFailed(error))
+        }
+    }
+
+    /// A stanza from this client: presence bookkeeping first, then the router.
+    private func handleOutgoing(_ stanza: Element) {
+        guard let session = self.session else { return }
+        if stanza.stanzaKind == .presence && stanza.to == nil {
+            switch stanza.stanzaType {
+            case nil:
+                self.presence.available = true
+                self.presence.priority = stanza.child(named: "priority").flatMap { Int($0.text.trimmingSpaces) }.map { min(max($0, -128), 127) } ?? 0
+            case "unavailable":
+                self.presence.available = false
+            default:
+                self.server.router.route(stanza)
+                return
+            }
+            self.server.sessions.updatePresence(of: session, self.presence)
+            // RFC 6121 §4.2.2: broadcast to the account's own available resources, the sender included.
+            for (other, otherPresence) in self.server.sessions.sessions(of: session.jid) where otherPresence.available || other === session {
+                var copy = stanza
+                copy[attribute: "to"] = other.jid.description
+                other.deliver(copy)
+            }
+            return
+        }
+        self.server.router.route(stanza)
+    }
+
+    /// Delivers a stanza routed to this session.
+    func deliver(_ stanza: Element) {
+        guard let context = self.context, !self.closing else { return }
+        self.write(self.serializer.string(stanza), context: context)
+        context.flush()
+    }
+
+    func terminate(_ condition: StreamErrorCondition) {
+        self.run(self.machine.shutdown(condition))
+    }
+
+    private func endSession() {
+        guard let session = self.session else { return }
+        self.session = nil
+        let last = self.server.sessions.unbind(session)
+        if last?.available == true {
+            var unavailable = Element("presence", namespace: XMPPNamespace.client, attributes: [("type", "unavailable")])
+            unavailable[attribute: "from"] = session.jid.description
+            for (other, otherPresence) in self.server.sessions.sessions(of: session.jid) where otherPresence.available {
+                var copy = unavailable
+                copy[attribute: "to"] = other.jid.description
+                other.deliver(copy)
+            }
+        }
+        self.logger.info("session ended")
+    }
+
+    private static func newStreamID() -> String {
+        Base64.encode(SASLRandom.bytes(12))
+    }
+}
+
+extension String {
+    fileprivate var trimmingSpaces: String {
+        String(self.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed())
+    }
+}

@@ -1,0 +1,227 @@
+import Logging
+import Yams
+
+/// Reads the YAML configuration file. Every key is checked: an unknown key, a value of the
+/// wrong type or out of range is reported with its path and what would be accepted, so
+/// `starling check` can tell an operator exactly what to fix.
+public enum ConfigurationLoader {
+    public static func load(yaml: String) throws -> ServerConfiguration {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: yaml)
+        } catch {
+            throw ConfigurationError(path: "", message: "the file is not valid YAML: \(error)")
+        }
+        var configuration = ServerConfiguration()
+        guard let node else { return configuration }
+        var reader = Reader()
+        reader.readRoot(node, into: &configuration)
+        if let first = reader.errors.first {
+            if reader.errors.count == 1 { throw first }
+            throw ConfigurationErrors(errors: reader.errors)
+        }
+        return configuration
+    }
+
+    private struct Reader {
+        var errors: [ConfigurationError] = []
+
+        mutating func fail(_ path: String, _ message: String) {
+            self.errors.append(ConfigurationError(path: path, message: message))
+        }
+
+        mutating func mapping(_ node: Node, _ path: String, known: [String]) -> [(String, Node)]? {
+            guard let mapping = node.mapping else {
+                self.fail(path, "expected a mapping of keys (\(known.joined(separator: ", ")))")
+                return nil
+            }
+            var result: [(String, Node)] = []
+            for (key, value) in mapping {
+                guard let name = key.string else {
+                    self.fail(path, "keys must be strings")
+                    continue
+                }
+                guard known.contains(name) else {
+                    self.fail(path.isEmpty ? name : "\(path).\(name)", "unknown key; known keys here are \(known.joined(separator: ", "))")
+                    continue
+                }
+                result.append((name, value))
+            }
+            return result
+        }
+
+        mutating func string(_ node: Node, _ path: String) -> String? {
+            guard case .scalar(let scalar) = node else {
+                self.fail(path, "expected a string")
+                return nil
+            }
+            return scalar.string
+        }
+
+        mutating func int(_ node: Node, _ path: String, range: ClosedRange<Int>) -> Int? {
+            guard let value = node.int, range.contains(value) else {
+                self.fail(path, "expected a whole number from \(range.lowerBound) to \(range.upperBound)")
+                return nil
+            }
+            return value
+        }
+
+        mutating func bool(_ node: Node, _ path: String) -> Bool? {
+            guard let value = node.bool else {
+                self.fail(path, "expected true or false")
+                return nil
+            }
+            return value
+        }
+
+        mutating func strings(_ node: Node, _ path: String) -> [String]? {
+            guard let sequence = node.sequence else {
+                self.fail(path, "expected a list")
+                return nil
+            }
+            var result: [String] = []
+            for (index, item) in sequence.enumerated() {
+                if let value = self.string(item, "\(path)[\(index)]") { result.append(value) }
+            }
+            return result
+        }
+
+        mutating func choice<T: RawRepresentable & CaseIterable>(_ node: Node, _ path: String, _: T.Type) -> T? where T.RawValue == String {
+            guard let raw = node.string, let value = T(rawValue: raw) else {
+                self.fail(path, "expected one of \(T.allCases.map(\.rawValue).joined(separator: ", "))")
+                return nil
+            }
+            return value
+        }
+
+        mutating func readRoot(_ node: Node, into configuration: inout ServerConfiguration) {
+            let known = ["hosts", "data_dir", "log_level", "listeners", "tls", "storage", "limits", "c2s"]
+            guard let entries = self.mapping(node, "", known: known) else { return }
+            for (key, value) in entries {
+                switch key {
+                case "hosts":
+                    if let hosts = self.strings(value, key) {
+                        if hosts.isEmpty { self.fail(key, "list at least one domain to serve") } else { configuration.hosts = hosts }
+                    }
+                case "data_dir":
+                    if let path = self.string(value, key) { configuration.dataDirectory = path }
+                case "log_level":
+                    let levels = Logger.Level.allCases.map(\.rawValue)
+                    if let raw = value.string, let level = Logger.Level(rawValue: raw) {
+                        configuration.logLevel = level
+                    } else {
+                        self.fail(key, "expected one of \(levels.joined(separator: ", "))")
+                    }
+                case "listeners":
+                    self.readListeners(value, into: &configuration)
+                case "tls":
+                    self.readTLS(value, into: &configuration.tls)
+                case "storage":
+                    self.readStorage(value, into: &configuration.storage)
+                case "limits":
+                    self.readLimits(value, into: &configuration.limits)
+                default:
+                    self.readC2S(value, into: &configuration.c2s)
+                }
+            }
+        }
+
+        mutating func readListeners(_ node: Node, into configuration: inout ServerConfiguration) {
+            guard let sequence = node.sequence else {
+                self.fail("listeners", "expected a list of listeners")
+                return
+            }
+            var listeners: [ServerConfiguration.Listener] = []
+            for (index, item) in sequence.enumerated() {
+                let path = "listeners[\(index)]"
+                guard let entries = self.mapping(item, path, known: ["kind", "addresses", "port", "tls"]) else { continue }
+                var listener = ServerConfiguration.Listener(kind: .c2s, addresses: ["127.0.0.1", "::1"], port: 5222, tls: .starttls)
+                var sawPort = false
+                for (key, value) in entries {
+                    switch key {
+                    case "kind": if let kind = self.choice(value, "\(path).kind", ServerConfiguration.Listener.Kind.self) { listener.kind = kind }
+                    case "addresses": if let addresses = self.strings(value, "\(path).addresses") { listener.addresses = addresses }
+                    case "port":
+                        if let port = self.int(value, "\(path).port", range: 0...65535) {
+                            listener.port = port
+                            sawPort = true
+                        }
+                    default: if let mode = self.choice(value, "\(path).tls", ServerConfiguration.Listener.TLSMode.self) { listener.tls = mode }
+                    }
+                }
+                if !sawPort && listener.tls == .direct { listener.port = 5223 }
+                listeners.append(listener)
+            }
+            configuration.listeners = listeners
+        }
+
+        mutating func readTLS(_ node: Node, into tls: inout ServerConfiguration.TLSSettings) {
+            guard let entries = self.mapping(node, "tls", known: ["certificate", "private_key", "generate_self_signed", "required"]) else { return }
+            for (key, value) in entries {
+                switch key {
+                case "certificate": tls.certificate = self.string(value, "tls.certificate")
+                case "private_key": tls.privateKey = self.string(value, "tls.private_key")
+                case "generate_self_signed": if let flag = self.bool(value, "tls.generate_self_signed") { tls.generateSelfSigned = flag }
+                default: if let flag = self.bool(value, "tls.required") { tls.required = flag }
+                }
+            }
+        }
+
+        mutating func readStorage(_ node: Node, into storage: inout ServerConfiguration.StorageSettings) {
+            guard let entries = self.mapping(node, "storage", known: ["backend", "sqlite"]) else { return }
+            for (key, value) in entries {
+                if key == "backend" {
+                    if let backend = self.choice(value, "storage.backend", ServerConfiguration.StorageSettings.Backend.self) { storage.backend = backend }
+                    continue
+                }
+                guard let sqlite = self.mapping(value, "storage.sqlite", known: ["path", "synchronous"]) else { continue }
+                for (sqliteKey, sqliteValue) in sqlite {
+                    if sqliteKey == "path" {
+                        storage.sqlitePath = self.string(sqliteValue, "storage.sqlite.path")
+                    } else if let mode = sqliteValue.string, ["off", "normal", "full", "extra"].contains(mode.lowercased()) {
+                        storage.sqliteSynchronous = mode.lowercased()
+                    } else {
+                        self.fail("storage.sqlite.synchronous", "expected one of off, normal, full, extra")
+                    }
+                }
+            }
+        }
+
+        mutating func readLimits(_ node: Node, into limits: inout ServerConfiguration.Limits) {
+            let keys: [(String, WritableKeyPath<ServerConfiguration.Limits, Int>, ClosedRange<Int>)] = [
+                ("max_stanza_bytes", \.maxStanzaBytes, 1024...67_108_864),
+                ("max_stanza_bytes_before_auth", \.maxStanzaBytesBeforeAuthentication, 512...1_048_576),
+                ("max_depth", \.maxDepth, 4...1000),
+                ("max_attributes_per_element", \.maxAttributesPerElement, 4...10_000),
+                ("max_attribute_value_bytes", \.maxAttributeValueBytes, 64...67_108_864),
+                ("max_auth_failures", \.maxAuthenticationFailures, 1...100),
+                ("negotiation_timeout_seconds", \.negotiationTimeoutSeconds, 1...3600),
+                ("max_sessions_per_account", \.maxSessionsPerAccount, 1...10_000),
+            ]
+            guard let entries = self.mapping(node, "limits", known: keys.map(\.0)) else { return }
+            for (key, value) in entries {
+                guard let (_, keyPath, range) = keys.first(where: { $0.0 == key }) else { continue }
+                if let number = self.int(value, "limits.\(key)", range: range) { limits[keyPath: keyPath] = number }
+            }
+        }
+
+        mutating func readC2S(_ node: Node, into c2s: inout ServerConfiguration.C2SSettings) {
+            guard let entries = self.mapping(node, "c2s", known: ["resource_conflict", "legacy_session"]) else { return }
+            for (key, value) in entries {
+                if key == "resource_conflict" {
+                    if let policy = self.choice(value, "c2s.resource_conflict", ServerConfiguration.C2SSettings.ResourceConflict.self) {
+                        c2s.resourceConflict = policy
+                    }
+                } else if let flag = self.bool(value, "c2s.legacy_session") {
+                    c2s.legacySession = flag
+                }
+            }
+        }
+    }
+}
+
+/// Several configuration problems at once.
+public struct ConfigurationErrors: Error, Sendable, CustomStringConvertible {
+    public var errors: [ConfigurationError]
+    public var description: String { self.errors.map(\.description).joined(separator: "\n") }
+}

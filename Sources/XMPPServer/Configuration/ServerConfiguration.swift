@@ -1,0 +1,124 @@
+import Logging
+import XMPPCore
+
+/// Everything an operator can set; every field has the default docs/configuration.md lists.
+public struct ServerConfiguration: Sendable, Hashable {
+    public var hosts: [String] = ["localhost"]
+    public var dataDirectory: String = "./starling-data"
+    public var logLevel: Logger.Level = .info
+    public var listeners: [Listener] = [
+        Listener(kind: .c2s, addresses: ["127.0.0.1", "::1"], port: 5222, tls: .starttls),
+        Listener(kind: .c2s, addresses: ["127.0.0.1", "::1"], port: 5223, tls: .direct),
+    ]
+    public var tls = TLSSettings()
+    public var storage = StorageSettings()
+    public var limits = Limits()
+    public var c2s = C2SSettings()
+
+    public init() {}
+
+    public struct Listener: Sendable, Hashable {
+        public enum Kind: String, Sendable, Hashable, CaseIterable {
+            case c2s
+        }
+
+        public enum TLSMode: String, Sendable, Hashable, CaseIterable {
+            /// Plaintext first, upgraded with STARTTLS (RFC 6120 §5).
+            case starttls
+            /// TLS from the first byte (XEP-0368).
+            case direct
+        }
+
+        public var kind: Kind
+        public var addresses: [String]
+        public var port: Int
+        public var tls: TLSMode
+
+        public init(kind: Kind, addresses: [String], port: Int, tls: TLSMode) {
+            self.kind = kind
+            self.addresses = addresses
+            self.port = port
+            self.tls = tls
+        }
+    }
+
+    public struct TLSSettings: Sendable, Hashable {
+        /// PEM certificate chain; nil means `<data_dir>/tls/certificate.pem`.
+        public var certificate: String?
+        /// PEM private key; nil means `<data_dir>/tls/private-key.pem`.
+        public var privateKey: String?
+        /// Make a self-signed certificate for the hosts when none exists at the default path.
+        public var generateSelfSigned = true
+        /// Require STARTTLS before authentication on STARTTLS listeners.
+        public var required = true
+    }
+
+    public struct StorageSettings: Sendable, Hashable {
+        public enum Backend: String, Sendable, Hashable, CaseIterable {
+            case sqlite, memory
+        }
+
+        public var backend: Backend = .sqlite
+        /// nil means `<data_dir>/starling.sqlite`.
+        public var sqlitePath: String?
+        public var sqliteSynchronous = "full"
+    }
+
+    public struct Limits: Sendable, Hashable {
+        public var maxStanzaBytes = 262_144
+        public var maxStanzaBytesBeforeAuthentication = 10_240
+        public var maxDepth = 48
+        public var maxAttributesPerElement = 64
+        public var maxAttributeValueBytes = 65_536
+        public var maxAuthenticationFailures = 3
+        public var negotiationTimeoutSeconds = 60
+        public var maxSessionsPerAccount = 10
+    }
+
+    public struct C2SSettings: Sendable, Hashable {
+        public enum ResourceConflict: String, Sendable, Hashable, CaseIterable {
+            /// The new session takes the resource; the old one gets `<conflict/>`.
+            case kickOld = "kick_old"
+            /// The new session gets a different, server-generated resource.
+            case newResource = "new_resource"
+        }
+
+        public var resourceConflict: ResourceConflict = .kickOld
+        /// Offer the legacy `<session/>` feature (marked optional) for old clients.
+        public var legacySession = true
+    }
+}
+
+extension ServerConfiguration {
+    /// The hosts, prepared as JID domainparts.
+    public func preparedHosts() throws -> [String] {
+        try self.hosts.map { host in
+            do {
+                return try JID.prepareDomainpart(host)
+            } catch {
+                throw ConfigurationError(path: "hosts", message: "'\(host)' is not a valid domain: \(error)")
+            }
+        }
+    }
+
+    public func resolve(_ path: String) -> String {
+        path.hasPrefix("/") ? path : self.dataDirectory + "/" + path
+    }
+
+    public var certificatePath: String { self.tls.certificate ?? self.resolve("tls/certificate.pem") }
+    public var privateKeyPath: String { self.tls.privateKey ?? self.resolve("tls/private-key.pem") }
+    public var sqlitePath: String { self.storage.sqlitePath ?? self.resolve("starling.sqlite") }
+}
+
+/// A configuration problem, with the key it concerns.
+public struct ConfigurationError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var path: String
+    public var message: String
+
+    public init(path: String, message: String) {
+        self.path = path
+        self.message = message
+    }
+
+    public var description: String { path.isEmpty ? message : "\(path): \(message)" }
+}

@@ -1,0 +1,81 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import XMPPCore
+import XMPPSASL
+import XMPPStorage
+import XMPPStream
+
+/// The state every connection shares: configuration, storage, sessions, router, modules.
+final class ServerCore: @unchecked Sendable {
+    let configuration: ServerConfiguration
+    let hosts: [String]
+    let storage: any StorageBackend
+    let sessions: SessionManager
+    let router: Router
+    let connections = ConnectionRegistry()
+    let logger: Logger
+
+    init(configuration: ServerConfiguration, hosts: [String], storage: any StorageBackend, logger: Logger) {
+        self.configuration = configuration
+        self.hosts = hosts
+        self.storage = storage
+        self.logger = logger
+        self.sessions = SessionManager(
+            conflictPolicy: configuration.c2s.resourceConflict, maxSessionsPerAccount: configuration.limits.maxSessionsPerAccount)
+        self.router = Router(sessions: self.sessions, hosts: Set(hosts), logger: logger)
+    }
+
+    func negotiationPolicy(tlsAvailable: Bool) -> C2SNegotiationPolicy {
+        C2SNegotiationPolicy(
+            hostedDomains: Set(self.hosts),
+            tlsAvailable: tlsAvailable,
+            tlsRequired: self.configuration.tls.required,
+            mechanisms: SASLMechanismName.allCases,
+            maxAuthenticationFailures: self.configuration.limits.maxAuthenticationFailures,
+            offerLegacySession: self.configuration.c2s.legacySession
+        )
+    }
+
+    func parserLimits(authenticated: Bool) -> XMLParserLimits {
+        let limits = self.configuration.limits
+        if authenticated {
+            return XMLParserLimits(
+                maxStanzaBytes: limits.maxStanzaBytes,
+                maxDepth: limits.maxDepth,
+                maxAttributesPerElement: limits.maxAttributesPerElement,
+                maxAttributeValueBytes: limits.maxAttributeValueBytes
+            )
+        }
+        return XMLParserLimits(
+            maxStanzaBytes: limits.maxStanzaBytesBeforeAuthentication,
+            maxDepth: min(limits.maxDepth, 16),
+            maxAttributesPerElement: min(limits.maxAttributesPerElement, 16),
+            maxAttributeValueBytes: min(limits.maxAttributeValueBytes, limits.maxStanzaBytesBeforeAuthentication)
+        )
+    }
+}
+
+/// Every open client connection, so that shutdown can reach each one.
+final class ConnectionRegistry: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var connections: [ObjectIdentifier: (C2SConnectionHandler, any EventLoop)] = [:]
+
+    func add(_ handler: C2SConnectionHandler, eventLoop: any EventLoop) {
+        self.lock.withLock { self.connections[ObjectIdentifier(handler)] = (handler, eventLoop) }
+    }
+
+    func remove(_ handler: C2SConnectionHandler) {
+        self.lock.withLock { self.connections[ObjectIdentifier(handler)] = nil }
+    }
+
+    var count: Int { self.lock.withLock { self.connections.count } }
+
+    func terminateAll(_ condition: StreamErrorCondition) {
+        let all = self.lock.withLock { Array(self.connections.values) }
+        for (handler, eventLoop) in all {
+            let loopBound = NIOLoopBound(handler, eventLoop: eventLoop)
+            eventLoop.execute { loopBound.value.terminate(condition) }
+        }
+    }
+}

@@ -1,0 +1,108 @@
+import NIOConcurrencyHelpers
+import XMPPCore
+import XMPPSASL
+
+/// The bound sessions of every local account, by bare JID and resource.
+public final class SessionManager: @unchecked Sendable {
+    private struct Entry {
+        var session: ClientSession
+        var presence = SessionPresence()
+    }
+
+    private let lock = NIOLock()
+    private var accounts: [JID: [String: Entry]] = [:]
+    private let conflictPolicy: ServerConfiguration.C2SSettings.ResourceConflict
+    private let maxSessionsPerAccount: Int
+
+    init(conflictPolicy: ServerConfiguration.C2SSettings.ResourceConflict, maxSessionsPerAccount: Int) {
+        self.conflictPolicy = conflictPolicy
+        self.maxSessionsPerAccount = maxSessionsPerAccount
+    }
+
+    public enum BindOutcome {
+        case bound(ClientSession, replaced: ClientSession?)
+        case failed(StanzaError)
+    }
+
+    /// Binds a resource (RFC 6120 §7): the requested one when free, a generated one when none
+    /// was asked, and on conflict whatever the configured policy says.
+    func bind(account: JID, requested: String?, makeSession: (JID) -> ClientSession) -> BindOutcome {
+        let bare = account.bare
+        var resource: String
+        if let requested {
+            do {
+                resource = try JID.prepareResourcepart(requested)
+            } catch {
+                return .failed(StanzaError(.badRequest, text: "the requested resource is not valid: \(error)"))
+            }
+        } else {
+            resource = Self.generatedResource()
+        }
+        return self.lock.withLock {
+            var resources = self.accounts[bare] ?? [:]
+            var replaced: ClientSession?
+            if let existing = resources[resource] {
+                switch self.conflictPolicy {
+                case .kickOld:
+                    replaced = existing.session
+                    resources[resource] = nil
+                case .newResource:
+                    repeat {
+                        resource = "\(resource).\(Self.generatedResource().prefix(6))"
+                    } while resources[resource] != nil
+                }
+            }
+            guard resources.count < self.maxSessionsPerAccount else {
+                return .failed(StanzaError(.resourceConstraint, text: "too many sessions for this account"))
+            }
+            guard let full = try? bare.with(resource: resource) else {
+                return .failed(StanzaError(.badRequest))
+            }
+            let session = makeSession(full)
+            resources[resource] = Entry(session: session)
+            self.accounts[bare] = resources
+            return .bound(session, replaced: replaced)
+        }
+    }
+
+    /// Removes the session; returns its last presence so the caller can broadcast unavailability.
+    @discardableResult
+    func unbind(_ session: ClientSession) -> SessionPresence? {
+        self.lock.withLock {
+            let bare = session.jid.bare
+            guard let resource = session.jid.resourcepart, let entry = self.accounts[bare]?[resource], entry.session === session else {
+                return nil
+            }
+            self.accounts[bare]?[resource] = nil
+            if self.accounts[bare]?.isEmpty == true { self.accounts[bare] = nil }
+            return entry.presence
+        }
+    }
+
+    func updatePresence(of session: ClientSession, _ presence: SessionPresence) {
+        self.lock.withLock {
+            guard let resource = session.jid.resourcepart, self.accounts[session.jid.bare]?[resource]?.session === session else { return }
+            self.accounts[session.jid.bare]?[resource]?.presence = presence
+        }
+    }
+
+    public func session(for full: JID) -> ClientSession? {
+        guard let resource = full.resourcepart else { return nil }
+        return self.lock.withLock { self.accounts[full.bare]?[resource]?.session }
+    }
+
+    /// Every session of the account with its presence.
+    public func sessions(of account: JID) -> [(ClientSession, SessionPresence)] {
+        self.lock.withLock { (self.accounts[account.bare] ?? [:]).values.map { ($0.session, $0.presence) } }
+    }
+
+    public func allSessions() -> [ClientSession] {
+        self.lock.withLock { self.accounts.values.flatMap { $0.values.map(\.session) } }
+    }
+
+    public var count: Int { self.lock.withLock { self.accounts.values.reduce(0) { $0 + $1.count } } }
+
+    private static func generatedResource() -> String {
+        "starling-" + String(Base64.encode(SASLRandom.bytes(9)).map { $0 == "/" ? "_" : $0 == "+" ? "-" : $0 })
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import XMPPCore
+import XMPPStorage
+import XMPPStorageSQLite
+import XMPPStream
+
+/// A running Starling server: listeners, sessions, router, modules and storage.
+///
+/// ```swift
+/// let server = try XMPPServer(configuration: configuration, modules: [PingModule()])
+/// try await server.start()
+/// // …
+/// await server.shutdown()
+/// ```
+public final class XMPPServer: @unchecked Sendable {
+    public let configuration: ServerConfiguration
+    private let core: ServerCore
+    private let group: MultiThreadedEventLoopGroup
+    private let tls: TLSMaterial?
+    private var channels: [(ServerConfiguration.Listener, any Channel)] = []
+    private let logger: Logger
+    private let registrar: ModuleRegistrar
+    private var stopped = false
+
+    /// Opens storage, loads (or makes) the certificate and registers the modules; `start()` listens.
+    public init(configuration: ServerConfiguration, modules: [any ServerModule], storage: (any StorageBackend)? = nil, logger: Logger? = nil) throws {
+        self.configuration = configuration
+        var logger = logger ?? Logger(label: "starling")
+        logger.logLevel = configuration.logLevel
+        self.logger = logger
+        let hosts = try configuration.preparedHosts()
+        try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        self.tls = try CertificateStore.load(configuration, hosts: hosts, generateIfMissing: true)
+        let backend = try storage ?? Self.openStorage(configuration)
+        self.core = ServerCore(configuration: configuration, hosts: hosts, storage: backend, logger: logger)
+        self.registrar = ModuleRegistrar(context: ModuleContext(storage: backend, hosts: Set(hosts), logger: logger, router: self.core.router))
+        for module in modules {
+            module.register(with: self.registrar)
+        }
+        self.core.router.registrar = self.registrar
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+    }
+
+    public static func openStorage(_ configuration: ServerConfiguration) throws -> any StorageBackend {
+        switch configuration.storage.backend {
+        case .memory:
+            return InMemoryStorage()
+        case .sqlite:
+            let path = configuration.sqlitePath
+            let directory = (path as NSString).deletingLastPathComponent
+            if !directory.isEmpty {
+                try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            }
+            return try SQLiteStorage(path: path, synchronous: configuration.storage.sqliteSynchronous)
+        }
+    }
+
+    public var storage: any StorageBackend { self.core.storage }
+    public var certificatePEM: String? { self.tls?.certificatePEM }
+
+    /// The ports actually bound, per listener (useful with port 0).
+    public var boundListeners: [(listener: ServerConfiguration.Listener, address: SocketAddress)] {
+        self.channels.compactMap { listener, channel in channel.localAddress.map { (listener, $0) } }
+    }
+
+    public func port(for mode: ServerConfiguration.Listener.TLSMode) -> Int? {
+        self.boundListeners.first { $0.listener.tls == mode }?.address.port
+    }
+
+    public var sessionCount: Int { self.core.sessions.count }
+
+    // MARK: - Lifecycle
+
+    public func start() async throws {
+        for listener in self.configuration.listeners {
+            var boundPort = listener.port
+            for address in listener.addresses {
+                let channel: any Channel
+                do {
+                    channel = try await self.bootstrap(for: listener).bind(host: address, port: boundPort).get()
+                } catch {
+                    if address.contains(":"), listener.addresses.count > 1, (error as? IOError)?.errnoCode == EADDRNOTAVAIL {
+                        self.logger.warning("IPv6 is not available; not listening on \(address)")
+                        continue
+                    }
+                    await self.closeListeners()
+                    throw ServerStartError(message: "cannot listen on \(address) port \(boundPort): \(error)")
+                }
+                // With port 0 every address of the listener shares the port the first one got.
+                if boundPort == 0, let port = channel.localAddress?.port { boundPort = port }
+                self.channels.append((listener, channel))
+                self.logger.info("listening", metadata: ["address": "\(address)", "port": "\(boundPort)", "tls": "\(listener.tls.rawValue)"])
+            }
+        }
+    }
+
+    private func bootstrap(for listener: ServerConfiguration.Listener) -> ServerBootstrap {
+        let core = self.core
+        let tls = self.tls
+        let logger = self.logger
+        return ServerBootstrap(group: self.group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let decoder = XMLStreamDecoderHandler(limits: core.parserLimits(authenticated: false))
+                    let directTLS = listener.tls == .direct
+                    if directTLS {
+                        guard let tls else { throw ServerStartError(message: "direct TLS without a certificate") }
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                    }
+                    try channel.pipeline.syncOperations.addHandler(decoder)
+                    try channel.pipeline.syncOperations.addHandler(
+                        C2SConnectionHandler(server: core, decoder: decoder, tls: tls, directTLS: directTLS, logger: logger))
+                }
+            }
+    }
+
+    /// Sends `<system-shutdown/>` to every stream, waits briefly for them to close, then
+    /// closes the listeners and storage.
+    public func shutdown() async {
+        guard !self.stopped else { return }
+        self.stopped = true
+        self.logger.info("shutting down", metadata: ["connections": "\(self.core.connections.count)"])
+        await self.closeListeners()
+        self.core.connections.terminateAll(.systemShutdown)
+        for _ in 0..<50 where self.core.connections.count > 0 {
+            try? await Task.sleep(nanoseconds: 20_000_000)
+        }
+        await self.core.storage.close()
+        try? await self.group.shutdownGracefully()
+        self.logger.info("stopped")
+    }
+
+    private func closeListeners() async {
+        for (_, channel) in self.channels {
+            try? await channel.close()
+        }
+        self.channels.removeAll()
+    }
+}
+
+public struct ServerStartError: Error, CustomStringConvertible {
+    public var message: String
+    public var description: String { self.message }
+}

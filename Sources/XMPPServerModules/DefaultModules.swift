@@ -1,0 +1,8 @@
+import XMPPServer
+
+/// The modules a default server loads.
+public enum DefaultModules {
+    public static var all: [any ServerModule] {
+        [PingModule()]
+    }
+}

@@ -74,8 +74,15 @@ final class ConnectionRegistry: @unchecked Sendable {
     func terminateAll(_ condition: StreamErrorCondition) {
         let all = self.lock.withLock { Array(self.connections.values) }
         for (handler, eventLoop) in all {
-            let loopBound = NIOLoopBound(handler, eventLoop: eventLoop)
-            eventLoop.execute { loopBound.value.terminate(condition) }
+            // The handler is only ever touched on its own loop; the closure carries it there.
+            let transfer = UnsafeTransfer(handler)
+            eventLoop.execute { transfer.value.terminate(condition) }
         }
     }
+}
+
+/// Carries a loop-confined reference to its event loop.
+struct UnsafeTransfer<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }

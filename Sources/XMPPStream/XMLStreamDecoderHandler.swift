@@ -15,6 +15,7 @@ public final class XMLStreamDecoderHandler: ChannelInboundHandler {
     private var failed = false
     private var discardRequested = false
     private var paused = false
+    private var draining = false
     private var context: ChannelHandlerContext?
 
     public init(limits: XMLParserLimits = XMLParserLimits()) {
@@ -58,6 +59,8 @@ public final class XMLStreamDecoderHandler: ChannelInboundHandler {
     }
 
     private func drain(context: ChannelHandlerContext) {
+        self.draining = true
+        defer { self.draining = false }
         while !self.failed && !self.paused {
             let event: XMLStreamEvent?
             do {
@@ -81,7 +84,8 @@ public final class XMLStreamDecoderHandler: ChannelInboundHandler {
         let limits = self.parser.limits
         if discardingBufferedInput {
             self.parser = XMLStreamParser(limits: limits)
-            self.discardRequested = true
+            // Stop the loop that is handing out events from the old buffer, if one is running.
+            self.discardRequested = self.draining
         } else {
             self.parser.restartKeepingBufferedInput()
         }

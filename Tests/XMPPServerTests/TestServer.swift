@@ -1,0 +1,107 @@
+import Foundation
+import Logging
+import NIOCore
+import XMPPClient
+import XMPPCore
+import XMPPSASL
+import XMPPServer
+import XMPPServerModules
+
+/// A real Starling server on ephemeral loopback ports with its own data directory.
+final class TestServer: @unchecked Sendable {
+    let server: XMPPServer
+    let dataDirectory: String
+    let domain = "localhost"
+
+    init(configure: (inout ServerConfiguration) -> Void = { _ in }) async throws {
+        self.dataDirectory = NSTemporaryDirectory() + "starling-test-" + UUID().uuidString
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = self.dataDirectory
+        configuration.listeners = [
+            ServerConfiguration.Listener(kind: .c2s, addresses: ["127.0.0.1"], port: 0, tls: .starttls),
+            ServerConfiguration.Listener(kind: .c2s, addresses: ["127.0.0.1"], port: 0, tls: .direct),
+        ]
+        configuration.logLevel = ProcessInfo.processInfo.environment["STARLING_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
+        configure(&configuration)
+        var logger = Logger(label: "starling-test")
+        logger.logLevel = configuration.logLevel
+        self.server = try XMPPServer(configuration: configuration, modules: DefaultModules.all, logger: logger)
+        try await self.server.start()
+    }
+
+    var starttlsPort: Int { self.server.port(for: .starttls) ?? 0 }
+    var directTLSPort: Int { self.server.port(for: .direct) ?? 0 }
+
+    var tls: XMPPClientTLS {
+        XMPPClientTLS(serverName: self.domain, trust: .pinned(certificatePEM: self.server.certificatePEM ?? ""))
+    }
+
+    @discardableResult
+    func addUser(_ localpart: String, password: String) async throws -> JID {
+        let manager = AccountManager(store: self.server.storage.accounts, hosts: [self.domain])
+        return try await manager.create("\(localpart)@\(self.domain)", password: password)
+    }
+
+    func configuration(
+        _ localpart: String, password: String, mechanisms: [SASLMechanismName] = [.scramSHA256], resource: String? = nil, direct: Bool = false
+    ) -> XMPPClientConfiguration {
+        XMPPClientConfiguration(
+            account: try! JID(localpart: localpart, domainpart: self.domain),
+            password: password,
+            host: "127.0.0.1",
+            port: direct ? self.directTLSPort : self.starttlsPort,
+            security: direct ? .directTLS(self.tls) : .starttls(self.tls),
+            mechanisms: mechanisms,
+            resource: resource
+        )
+    }
+
+    func login(_ localpart: String, password: String, mechanisms: [SASLMechanismName] = [.scramSHA256], resource: String? = nil) async throws -> XMPPClient {
+        try await XMPPClient.login(self.configuration(localpart, password: password, mechanisms: mechanisms, resource: resource))
+    }
+
+    /// A raw plaintext connection with the stream opened and the features read.
+    func rawStream() async throws -> (XMPPConnection, Element) {
+        let connection = try await XMPPConnection.connect(host: "127.0.0.1", port: self.starttlsPort)
+        try await connection.openStream(to: self.domain)
+        _ = try await connection.expectStreamHeader()
+        let features = try await connection.nextElement()
+        return (connection, features)
+    }
+
+    func stop() async {
+        await self.server.shutdown()
+        try? FileManager.default.removeItem(atPath: self.dataDirectory)
+    }
+}
+
+/// Runs `body` against a fresh server and always stops it.
+func withServer(configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: (TestServer) async throws -> Void) async throws {
+    let server = try await TestServer(configure: configure)
+    do {
+        try await body(server)
+    } catch {
+        await server.stop()
+        throw error
+    }
+    await server.stop()
+}
+
+extension XMPPConnection.Failure {
+    var streamErrorCondition: StreamErrorCondition? {
+        if case .streamError(let error) = self { return error.condition }
+        return nil
+    }
+}
+
+/// Reads elements until a stream error arrives, returning its condition.
+func expectStreamError(_ connection: XMPPConnection) async throws -> StreamErrorCondition? {
+    for _ in 0..<20 {
+        do {
+            _ = try await connection.nextElement()
+        } catch let failure as XMPPConnection.Failure {
+            return failure.streamErrorCondition
+        }
+    }
+    return nil
+}

@@ -105,7 +105,11 @@ let package = Package(
         // MARK: - Tests
         .testTarget(name: "XMPPCoreTests", dependencies: ["XMPPCore"]),
         .testTarget(name: "XMPPSASLTests", dependencies: ["XMPPSASL"]),
-        .testTarget(name: "XMPPStreamTests", dependencies: ["XMPPStream"], swiftSettings: swift5Mode),
+        .testTarget(
+            name: "XMPPStreamTests",
+            dependencies: ["XMPPStream", .product(name: "NIOEmbedded", package: "swift-nio")],
+            swiftSettings: swift5Mode
+        ),
         .testTarget(name: "XMPPStorageSQLiteTests", dependencies: ["XMPPStorageSQLite"]),
         .testTarget(
             name: "XMPPServerTests",

@@ -271,12 +271,12 @@ public struct XMLStreamParser: Sendable {
             }
             self.stanzaBytesConsumed += self.position - tagStart
             try self.checkStanzaSize()
+            if self.openElements.count + 1 > self.limits.maxDepth {
+                throw XMLStreamError.limitExceeded("elements nested deeper than \(self.limits.maxDepth)")
+            }
             if selfClosing {
                 self.namespaceDeclarations.removeLast()
                 return self.close(element)
-            }
-            if self.openElements.count + 1 > self.limits.maxDepth {
-                throw XMLStreamError.limitExceeded("elements nested deeper than \(self.limits.maxDepth)")
             }
             self.openElements.append(OpenElement(qualifiedName: qualifiedName, element: element))
             return nil
@@ -350,7 +350,12 @@ public struct XMLStreamParser: Sendable {
 
     private mutating func parseText() throws(any Error) {
         let start = self.position
-        guard let end = self.buffer[start...].firstIndex(of: UInt8(ascii: "<")) else { throw Incomplete() }
+        guard let end = self.buffer[start...].firstIndex(of: UInt8(ascii: "<")) else {
+            if self.openElements.count == 1 && !self.buffer[start...].allSatisfy(Self.isWhitespace) {
+                throw XMLStreamError.notWellFormed("character data at the stream level")
+            }
+            throw Incomplete()
+        }
         let raw = self.buffer[start..<end]
         if self.openElements.count == 1 {
             // Between stanzas only whitespace (keep-alives, RFC 6120 §4.6.1) may appear.
@@ -389,6 +394,7 @@ public struct XMLStreamParser: Sendable {
         var cursor = self.position + 1
         let qualifiedName = try self.scanName(&cursor)
         var rawAttributes: [RawAttribute] = []
+        var plainCount = 0
         var selfClosing = false
         while true {
             let hadSpace = self.skipWhitespace(&cursor)
@@ -435,7 +441,13 @@ public struct XMLStreamParser: Sendable {
             }
             let value = try self.decodeCharacters(rawValue, entities: true, normalizeWhitespace: true)
             rawAttributes.append(RawAttribute(name: name, value: value))
-            if rawAttributes.count > self.limits.maxAttributesPerElement {
+            let isDeclaration = name == Self.xmlnsBytes || name.starts(with: Self.xmlnsColonBytes)
+            if !isDeclaration {
+                plainCount += 1
+            } else if rawAttributes.count - plainCount > self.limits.maxNamespaceDeclarationsPerElement {
+                throw XMLStreamError.limitExceeded("more than \(self.limits.maxNamespaceDeclarationsPerElement) namespace declarations on one element")
+            }
+            if plainCount > self.limits.maxAttributesPerElement {
                 throw XMLStreamError.limitExceeded("more than \(self.limits.maxAttributesPerElement) attributes on one element")
             }
             cursor = valueEnd + 1

@@ -19,4 +19,5 @@ fi
 
 swift build --build-tests
 swift test --skip-build
+bash scripts/cli-smoke.sh
 bash scripts/interop-slixmpp.sh

@@ -84,6 +84,7 @@ struct Serve: AsyncParsableCommand {
         }
         let listening = server.boundListeners.map { "\($0.address.ipAddress ?? "?") port \($0.address.port ?? 0) (\($0.listener.tls.rawValue))" }
         print("Starling serving \(configuration.hosts.joined(separator: ", ")) on \(listening.joined(separator: ", "))")
+        fflush(stdout)
         await SignalWaiter.waitForTermination()
         await server.shutdown()
     }
@@ -209,7 +210,8 @@ enum AccountCommand {
         let storage: any XMPPStorageBackendAlias
         do {
             hosts = try configuration.preparedHosts()
-            try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             storage = try XMPPServer.openStorage(configuration)
         } catch {
             throw CLIError("\(error)")

@@ -13,7 +13,7 @@ final class TestServer: @unchecked Sendable {
     let dataDirectory: String
     let domain = "localhost"
 
-    init(configure: (inout ServerConfiguration) -> Void = { _ in }) async throws {
+    init(configure: (inout ServerConfiguration) -> Void = { _ in }, logger customLogger: Logger? = nil) async throws {
         self.dataDirectory = NSTemporaryDirectory() + "starling-test-" + UUID().uuidString
         var configuration = ServerConfiguration()
         configuration.dataDirectory = self.dataDirectory
@@ -23,8 +23,8 @@ final class TestServer: @unchecked Sendable {
         ]
         configuration.logLevel = ProcessInfo.processInfo.environment["STARLING_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         configure(&configuration)
-        var logger = Logger(label: "starling-test")
-        logger.logLevel = configuration.logLevel
+        var logger = customLogger ?? Logger(label: "starling-test")
+        if customLogger == nil { logger.logLevel = configuration.logLevel }
         self.server = try XMPPServer(configuration: configuration, modules: DefaultModules.all, logger: logger)
         try await self.server.start()
     }

@@ -183,40 +183,43 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     // MARK: - Storage round trips
 
     private func fetchCredentials(username: String, hash: SCRAMHash, context: ChannelHandlerContext) {
-        self.decoder.pause()
-        let store = self.server.storage.accounts
-        let domain = self.machine.streamDomain ?? ""
-        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        let eventLoop = context.eventLoop
-        Task {
-            var credentials: SCRAMCredentials?
-            if let jid = try? JID(localpart: username, domainpart: domain) {
-                credentials = try? await store.credentials(for: jid, hash: hash)
-            }
-            eventLoop.execute {
-                let handler = loopBound.value
-                handler.run(handler.machine.credentialsFetched(credentials))
-                handler.decoder.resume()
-            }
+        self.withAccountStore(context: context) { store, domain in
+            guard let jid = try? JID(localpart: username, domainpart: domain) else { return nil }
+            return try? await store.credentials(for: jid, hash: hash)
+        } then: { handler, credentials in
+            handler.machine.credentialsFetched(credentials)
         }
     }
 
     private func verifyPlain(username: String, password: String, context: ChannelHandlerContext) {
+        self.withAccountStore(context: context) { store, domain in
+            guard let jid = try? JID(localpart: username, domainpart: domain),
+                let credentials = try? await store.credentials(for: jid, hash: .sha256)
+            else { return false }
+            return credentials.verify(password: password)
+        } then: { handler, valid in
+            handler.machine.plainPasswordVerified(valid)
+        }
+    }
+
+    /// Runs storage work off the event loop with input paused, then feeds the result back to
+    /// the state machine on the loop, so no element overtakes an authentication step.
+    private func withAccountStore<Result: Sendable>(
+        context: ChannelHandlerContext,
+        _ work: @escaping @Sendable (any AccountStore, String) async -> Result,
+        then event: @escaping (C2SConnectionHandler, Result) -> [C2SStreamStateMachine.Action]
+    ) {
         self.decoder.pause()
         let store = self.server.storage.accounts
         let domain = self.machine.streamDomain ?? ""
         let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         let eventLoop = context.eventLoop
+        let transfer = UnsafeTransfer(event)
         Task {
-            var valid = false
-            if let jid = try? JID(localpart: username, domainpart: domain),
-                let credentials = try? await store.credentials(for: jid, hash: .sha256)
-            {
-                valid = credentials.verify(password: password)
-            }
+            let result = await work(store, domain)
             eventLoop.execute {
                 let handler = loopBound.value
-                handler.run(handler.machine.plainPasswordVerified(valid))
+                handler.run(transfer.value(handler, result))
                 handler.decoder.resume()
             }
         }

@@ -1,0 +1,64 @@
+import Logging
+import NIOConcurrencyHelpers
+import Testing
+import XMPPClient
+import XMPPCore
+import XMPPSASL
+
+/// Keeps every log line, metadata included.
+final class CapturedLog: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var lines: [String] = []
+
+    func append(_ line: String) { self.lock.withLock { self.lines.append(line) } }
+    var text: String { self.lock.withLock { self.lines.joined(separator: "\n") } }
+
+    var logger: Logger {
+        var logger = Logger(label: "captured") { _ in CapturingHandler(log: self) }
+        logger.logLevel = .trace
+        return logger
+    }
+}
+
+struct CapturingHandler: LogHandler {
+    let log: CapturedLog
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { self.metadata[key] }
+        set { self.metadata[key] = newValue }
+    }
+
+    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
+        let all = self.metadata.merging(metadata ?? [:]) { $1 }
+        self.log.append("\(level) \(message) \(all)")
+    }
+}
+
+@Suite("Logs")
+struct LoggingTests {
+    @Test("logs at trace level never contain passwords or SASL payloads, and record failures with the address")
+    func noSecretsInLogs() async throws {
+        let log = CapturedLog()
+        let server = try await TestServer(logger: log.logger)
+        try await server.addUser("alice", password: "Tr0ub4dor&3-secret")
+        for mechanism in [SASLMechanismName.plain, .scramSHA256, .scramSHA1Plus] {
+            let client = try await server.login("alice", password: "Tr0ub4dor&3-secret", mechanisms: [mechanism])
+            await client.close()
+        }
+        await #expect(throws: (any Error).self) {
+            _ = try await server.login("alice", password: "wrong-guess-secret", mechanisms: [.plain])
+        }
+        await server.stop()
+        let text = log.text
+        #expect(text.contains("authentication failed"))
+        #expect(text.contains("127.0.0.1"))
+        #expect(text.contains("alice"))
+        #expect(!text.contains("Tr0ub4dor"))
+        #expect(!text.contains("wrong-guess"))
+        #expect(!text.contains(Base64.encode(PLAINMessage(username: "alice", password: "Tr0ub4dor&3-secret").bytes)))
+        #expect(!text.contains("n=alice,r="))
+        #expect(!text.contains("c=biws"))
+    }
+}

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The starling command as an operator uses it: account commands, clear messages for
+# mistakes, and `check` on good and bad configurations.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+STARLING="${STARLING:-.build/debug/starling}"
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+passed=0
+failed=0
+
+expect() { # description, expected exit (0 or nonzero), text the output must contain, command...
+    local description="$1" want="$2" text="$3"
+    shift 3
+    local output status=0
+    output="$("$@" 2>&1)" || status=$?
+    if { [[ "$want" == 0 && $status -eq 0 ]] || [[ "$want" != 0 && $status -ne 0 ]]; } && [[ "$output" == *"$text"* ]]; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAILED: $description (exit $status): $output"
+    fi
+}
+
+D=(--data-dir "$WORK/data")
+expect "adduser creates" 0 "created alice@localhost" bash -c "echo pw1 | $STARLING adduser alice@localhost --password-stdin ${D[*]}"
+expect "adduser refuses a duplicate" 1 "already exists" bash -c "echo pw | $STARLING adduser Alice@LOCALHOST --password-stdin ${D[*]}"
+expect "adduser refuses a look-alike" 1 "looks like the existing account" bash -c "echo pw | $STARLING adduser a1ice@localhost --password-stdin ${D[*]}"
+expect "adduser refuses a nodeprep mismatch" 1 "nodeprep" bash -c "echo pw | $STARLING adduser straße@localhost --password-stdin ${D[*]}"
+expect "adduser refuses another domain" 1 "does not serve example.org" bash -c "echo pw | $STARLING adduser bob@example.org --password-stdin ${D[*]}"
+expect "adduser refuses a bad address" 1 "not a valid account address" bash -c "echo pw | $STARLING adduser 'a b@localhost' --password-stdin ${D[*]}"
+expect "adduser without a terminal asks for --password-stdin" 1 "--password-stdin" bash -c "$STARLING adduser carol@localhost ${D[*]} < /dev/null"
+expect "passwd changes" 0 "changed the password" bash -c "echo pw2 | $STARLING passwd alice@localhost --password-stdin ${D[*]}"
+expect "passwd of a missing account" 1 "there is no account" bash -c "echo pw | $STARLING passwd nobody@localhost --password-stdin ${D[*]}"
+expect "deluser deletes" 0 "deleted alice@localhost" "$STARLING" deluser alice@localhost "${D[@]}"
+expect "deluser twice" 1 "there is no account" "$STARLING" deluser alice@localhost "${D[@]}"
+expect "the database holds no password" 0 "" bash -c "! grep -a -q 'pw2' $WORK/data/starling.sqlite*"
+
+expect "check on defaults" 0 "configuration OK" "$STARLING" check --data-dir "$WORK/fresh"
+printf 'hosts: [example.com]\nlimits:\n  max_depth: many\nlistenerz: []\n' > "$WORK/bad.yml"
+expect "check names the bad key" 1 "limits.max_depth: expected a whole number" "$STARLING" check --config "$WORK/bad.yml"
+expect "check names the unknown key" 1 "listenerz: unknown key" "$STARLING" check --config "$WORK/bad.yml"
+printf 'tls:\n  certificate: %s/missing.pem\n  private_key: %s/missing.key\n' "$WORK" "$WORK" > "$WORK/nocert.yml"
+expect "check reports a missing certificate" 1 "no certificate at" "$STARLING" check --config "$WORK/nocert.yml"
+# A first start makes a certificate for localhost; a configuration for another host must say so.
+"$STARLING" serve --data-dir "$WORK/data" --c2s-port 0 --tls-port 0 --log-level error > /dev/null 2>&1 &
+server=$!
+for _ in $(seq 1 100); do [[ -s "$WORK/data/tls/certificate.pem" ]] && break; sleep 0.1; done
+kill "$server"; wait "$server" || true
+expect "check accepts the generated certificate" 0 "configuration OK" "$STARLING" check --data-dir "$WORK/data"
+printf 'hosts: [example.com]\ndata_dir: %s/data\n' "$WORK" > "$WORK/othername.yml"
+expect "check reports a certificate that does not name the host" 1 "does not name example.com" "$STARLING" check --config "$WORK/othername.yml"
+
+echo "cli smoke: $passed passed, $failed failed"
+[[ $failed -eq 0 ]]

@@ -97,6 +97,23 @@ struct SCRAMTests {
         try client.receivedServerFinal(final)
     }
 
+    @Test("tls-exporter binding (RFC 9266) completes when the TLS layer supplies the keying material")
+    func tlsExporterBinding() throws {
+        let exporter: [UInt8] = (0..<32).map { UInt8($0) }
+        let context = ChannelBindingContext(available: [.tlsExporter: exporter, .tlsServerEndPoint: [1]], plusAdvertised: true)
+        let stored = try SCRAMCredentials.derive(password: "pw", hash: .sha512)
+        var client = SCRAMClient(hash: .sha512, username: "alice", password: "pw", binding: .bound(.tlsExporter, exporter))
+        var server = SCRAMServer(mechanism: .scramSHA512Plus, channelBinding: context)
+        #expect(server.receivedClientFirst(client.clientFirstMessage()) == .fetchCredentials(username: "alice"))
+        guard case .challenge(let challenge) = server.credentialsFetched(stored),
+            case .succeed(let final, _, _) = server.receivedClientFinal(try client.receivedServerFirst(challenge))
+        else {
+            Issue.record("tls-exporter binding did not complete")
+            return
+        }
+        try client.receivedServerFinal(final)
+    }
+
     @Test("channel binding data that does not match fails")
     func bindingMismatch() throws {
         let context = ChannelBindingContext(available: [.tlsServerEndPoint: [1, 2, 3]], plusAdvertised: true)

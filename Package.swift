@@ -75,7 +75,11 @@ let package = Package(
             ],
             swiftSettings: swift5Mode
         ),
-        .target(name: "XMPPServerModules", dependencies: ["XMPPServer", "XMPPCore"], swiftSettings: swift5Mode),
+        .target(
+            name: "XMPPServerModules",
+            dependencies: ["XMPPServer", "XMPPCore", "XMPPStorage", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swift5Mode
+        ),
 
         // MARK: - Client
         .target(

@@ -77,7 +77,7 @@ struct Serve: AsyncParsableCommand {
         }
         let server: XMPPServer
         do {
-            server = try XMPPServer(configuration: configuration, modules: DefaultModules.all)
+            server = try XMPPServer(configuration: configuration, modules: DefaultModules.modules(for: configuration))
             try await server.start()
         } catch {
             throw CLIError("cannot start: \(error)")

@@ -26,6 +26,9 @@ final class ServerCore: @unchecked Sendable {
         self.router = Router(sessions: self.sessions, hosts: Set(hosts), logger: logger)
     }
 
+    /// Stream features from modules (caps, …), built once every module is registered.
+    var authenticatedFeatures: [Element] = []
+
     func negotiationPolicy(tlsAvailable: Bool) -> C2SNegotiationPolicy {
         C2SNegotiationPolicy(
             hostedDomains: Set(self.hosts),
@@ -33,7 +36,8 @@ final class ServerCore: @unchecked Sendable {
             tlsRequired: self.configuration.tls.required,
             mechanisms: SASLMechanismName.allCases,
             maxAuthenticationFailures: self.configuration.limits.maxAuthenticationFailures,
-            offerLegacySession: self.configuration.c2s.legacySession
+            offerLegacySession: self.configuration.c2s.legacySession,
+            authenticatedFeatures: self.authenticatedFeatures
         )
     }
 

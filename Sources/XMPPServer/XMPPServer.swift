@@ -37,11 +37,16 @@ public final class XMPPServer: @unchecked Sendable {
         self.tls = try CertificateStore.load(configuration, hosts: hosts, generateIfMissing: true)
         let backend = try storage ?? Self.openStorage(configuration)
         self.core = ServerCore(configuration: configuration, hosts: hosts, storage: backend, logger: logger)
-        self.registrar = ModuleRegistrar(context: ModuleContext(storage: backend, hosts: Set(hosts), logger: logger, router: self.core.router))
+        self.registrar = ModuleRegistrar(
+            context: ModuleContext(
+                storage: backend, hosts: Set(hosts), logger: logger, configuration: configuration, sessions: self.core.sessions,
+                router: self.core.router))
         for module in modules {
             module.register(with: self.registrar)
+            self.registrar.registered(module)
         }
         self.core.router.registrar = self.registrar
+        self.core.authenticatedFeatures = self.registrar.streamFeatures.map { $0() }
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
     }
 
@@ -72,6 +77,9 @@ public final class XMPPServer: @unchecked Sendable {
     }
 
     public var sessionCount: Int { self.core.sessions.count }
+
+    /// The names of the loaded modules, in registration order.
+    public var moduleNames: [String] { self.registrar.modules }
 
     // MARK: - Lifecycle
 

@@ -1,8 +1,17 @@
 import XMPPServer
 
-/// The modules a default server loads.
+/// The modules a server loads, with the switches of its configuration applied.
 public enum DefaultModules {
     public static var all: [any ServerModule] {
-        [PingModule()]
+        self.modules(for: ServerConfiguration())
+    }
+
+    public static func modules(for configuration: ServerConfiguration) -> [any ServerModule] {
+        var modules: [any ServerModule] = [
+            RosterModule(), PresenceModule(), OfflineModule(), DiscoModule(), PingModule(), TimeModule(),
+            LastActivityModule(), VCardModule(), PrivateStorageModule(),
+        ]
+        if configuration.modules.version { modules.append(VersionModule()) }
+        return modules
     }
 }

@@ -19,6 +19,9 @@ public protocol AccountStore: Sendable {
 /// One storage backend: every store it offers, and its lifecycle.
 public protocol StorageBackend: Sendable {
     var accounts: any AccountStore { get }
+    var rosters: any RosterStore { get }
+    var offline: any OfflineStore { get }
+    var accountData: any AccountDataStore { get }
     /// Flushes and closes; the backend is unusable afterwards.
     func close() async
 }

@@ -1,53 +1,168 @@
+import Foundation
 import XMPPCore
 import XMPPSASL
 
 /// A backend that keeps everything in memory: for tests and for throwaway servers.
-public final class InMemoryStorage: StorageBackend, AccountStore {
+public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, OfflineStore, AccountDataStore {
     private struct StoredAccount {
         var credentials: [SCRAMHash: SCRAMCredentials]
         var skeleton: String
     }
 
-    private let state = LockedBox<[JID: StoredAccount]>([:])
+    private struct RosterRecord {
+        var item: RosterItem
+        var version: Int64
+        var removed: Bool
+    }
+
+    private struct State {
+        var accounts: [JID: StoredAccount] = [:]
+        var rosters: [JID: [JID: RosterRecord]] = [:]
+        var rosterVersions: [JID: Int64] = [:]
+        var offline: [JID: [OfflineMessage]] = [:]
+        var nextOfflineID: Int64 = 1
+        var data: [JID: [String: String]] = [:]
+    }
+
+    private let state = LockedBox(State())
 
     public init() {}
 
     public var accounts: any AccountStore { self }
+    public var rosters: any RosterStore { self }
+    public var offline: any OfflineStore { self }
+    public var accountData: any AccountDataStore { self }
 
     public func close() async {}
 
+    // MARK: - Accounts
+
     public func createAccount(_ account: JID, credentials: [SCRAMCredentials], skeleton: String) async throws {
         let bare = account.bare
-        try self.state.withLock { accounts in
-            if accounts[bare] != nil { throw StorageError.accountExists(bare) }
-            if let existing = accounts.first(where: { $0.key.domainpart == bare.domainpart && $0.value.skeleton == skeleton }) {
+        try self.state.withLock { state in
+            if state.accounts[bare] != nil { throw StorageError.accountExists(bare) }
+            if let existing = state.accounts.first(where: { $0.key.domainpart == bare.domainpart && $0.value.skeleton == skeleton }) {
                 throw StorageError.confusable(with: existing.key)
             }
-            accounts[bare] = StoredAccount(credentials: Dictionary(credentials.map { ($0.hash, $0) }) { $1 }, skeleton: skeleton)
+            state.accounts[bare] = StoredAccount(credentials: Dictionary(credentials.map { ($0.hash, $0) }) { $1 }, skeleton: skeleton)
         }
     }
 
     public func credentials(for account: JID, hash: SCRAMHash) async throws -> SCRAMCredentials? {
-        self.state.withLock { $0[account.bare]?.credentials[hash] }
+        self.state.withLock { $0.accounts[account.bare]?.credentials[hash] }
     }
 
     public func setCredentials(_ credentials: [SCRAMCredentials], for account: JID) async throws -> Bool {
-        self.state.withLock { accounts in
-            guard accounts[account.bare] != nil else { return false }
-            accounts[account.bare]?.credentials = Dictionary(credentials.map { ($0.hash, $0) }) { $1 }
+        self.state.withLock { state in
+            guard state.accounts[account.bare] != nil else { return false }
+            state.accounts[account.bare]?.credentials = Dictionary(credentials.map { ($0.hash, $0) }) { $1 }
             return true
         }
     }
 
     public func deleteAccount(_ account: JID) async throws -> Bool {
-        self.state.withLock { $0.removeValue(forKey: account.bare) != nil }
+        self.state.withLock { state in
+            let bare = account.bare
+            state.rosters[bare] = nil
+            state.rosterVersions[bare] = nil
+            state.offline[bare] = nil
+            state.data[bare] = nil
+            return state.accounts.removeValue(forKey: bare) != nil
+        }
     }
 
     public func accountExists(_ account: JID) async throws -> Bool {
-        self.state.withLock { $0[account.bare] != nil }
+        self.state.withLock { $0.accounts[account.bare] != nil }
     }
 
     public func accounts(onDomain domain: String) async throws -> [JID] {
-        self.state.withLock { $0.keys.filter { $0.domainpart == domain }.sorted() }
+        self.state.withLock { $0.accounts.keys.filter { $0.domainpart == domain }.sorted() }
+    }
+
+    // MARK: - Rosters
+
+    public func roster(of account: JID) async throws -> (version: Int64, items: [RosterItem]) {
+        self.state.withLock { state in
+            let records = state.rosters[account.bare] ?? [:]
+            let items = records.values.filter { !$0.removed && $0.item.inRoster }.map(\.item).sorted { $0.jid < $1.jid }
+            return (state.rosterVersions[account.bare] ?? 0, items)
+        }
+    }
+
+    public func allRecords(of account: JID) async throws -> [RosterItem] {
+        self.state.withLock { ($0.rosters[account.bare] ?? [:]).values.filter { !$0.removed }.map(\.item).sorted { $0.jid < $1.jid } }
+    }
+
+    public func item(of account: JID, contact: JID) async throws -> RosterItem? {
+        self.state.withLock { state in
+            guard let record = state.rosters[account.bare]?[contact.bare], !record.removed else { return nil }
+            return record.item
+        }
+    }
+
+    public func setItem(_ item: RosterItem, of account: JID) async throws -> Int64 {
+        self.state.withLock { state in
+            let version = (state.rosterVersions[account.bare] ?? 0) + 1
+            state.rosterVersions[account.bare] = version
+            state.rosters[account.bare, default: [:]][item.jid.bare] = RosterRecord(item: item, version: version, removed: false)
+            return version
+        }
+    }
+
+    public func removeItem(_ contact: JID, of account: JID) async throws -> Int64? {
+        self.state.withLock { state in
+            guard var record = state.rosters[account.bare]?[contact.bare], !record.removed else { return nil }
+            let version = (state.rosterVersions[account.bare] ?? 0) + 1
+            state.rosterVersions[account.bare] = version
+            record.removed = true
+            record.version = version
+            state.rosters[account.bare]?[contact.bare] = record
+            return version
+        }
+    }
+
+    public func changes(of account: JID, since version: Int64) async throws -> (version: Int64, changed: [RosterItem], removed: [JID])? {
+        self.state.withLock { state in
+            let current = state.rosterVersions[account.bare] ?? 0
+            guard version <= current, version >= 0 else { return nil }
+            let newer = (state.rosters[account.bare] ?? [:]).values.filter { $0.version > version }.sorted { $0.version < $1.version }
+            return (
+                current, newer.filter { !$0.removed && $0.item.inRoster }.map(\.item),
+                newer.filter { $0.removed || !$0.item.inRoster }.map(\.item.jid)
+            )
+        }
+    }
+
+    // MARK: - Offline messages
+
+    public func store(_ stanza: String, stamp: Date, for account: JID, quota: Int) async throws -> Bool {
+        self.state.withLock { state in
+            guard (state.offline[account.bare]?.count ?? 0) < quota else { return false }
+            state.offline[account.bare, default: []].append(OfflineMessage(id: state.nextOfflineID, stanza: stanza, stamp: stamp))
+            state.nextOfflineID += 1
+            return true
+        }
+    }
+
+    public func messages(for account: JID) async throws -> [OfflineMessage] {
+        self.state.withLock { $0.offline[account.bare] ?? [] }
+    }
+
+    public func remove(throughID id: Int64, for account: JID) async throws {
+        self.state.withLock { $0.offline[account.bare]?.removeAll { $0.id <= id } }
+    }
+
+    public func count(for account: JID) async throws -> Int {
+        self.state.withLock { $0.offline[account.bare]?.count ?? 0 }
+    }
+
+    // MARK: - Account data
+
+    public func value(for account: JID, key: String) async throws -> String? {
+        self.state.withLock { $0.data[account.bare]?[key] }
+    }
+
+    public func setValue(_ value: String?, for account: JID, key: String) async throws {
+        self.state.withLock { $0.data[account.bare, default: [:]][key] = value }
     }
 }

@@ -5,6 +5,7 @@ import Dispatch
 final class SQLiteConnection: @unchecked Sendable {
     enum Value: Sendable, Hashable {
         case integer(Int64)
+        case real(Double)
         case text(String)
         case blob([UInt8])
         case null
@@ -77,6 +78,7 @@ final class SQLiteConnection: @unchecked Sendable {
             let position = Int32(index + 1)
             switch parameter {
             case .integer(let value): sqlite3_bind_int64(statement, position, value)
+            case .real(let value): sqlite3_bind_double(statement, position, value)
             case .text(let value): sqlite3_bind_text(statement, position, value, -1, sqliteTransient)
             case .blob(let value):
                 value.withUnsafeBytes { bytes in
@@ -97,6 +99,8 @@ final class SQLiteConnection: @unchecked Sendable {
                 switch sqlite3_column_type(statement, column) {
                 case SQLITE_INTEGER:
                     row.append(.integer(sqlite3_column_int64(statement, column)))
+                case SQLITE_FLOAT:
+                    row.append(.real(sqlite3_column_double(statement, column)))
                 case SQLITE_TEXT:
                     row.append(.text(sqlite3_column_text(statement, column).map { String(cString: $0) } ?? ""))
                 case SQLITE_BLOB:
@@ -144,6 +148,14 @@ extension SQLiteConnection.Value {
     var integer: Int64? {
         if case .integer(let value) = self { return value }
         return nil
+    }
+
+    var real: Double? {
+        switch self {
+        case .real(let value): value
+        case .integer(let value): Double(value)
+        default: nil
+        }
     }
 
     var text: String? {

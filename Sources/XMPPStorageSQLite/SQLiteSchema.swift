@@ -22,7 +22,51 @@ enum SQLiteSchema {
             PRIMARY KEY (domain, localpart, hash),
             FOREIGN KEY (domain, localpart) REFERENCES accounts (domain, localpart) ON DELETE CASCADE
         ) WITHOUT ROWID;
+        """,
         """
+        CREATE TABLE roster_versions (
+            domain TEXT NOT NULL,
+            localpart TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            PRIMARY KEY (domain, localpart),
+            FOREIGN KEY (domain, localpart) REFERENCES accounts (domain, localpart) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        CREATE TABLE roster_items (
+            domain TEXT NOT NULL,
+            localpart TEXT NOT NULL,
+            contact TEXT NOT NULL,
+            name TEXT,
+            groups TEXT NOT NULL,
+            subscription TEXT NOT NULL,
+            ask INTEGER NOT NULL,
+            pending_in INTEGER NOT NULL,
+            approved INTEGER NOT NULL,
+            in_roster INTEGER NOT NULL,
+            pending_request TEXT,
+            version INTEGER NOT NULL,
+            removed INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (domain, localpart, contact),
+            FOREIGN KEY (domain, localpart) REFERENCES accounts (domain, localpart) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        CREATE INDEX roster_items_by_version ON roster_items (domain, localpart, version);
+        CREATE TABLE offline_messages (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            domain TEXT NOT NULL,
+            localpart TEXT NOT NULL,
+            stamp REAL NOT NULL,
+            stanza TEXT NOT NULL,
+            FOREIGN KEY (domain, localpart) REFERENCES accounts (domain, localpart) ON DELETE CASCADE
+        );
+        CREATE INDEX offline_messages_by_account ON offline_messages (domain, localpart, id);
+        CREATE TABLE account_data (
+            domain TEXT NOT NULL,
+            localpart TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (domain, localpart, key),
+            FOREIGN KEY (domain, localpart) REFERENCES accounts (domain, localpart) ON DELETE CASCADE
+        ) WITHOUT ROWID;
+        """,
     ]
 
     static func migrate(_ connection: SQLiteConnection) throws {

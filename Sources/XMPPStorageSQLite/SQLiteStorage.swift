@@ -30,7 +30,7 @@ public final class SQLiteStorage: StorageBackend, AccountStore {
         self.connection.close()
     }
 
-    private func run<Result: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> Result) async throws -> Result {
+    func run<Result: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> Result) async throws -> Result {
         do {
             return try await self.connection.run(body)
         } catch let error as SQLiteError {

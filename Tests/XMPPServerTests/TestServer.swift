@@ -25,7 +25,7 @@ final class TestServer: @unchecked Sendable {
         configure(&configuration)
         var logger = customLogger ?? Logger(label: "starling-test")
         if customLogger == nil { logger.logLevel = configuration.logLevel }
-        self.server = try XMPPServer(configuration: configuration, modules: DefaultModules.all, logger: logger)
+        self.server = try XMPPServer(configuration: configuration, modules: DefaultModules.modules(for: configuration), logger: logger)
         try await self.server.start()
     }
 

@@ -23,7 +23,18 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     private var logger: Logger
     private var context: ChannelHandlerContext?
     private var session: ClientSession?
-    private var presence = SessionPresence()
+    /// Stanzas from this client are routed one after another, in the order they arrived
+    /// (RFC 6120 §10.1), by one task per session.
+    private var outbound: AsyncStream<OutboundWork>.Continuation?
+    private var pendingOutbound = 0
+    private var pausedForBackpressure = false
+    private static let pauseAbove = 64
+    private static let resumeBelow = 16
+
+    private enum OutboundWork: Sendable {
+        case stanza(Element)
+        case ended(ClientSession, SessionPresence)
+    }
     private var negotiationTimeout: Scheduled<Void>?
     private var closing = false
     private let serializer = XMLSerializer.stream(contentNamespace: XMPPNamespace.client)
@@ -235,6 +246,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         case .bound(let session, let replaced):
             replaced?.terminate(.conflict)
             self.session = session
+            self.startOutboundQueue(for: session, context: context)
             self.negotiationTimeout?.cancel()
             self.logger[metadataKey: "jid"] = "\(session.jid)"
             self.logger.info("resource bound")
@@ -244,30 +256,42 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// A stanza from this client: presence bookkeeping first, then the router.
-    private func handleOutgoing(_ stanza: Element) {
-        guard let session = self.session else { return }
-        if stanza.stanzaKind == .presence && stanza.to == nil {
-            switch stanza.stanzaType {
-            case nil:
-                self.presence.available = true
-                self.presence.priority = stanza.child(named: "priority").flatMap { Int($0.text.trimmingSpaces) }.map { min(max($0, -128), 127) } ?? 0
-            case "unavailable":
-                self.presence.available = false
-            default:
-                self.server.router.route(stanza)
-                return
+    private func startOutboundQueue(for session: ClientSession, context: ChannelHandlerContext) {
+        let (stream, continuation) = AsyncStream.makeStream(of: OutboundWork.self)
+        self.outbound = continuation
+        let router = self.server.router
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        Task {
+            for await work in stream {
+                switch work {
+                case .stanza(let stanza):
+                    await router.route(stanza, origin: .client(session))
+                case .ended(let session, let presence):
+                    await router.emit(.sessionEnded(session, presence))
+                }
+                eventLoop.execute { loopBound.value.outboundCompleted() }
             }
-            self.server.sessions.updatePresence(of: session, self.presence)
-            // RFC 6121 §4.2.2: broadcast to the account's own available resources, the sender included.
-            for (other, otherPresence) in self.server.sessions.sessions(of: session.jid) where otherPresence.available || other === session {
-                var copy = stanza
-                copy[attribute: "to"] = other.jid.description
-                other.deliver(copy)
-            }
-            return
         }
-        self.server.router.route(stanza)
+    }
+
+    /// A stanza from this client goes to the router, in order; reading pauses while too many wait.
+    private func handleOutgoing(_ stanza: Element) {
+        guard let outbound = self.outbound else { return }
+        self.pendingOutbound += 1
+        outbound.yield(.stanza(stanza))
+        if self.pendingOutbound > Self.pauseAbove && !self.pausedForBackpressure {
+            self.pausedForBackpressure = true
+            self.decoder.pause()
+        }
+    }
+
+    private func outboundCompleted() {
+        self.pendingOutbound -= 1
+        if self.pausedForBackpressure && self.pendingOutbound < Self.resumeBelow {
+            self.pausedForBackpressure = false
+            self.decoder.resume()
+        }
     }
 
     /// Delivers a stanza routed to this session.
@@ -284,16 +308,11 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     private func endSession() {
         guard let session = self.session else { return }
         self.session = nil
-        let last = self.server.sessions.unbind(session)
-        if last?.available == true {
-            var unavailable = Element("presence", namespace: XMPPNamespace.client, attributes: [("type", "unavailable")])
-            unavailable[attribute: "from"] = session.jid.description
-            for (other, otherPresence) in self.server.sessions.sessions(of: session.jid) where otherPresence.available {
-                var copy = unavailable
-                copy[attribute: "to"] = other.jid.description
-                other.deliver(copy)
-            }
-        }
+        let last = self.server.sessions.unbind(session) ?? SessionPresence()
+        self.pendingOutbound += 1
+        self.outbound?.yield(.ended(session, last))
+        self.outbound?.finish()
+        self.outbound = nil
         self.logger.info("session ended")
     }
 

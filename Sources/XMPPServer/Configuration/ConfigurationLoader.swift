@@ -95,7 +95,7 @@ public enum ConfigurationLoader {
         }
 
         mutating func readRoot(_ node: Node, into configuration: inout ServerConfiguration) {
-            let known = ["hosts", "data_dir", "log_level", "listeners", "tls", "storage", "limits", "c2s"]
+            let known = ["hosts", "data_dir", "log_level", "listeners", "tls", "storage", "limits", "c2s", "modules"]
             guard let entries = self.mapping(node, "", known: known) else { return }
             for (key, value) in entries {
                 switch key {
@@ -120,6 +120,8 @@ public enum ConfigurationLoader {
                     self.readStorage(value, into: &configuration.storage)
                 case "limits":
                     self.readLimits(value, into: &configuration.limits)
+                case "modules":
+                    self.readModules(value, into: &configuration.modules)
                 default:
                     self.readC2S(value, into: &configuration.c2s)
                 }
@@ -197,11 +199,31 @@ public enum ConfigurationLoader {
                 ("max_auth_failures", \.maxAuthenticationFailures, 1...100),
                 ("negotiation_timeout_seconds", \.negotiationTimeoutSeconds, 1...3600),
                 ("max_sessions_per_account", \.maxSessionsPerAccount, 1...10_000),
+                ("max_roster_items", \.maxRosterItems, 1...1_000_000),
+                ("max_offline_messages", \.maxOfflineMessages, 0...1_000_000),
+                ("max_vcard_bytes", \.maxVCardBytes, 256...16_777_216),
+                ("max_private_xml_bytes", \.maxPrivateXMLBytes, 256...16_777_216),
+                ("max_privacy_list_items", \.maxPrivacyListItems, 1...100_000),
+                ("max_blocked_items", \.maxBlockedItems, 1...100_000),
             ]
             guard let entries = self.mapping(node, "limits", known: keys.map(\.0)) else { return }
             for (key, value) in entries {
                 guard let (_, keyPath, range) = keys.first(where: { $0.0 == key }) else { continue }
                 if let number = self.int(value, "limits.\(key)", range: range) { limits[keyPath: keyPath] = number }
+            }
+        }
+
+        mutating func readModules(_ node: Node, into modules: inout ServerConfiguration.ModuleSettings) {
+            guard let entries = self.mapping(node, "modules", known: ["version", "registration", "registrations_per_ip_per_hour"]) else { return }
+            for (key, value) in entries {
+                switch key {
+                case "version": if let flag = self.bool(value, "modules.version") { modules.version = flag }
+                case "registration": if let flag = self.bool(value, "modules.registration") { modules.registration = flag }
+                default:
+                    if let number = self.int(value, "modules.registrations_per_ip_per_hour", range: 1...100_000) {
+                        modules.registrationsPerIPPerHour = number
+                    }
+                }
             }
         }
 

@@ -14,8 +14,19 @@ public struct ServerConfiguration: Sendable, Hashable {
     public var storage = StorageSettings()
     public var limits = Limits()
     public var c2s = C2SSettings()
+    public var modules = ModuleSettings()
 
     public init() {}
+
+    /// Switches and options of individual modules.
+    public struct ModuleSettings: Sendable, Hashable {
+        /// Answer XEP-0092 software version queries.
+        public var version = true
+        /// Let clients create accounts in-band (XEP-0077).
+        public var registration = false
+        /// In-band registrations allowed per IP address per hour.
+        public var registrationsPerIPPerHour = 5
+    }
 
     public struct Listener: Sendable, Hashable {
         public enum Kind: String, Sendable, Hashable, CaseIterable {
@@ -73,6 +84,13 @@ public struct ServerConfiguration: Sendable, Hashable {
         public var maxAuthenticationFailures = 3
         public var negotiationTimeoutSeconds = 60
         public var maxSessionsPerAccount = 10
+        public var maxRosterItems = 1000
+        /// Messages kept per account while it is offline (XEP-0160).
+        public var maxOfflineMessages = 1000
+        public var maxVCardBytes = 131_072
+        public var maxPrivateXMLBytes = 65_536
+        public var maxPrivacyListItems = 500
+        public var maxBlockedItems = 1000
     }
 
     public struct C2SSettings: Sendable, Hashable {

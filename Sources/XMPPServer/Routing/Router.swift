@@ -1,8 +1,21 @@
 import Logging
 import XMPPCore
 
+/// Where a stanza entered the router.
+public enum StanzaOrigin: Sendable {
+    /// A local client sent it (its `from` is stamped and trusted).
+    case client(ClientSession)
+    /// The server or one of its modules produced it.
+    case server
+}
+
 /// Delivers stanzas by their `to` address (RFC 6120 §10, RFC 6121 §8): to a local session,
 /// to a module acting for the server or an account, or back to the sender as an error.
+///
+/// Modules take part through the hooks in `ModuleRegistrar`: outbound hooks see what local
+/// clients send, inbound hooks what arrives for local accounts, filters decide in one place
+/// whether a stanza may pass between an account and a peer, and undeliverable hooks keep
+/// messages for accounts that are offline.
 public final class Router: @unchecked Sendable {
     let sessions: SessionManager
     let hosts: Set<String>
@@ -16,112 +29,189 @@ public final class Router: @unchecked Sendable {
     }
 
     /// Routes a stanza whose `from` is already stamped and trusted.
-    public func route(_ stanza: Element) {
+    public func route(_ stanza: Element, origin: StanzaOrigin) async {
         guard let kind = stanza.stanzaKind else { return }
-        let to = stanza.to ?? stanza.from?.bare
-        guard let to else { return }
+        var stanza = stanza
+        if case .client(let session) = origin {
+            for (_, hook) in self.registrar?.outboundHooks[kind] ?? [] {
+                switch await hook(stanza, session) {
+                case .handled: return
+                case .continue(let changed): stanza = changed
+                }
+            }
+            if let to = stanza.to, to.bare != session.jid.bare, to.localpart != nil || to.domainpart != session.jid.domainpart {
+                switch await self.applyFilters(stanza, .outbound, account: session.jid.bare) {
+                case .allow: break
+                case .drop: return
+                case .refuse(let error):
+                    await self.bounce(stanza, error)
+                    return
+                }
+            }
+        }
+        guard let to = stanza.to ?? stanza.from?.bare else { return }
         guard self.hosts.contains(to.domainpart) else {
             // Federation arrives with issue 4; until then remote domains are unreachable.
-            self.bounce(stanza, StanzaError(.remoteServerNotFound))
+            await self.bounce(stanza, StanzaError(.remoteServerNotFound))
             return
         }
         if to.localpart == nil {
             if to.resourcepart != nil {
-                self.bounce(stanza, StanzaError(.serviceUnavailable))
+                await self.bounce(stanza, StanzaError(.serviceUnavailable))
                 return
             }
-            self.routeToServer(stanza, kind: kind, domain: to)
+            await self.routeToServer(stanza, kind: kind, domain: to, origin: origin)
             return
         }
-        if to.isFull {
-            self.routeToFullJID(stanza, kind: kind, to: to)
-        } else {
-            self.routeToBareJID(stanza, kind: kind, to: to)
+        await self.deliverToAccount(stanza, kind: kind, to: to, origin: origin)
+    }
+
+    /// The one place where blocking and privacy rules are asked.
+    func applyFilters(_ stanza: Element, _ direction: StanzaDirection, account: JID) async -> FilterVerdict {
+        for filter in self.registrar?.filters ?? [] {
+            let verdict = await filter(stanza, direction, account)
+            if verdict != .allow { return verdict }
+        }
+        return .allow
+    }
+
+    func emit(_ event: ServerEvent) async {
+        for handler in self.registrar?.eventHandlers ?? [] {
+            await handler(event)
         }
     }
 
     // MARK: - Server and account addressed stanzas
 
-    private func routeToServer(_ stanza: Element, kind: StanzaKind, domain: JID) {
+    private func routeToServer(_ stanza: Element, kind: StanzaKind, domain: JID, origin: StanzaOrigin) async {
         switch kind {
         case .iq:
-            self.dispatchIQ(stanza, target: .server, to: domain)
+            await self.dispatchIQ(stanza, target: .server, to: domain, origin: origin)
         case .message:
-            // No module consumes messages to the server yet; RFC 6121 §8.5.1 lets us reply.
-            if stanza.stanzaType != "headline" { self.bounce(stanza, StanzaError(.serviceUnavailable)) }
+            if stanza.stanzaType != "headline" && stanza.stanzaType != "error" {
+                await self.bounce(stanza, StanzaError(.serviceUnavailable))
+            }
         case .presence:
             break
         }
     }
 
-    private func dispatchIQ(_ stanza: Element, target: IQTarget, to: JID) {
-        guard let typeString = stanza.stanzaType else { return }
-        guard let type = IQType(rawValue: typeString) else {
+    private func dispatchIQ(_ stanza: Element, target: IQTarget, to: JID, origin: StanzaOrigin) async {
+        guard let typeString = stanza.stanzaType, let type = IQType(rawValue: typeString) else {
             // Results and errors addressed to the server or an account end here.
             return
         }
         guard let payload = stanza.iqPayload, let from = stanza.from else {
-            self.bounce(stanza, StanzaError(.badRequest))
+            await self.bounce(stanza, StanzaError(.badRequest))
             return
         }
         guard let handler = self.registrar?.handler(for: type, namespace: payload.namespace, target: target) else {
-            self.bounce(stanza, StanzaError(.serviceUnavailable))
+            await self.bounce(stanza, StanzaError(.serviceUnavailable))
             return
         }
-        let request = IQRequest(stanza: stanza, payload: payload, from: from, to: to, type: type)
-        Task {
-            do {
-                let result = try await handler(request)
-                self.route(stanza.iqResult(payload: result))
-            } catch let error as StanzaError {
-                self.bounce(stanza, error)
-            } catch {
-                self.logger.error("IQ handler failed", metadata: ["namespace": "\(payload.namespace)", "error": "\(error)"])
-                self.bounce(stanza, StanzaError(.internalServerError))
+        var session: ClientSession?
+        if case .client(let client) = origin { session = client }
+        let request = IQRequest(stanza: stanza, payload: payload, from: from, to: to, type: type, session: session)
+        do {
+            let result = try await handler(request)
+            var reply = stanza.iqResult(payload: result)
+            if target == .account && to.bare == from.bare && stanza.to == nil {
+                reply[attribute: "from"] = nil
             }
+            await self.route(reply, origin: .server)
+        } catch let error as StanzaError {
+            await self.bounce(stanza, error)
+        } catch is IQAlreadyAnswered {
+            return
+        } catch {
+            self.logger.error("IQ handler failed", metadata: ["namespace": "\(payload.namespace)", "error": "\(error)"])
+            await self.bounce(stanza, StanzaError(.internalServerError))
         }
     }
 
     // MARK: - Local accounts
 
-    private func routeToFullJID(_ stanza: Element, kind: StanzaKind, to: JID) {
-        if let session = self.sessions.session(for: to) {
-            session.deliver(stanza)
+    private func deliverToAccount(_ stanza: Element, kind: StanzaKind, to: JID, origin: StanzaOrigin) async {
+        var stanza = stanza
+        if let from = stanza.from, from.bare != to.bare {
+            switch await self.applyFilters(stanza, .inbound, account: to.bare) {
+            case .allow: break
+            case .drop: return
+            case .refuse(let error):
+                await self.bounce(stanza, error)
+                return
+            }
+        }
+        for (_, hook) in self.registrar?.inboundHooks[kind] ?? [] {
+            switch await hook(stanza, to.bare) {
+            case .handled: return
+            case .continue(let changed): stanza = changed
+            }
+        }
+        if kind == .iq, to.isBare {
+            await self.dispatchIQ(stanza, target: .account, to: to, origin: origin)
+            return
+        }
+        await self.deliver(stanza, kind: kind, to: to)
+    }
+
+    /// Delivery by RFC 6121 §8 without any hook: for modules that already did their part.
+    func deliverWithoutHooks(_ stanza: Element) {
+        guard let kind = stanza.stanzaKind, let to = stanza.to else { return }
+        if to.isFull {
+            self.sessions.session(for: to)?.deliver(stanza)
             return
         }
         switch kind {
+        case .presence, .iq:
+            for (session, presence) in self.sessions.sessions(of: to) where presence.available {
+                session.deliver(stanza)
+            }
         case .message:
-            // RFC 6121 §8.5.3.2.1: a message to an unavailable resource is treated as sent to the bare JID.
-            if stanza.stanzaType == "groupchat" || stanza.stanzaType == "headline" {
-                if stanza.stanzaType == "groupchat" { self.bounce(stanza, StanzaError(.serviceUnavailable)) }
-                return
+            let candidates = self.sessions.sessions(of: to).filter { $0.1.available && $0.1.priority >= 0 }
+            guard let highest = candidates.map(\.1.priority).max() else { return }
+            for (session, presence) in candidates where presence.priority == highest {
+                session.deliver(stanza)
             }
-            self.routeToBareJID(stanza, kind: kind, to: to.bare)
-        case .iq:
-            if stanza.stanzaType == "get" || stanza.stanzaType == "set" {
-                self.bounce(stanza, StanzaError(.serviceUnavailable))
-            }
-        case .presence:
-            break
         }
     }
 
-    private func routeToBareJID(_ stanza: Element, kind: StanzaKind, to: JID) {
+    private func deliver(_ stanza: Element, kind: StanzaKind, to: JID) async {
+        if to.isFull {
+            if let session = self.sessions.session(for: to) {
+                session.deliver(stanza)
+                return
+            }
+            switch kind {
+            case .message:
+                // RFC 6121 §8.5.3.2.1: a message to an unavailable resource is treated as sent to the bare JID.
+                switch stanza.stanzaType {
+                case "groupchat": await self.bounce(stanza, StanzaError(.serviceUnavailable))
+                case "headline", "error": break
+                default: await self.deliverMessageToBareJID(stanza, to: to.bare)
+                }
+            case .iq:
+                await self.bounce(stanza, StanzaError(.serviceUnavailable))
+            case .presence:
+                break
+            }
+            return
+        }
         switch kind {
         case .iq:
-            self.dispatchIQ(stanza, target: .account, to: to)
+            await self.bounce(stanza, StanzaError(.serviceUnavailable))
         case .message:
-            self.deliverMessageToBareJID(stanza, to: to)
+            await self.deliverMessageToBareJID(stanza, to: to)
         case .presence:
-            // Directed presence to an account goes to each of its available resources (RFC 6121 §8.5.2.1.2).
             for (session, presence) in self.sessions.sessions(of: to) where presence.available {
                 session.deliver(stanza)
             }
         }
     }
 
-    /// RFC 6121 §8.5.2: the available resources with the highest non-negative priority.
-    private func deliverMessageToBareJID(_ stanza: Element, to: JID) {
+    /// RFC 6121 §8.5.2: the available resources with the highest non-negative priority, or
+    /// offline storage, or an error.
+    private func deliverMessageToBareJID(_ stanza: Element, to: JID) async {
         let type = stanza.stanzaType ?? "normal"
         let candidates = self.sessions.sessions(of: to).filter { $0.1.available && $0.1.priority >= 0 }
         if type == "headline" {
@@ -129,26 +219,35 @@ public final class Router: @unchecked Sendable {
             return
         }
         if type == "groupchat" || type == "error" {
-            if type == "groupchat" { self.bounce(stanza, StanzaError(.serviceUnavailable)) }
+            if type == "groupchat" { await self.bounce(stanza, StanzaError(.serviceUnavailable)) }
             return
         }
-        guard let highest = candidates.map(\.1.priority).max() else {
-            // Offline storage arrives with issue 3; until then the sender is told.
-            self.bounce(stanza, StanzaError(.serviceUnavailable))
+        if let highest = candidates.map(\.1.priority).max() {
+            for (session, presence) in candidates where presence.priority == highest {
+                session.deliver(stanza)
+            }
             return
         }
-        for (session, presence) in candidates where presence.priority == highest {
-            session.deliver(stanza)
+        for hook in self.registrar?.undeliverableHooks ?? [] {
+            switch await hook(stanza, to) {
+            case .stored: return
+            case .refused(let error):
+                await self.bounce(stanza, error)
+                return
+            case .notHandled: continue
+            }
         }
+        await self.bounce(stanza, StanzaError(.serviceUnavailable))
     }
 
     // MARK: - Errors
 
     /// Answers a stanza with an error, never answering an error (RFC 6120 §8.3.1).
-    func bounce(_ stanza: Element, _ error: StanzaError) {
+    func bounce(_ stanza: Element, _ error: StanzaError) async {
         guard !stanza.isErrorStanza, stanza.stanzaType != "result" else { return }
+        guard stanza.from != nil else { return }
         let reply = stanza.errorReply(error)
-        guard let to = reply.to else { return }
+        guard let to = reply.to, self.hosts.contains(to.domainpart), to.localpart != nil else { return }
         if let session = self.sessions.session(for: to) {
             session.deliver(reply)
         } else if to.isBare, let (session, _) = self.sessions.sessions(of: to).first {

@@ -33,8 +33,19 @@ public final class ClientSession: @unchecked Sendable, Hashable {
     public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }
 }
 
-/// What the router needs to know about a session's presence (RFC 6121 §4).
+/// What the server tracks about a session's presence (RFC 6121 §4).
 public struct SessionPresence: Sendable, Hashable {
+    /// The session has sent available presence and not withdrawn it.
     public var available = false
     public var priority = 0
+    /// The last available presence broadcast, as sent (answers probes, greets new contacts).
+    public var lastPresence: Element?
+    /// The session asked for the roster, so it gets roster pushes (RFC 6121 §2.1.6).
+    public var interested = false
+    /// Addresses sent directed presence while available, told when the session goes away (§4.6).
+    public var directedTo: Set<JID> = []
+    /// Initial presence has been processed (probes sent, offline messages delivered).
+    public var initialPresenceDone = false
+
+    public init() {}
 }

@@ -79,11 +79,33 @@ public final class SessionManager: @unchecked Sendable {
         }
     }
 
-    func updatePresence(of session: ClientSession, _ presence: SessionPresence) {
+    /// Changes a session's presence record; returns the record before and after, or nil when
+    /// the session is no longer bound.
+    @discardableResult
+    public func updatePresence(of session: ClientSession, _ change: (inout SessionPresence) -> Void) -> (before: SessionPresence, after: SessionPresence)? {
         self.lock.withLock {
-            guard let resource = session.jid.resourcepart, self.accounts[session.jid.bare]?[resource]?.session === session else { return }
+            guard let resource = session.jid.resourcepart, let entry = self.accounts[session.jid.bare]?[resource], entry.session === session else {
+                return nil
+            }
+            var presence = entry.presence
+            change(&presence)
             self.accounts[session.jid.bare]?[resource]?.presence = presence
+            return (entry.presence, presence)
         }
+    }
+
+    public func presence(of session: ClientSession) -> SessionPresence? {
+        self.lock.withLock {
+            guard let resource = session.jid.resourcepart, let entry = self.accounts[session.jid.bare]?[resource], entry.session === session else {
+                return nil
+            }
+            return entry.presence
+        }
+    }
+
+    /// True when at least one session of the account is available.
+    public func isAvailable(_ account: JID) -> Bool {
+        self.lock.withLock { (self.accounts[account.bare] ?? [:]).values.contains { $0.presence.available } }
     }
 
     public func session(for full: JID) -> ClientSession? {

@@ -1,0 +1,294 @@
+import Foundation
+import XMPPCore
+import XMPPServer
+import XMPPStorage
+
+/// RFC 6121 §3 (subscriptions) and §4 (presence): broadcast, probes, directed presence,
+/// subscription requests and answers in both directions, unavailable presence at session end.
+public struct PresenceModule: ServerModule {
+    public let name = "presence"
+
+    public init() {}
+
+    public func register(with registrar: ModuleRegistrar) {
+        let context = registrar.context
+        registrar.onOutbound(.presence) { stanza, session in
+            await Self.outbound(stanza, session: session, context: context)
+        }
+        registrar.onInbound(.presence) { stanza, account in
+            await Self.inbound(stanza, account: account, context: context)
+        }
+        registrar.onEvent { event in
+            if case .sessionEnded(let session, let presence) = event {
+                await Self.sessionEnded(session, presence: presence, context: context)
+            }
+        }
+    }
+
+    static let subscriptionTypes: Set<String> = ["subscribe", "unsubscribe", "subscribed", "unsubscribed"]
+
+    // MARK: - From the user's own clients
+
+    static func outbound(_ stanza: Element, session: ClientSession, context: ModuleContext) async -> HookResult {
+        let type = stanza.stanzaType
+        if let type, Self.subscriptionTypes.contains(type) {
+            guard let contact = stanza.to?.bare else { return .handled }
+            return await self.outboundSubscription(stanza, type: type, account: session.jid.bare, contact: contact, context: context)
+        }
+        if type == "probe" { return .handled }
+        if let to = stanza.to {
+            // Directed presence (§4.6): remembered so the peer hears when this session goes away.
+            if type == nil || type == "unavailable" {
+                context.sessions.updatePresence(of: session) { presence in
+                    if type == nil && presence.available { presence.directedTo.insert(to) } else { presence.directedTo.remove(to) }
+                }
+            }
+            return .continue(stanza)
+        }
+        switch type {
+        case nil:
+            await self.broadcastAvailable(stanza, session: session, context: context)
+        case "unavailable":
+            await self.broadcastUnavailable(stanza, session: session, context: context)
+        default:
+            break
+        }
+        return .handled
+    }
+
+    private static func priority(of stanza: Element) -> Int {
+        guard let text = stanza.child(named: "priority", namespace: XMPPNamespace.client)?.text,
+            let value = Int(text.trimmingCharacters(in: .whitespaces))
+        else { return 0 }
+        return min(max(value, -128), 127)
+    }
+
+    /// §4.2 and §4.4: initial or updated available presence.
+    private static func broadcastAvailable(_ stanza: Element, session: ClientSession, context: ModuleContext) async {
+        let account = session.jid.bare
+        guard
+            let change = context.sessions.updatePresence(of: session, { presence in
+                presence.available = true
+                presence.priority = self.priority(of: stanza)
+                presence.lastPresence = stanza
+                presence.initialPresenceDone = true
+            })
+        else { return }
+        let records = (try? await context.storage.rosters.allRecords(of: account)) ?? []
+        for item in records where item.state.from {
+            await context.route(self.addressed(stanza, to: item.jid))
+        }
+        self.deliverToOwnResources(stanza, account: account, context: context)
+        guard !change.before.initialPresenceDone else { return }
+
+        // Initial presence: probe the contacts we are subscribed to (§4.2.1) …
+        for item in records where item.state.to {
+            await context.route(RosterModule.presence("probe", from: account, to: item.jid))
+        }
+        // … deliver subscription requests that arrived while we were away (§3.1.3) …
+        for item in records where item.state.pendingIn {
+            if let text = item.pendingRequest, var request = Element.parse(text) {
+                request[attribute: "to"] = account.description
+                session.deliver(request)
+            }
+        }
+        // … and let other modules (offline messages) know.
+        await context.emit(.initialPresence(session))
+    }
+
+    private static func broadcastUnavailable(_ stanza: Element, session: ClientSession, context: ModuleContext) async {
+        guard
+            let change = context.sessions.updatePresence(of: session, { presence in
+                presence.available = false
+                presence.lastPresence = nil
+                presence.directedTo = []
+            }), change.before.available
+        else { return }
+        await self.announceUnavailable(stanza, from: session.jid, directedTo: change.before.directedTo, context: context)
+    }
+
+    static func sessionEnded(_ session: ClientSession, presence: SessionPresence, context: ModuleContext) async {
+        let account = session.jid.bare
+        if presence.available {
+            var unavailable = Element("presence", namespace: XMPPNamespace.client, attributes: [("type", "unavailable")])
+            unavailable[attribute: "from"] = session.jid.description
+            await self.announceUnavailable(unavailable, from: session.jid, directedTo: presence.directedTo, context: context)
+        }
+        if !context.sessions.sessions(of: account).contains(where: { $0.1.available }) {
+            let stamp = String(Int(Date().timeIntervalSince1970))
+            try? await context.storage.accountData.setValue(stamp + "\n", for: account, key: AccountDataKey.lastLogout)
+        }
+    }
+
+    private static func announceUnavailable(_ stanza: Element, from: JID, directedTo: Set<JID>, context: ModuleContext) async {
+        let account = from.bare
+        let records = (try? await context.storage.rosters.allRecords(of: account)) ?? []
+        var told = Set<JID>()
+        for item in records where item.state.from {
+            told.insert(item.jid)
+            await context.route(self.addressed(stanza, to: item.jid))
+        }
+        for peer in directedTo where !told.contains(peer.bare) {
+            await context.route(self.addressed(stanza, to: peer))
+        }
+        self.deliverToOwnResources(stanza, account: account, context: context)
+    }
+
+    private static func deliverToOwnResources(_ stanza: Element, account: JID, context: ModuleContext) {
+        for (other, presence) in context.sessions.sessions(of: account) where presence.available || other.jid == stanza.from {
+            other.deliver(self.addressed(stanza, to: other.jid))
+        }
+    }
+
+    private static func addressed(_ stanza: Element, to: JID) -> Element {
+        var copy = stanza
+        copy[attribute: "to"] = to.description
+        return copy
+    }
+
+    // MARK: - Subscriptions sent by the user (§3, Appendix A.2)
+
+    private static func outboundSubscription(_ stanza: Element, type: String, account: JID, contact: JID, context: ModuleContext) async -> HookResult {
+        guard contact != account else { return .handled }
+        let store = context.storage.rosters
+        var item = (try? await store.item(of: account, contact: contact)) ?? RosterItem(jid: contact, inRoster: false)
+        let outcome: SubscriptionState.Outcome
+        switch type {
+        case "subscribe": outcome = item.state.outboundSubscribe()
+        case "unsubscribe": outcome = item.state.outboundUnsubscribe()
+        case "subscribed": outcome = item.state.outboundSubscribed()
+        default: outcome = item.state.outboundUnsubscribed()
+        }
+        // The request is routed with the bare JID as sender (§3.1.2).
+        var routed = stanza
+        routed[attribute: "from"] = account.description
+        routed[attribute: "to"] = contact.description
+        if outcome.changed || (type == "subscribe" && !item.inRoster) {
+            item.state = outcome.state
+            if type == "subscribe" { item.inRoster = true }
+            if !outcome.state.pendingIn { item.pendingRequest = nil }
+            if let version = try? await store.setItem(item, of: account), item.inRoster {
+                RosterXML.push(RosterXML.element(item), version: version, account: account, context: context)
+            }
+        }
+        guard outcome.route else { return .handled }
+        await context.route(routed)
+        switch type {
+        case "subscribed":
+            // §3.1.5: the new subscriber gets the user's current presence from each available resource.
+            for (session, presence) in context.sessions.sessions(of: account) where presence.available {
+                if var last = presence.lastPresence {
+                    last[attribute: "from"] = session.jid.description
+                    await context.route(self.addressed(last, to: contact))
+                }
+            }
+        case "unsubscribed":
+            // §3.2.2: and a former subscriber is told the user is gone.
+            for (session, presence) in context.sessions.sessions(of: account) where presence.available {
+                await context.route(RosterModule.presence("unavailable", from: session.jid, to: contact))
+            }
+        default:
+            break
+        }
+        return .handled
+    }
+
+    // MARK: - Presence arriving for the user (§3, Appendix A.3, §4.3)
+
+    static func inbound(_ stanza: Element, account: JID, context: ModuleContext) async -> HookResult {
+        guard let from = stanza.from else { return .handled }
+        let type = stanza.stanzaType
+        if let type, Self.subscriptionTypes.contains(type) {
+            await self.inboundSubscription(stanza, type: type, account: account, contact: from.bare, context: context)
+            return .handled
+        }
+        if type == "probe" {
+            await self.answerProbe(from: from, account: account, context: context)
+            return .handled
+        }
+        return .continue(stanza)
+    }
+
+    private static func inboundSubscription(_ stanza: Element, type: String, account: JID, contact: JID, context: ModuleContext) async {
+        guard (try? await context.storage.accounts.accountExists(account)) == true else {
+            // No such user: a request gets `unsubscribed` back (§3.1.3), anything else is dropped.
+            if type == "subscribe" { await context.route(RosterModule.presence("unsubscribed", from: account, to: contact)) }
+            return
+        }
+        let store = context.storage.rosters
+        var item = (try? await store.item(of: account, contact: contact)) ?? RosterItem(jid: contact, inRoster: false)
+        let outcome: SubscriptionState.InboundOutcome
+        switch type {
+        case "subscribe": outcome = item.state.inboundSubscribe()
+        case "unsubscribe": outcome = item.state.inboundUnsubscribe()
+        case "subscribed": outcome = item.state.inboundSubscribed()
+        default: outcome = item.state.inboundUnsubscribed()
+        }
+        var delivered = stanza
+        delivered[attribute: "from"] = contact.description
+        delivered[attribute: "to"] = account.description
+        if outcome.changed {
+            item.state = outcome.state
+            item.pendingRequest = outcome.state.pendingIn ? delivered.storedText : nil
+            if let version = try? await store.setItem(item, of: account), item.inRoster {
+                RosterXML.push(RosterXML.element(item), version: version, account: account, context: context)
+            }
+        }
+        if outcome.autoReplySubscribed {
+            await context.route(RosterModule.presence("subscribed", from: account, to: contact))
+            for (session, presence) in context.sessions.sessions(of: account) where presence.available {
+                if var last = presence.lastPresence {
+                    last[attribute: "from"] = session.jid.description
+                    await context.route(self.addressed(last, to: contact))
+                }
+            }
+        }
+        if outcome.deliver {
+            for (session, presence) in context.sessions.sessions(of: account) where presence.available {
+                session.deliver(delivered)
+            }
+        }
+        if type == "unsubscribe" && outcome.changed {
+            // §3.3.3: the former subscriber stops seeing the user.
+            for (session, presence) in context.sessions.sessions(of: account) where presence.available {
+                await context.route(RosterModule.presence("unavailable", from: session.jid, to: contact))
+            }
+        }
+    }
+
+    /// §4.3.2: a subscriber gets the current presence of each available resource, or the last
+    /// unavailable presence with its time; anyone else learns nothing.
+    private static func answerProbe(from prober: JID, account: JID, context: ModuleContext) async {
+        guard let item = try? await context.storage.rosters.item(of: account, contact: prober.bare), item.state.from else {
+            if (try? await context.storage.accounts.accountExists(account)) == true {
+                await context.route(RosterModule.presence("unsubscribed", from: account, to: prober.bare))
+            }
+            return
+        }
+        var answered = false
+        for (session, presence) in context.sessions.sessions(of: account) where presence.available {
+            guard var last = presence.lastPresence else { continue }
+            last[attribute: "from"] = session.jid.description
+            await context.route(self.addressed(last, to: prober))
+            answered = true
+        }
+        guard !answered else { return }
+        var unavailable = RosterModule.presence("unavailable", from: account, to: prober)
+        if let record = try? await context.storage.accountData.value(for: account, key: AccountDataKey.lastLogout),
+            let seconds = record.split(separator: "\n").first.flatMap({ TimeInterval($0) })
+        {
+            unavailable.append(Element("delay", namespace: XMPPNamespace.delay, attributes: [("stamp", XMPPDateTime.string(Date(timeIntervalSince1970: seconds))), ("from", account.description)]))
+        }
+        await context.route(unavailable)
+    }
+}
+
+/// XEP-0082 date-time profiles.
+public enum XMPPDateTime {
+    public static func string(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
+    }
+}

@@ -1,0 +1,75 @@
+import Crypto
+import XMPPCore
+import XMPPServer
+
+/// XEP-0030 service discovery for the server and its accounts, with the features gathered
+/// from the loaded modules, and XEP-0115 entity capabilities in the stream features.
+public struct DiscoModule: ServerModule {
+    public let name = "disco"
+    public static let capsNode = "https://github.com/starling-xmpp/starling"
+
+    public init() {}
+
+    public func register(with registrar: ModuleRegistrar) {
+        let context = registrar.context
+        registrar.addFeature(XMPPNamespace.discoInfo)
+        registrar.addFeature(XMPPNamespace.discoItems)
+        registrar.addFeature(XMPPNamespace.discoInfo, target: .account)
+        registrar.addFeature(XMPPNamespace.discoItems, target: .account)
+        registrar.addStreamFeature {
+            Element(
+                "c", namespace: XMPPNamespace.caps,
+                attributes: [("hash", "sha-1"), ("node", Self.capsNode), ("ver", Self.capsVersion(features: registrar.features(for: .server)))])
+        }
+
+        registrar.handleIQ(.get, namespace: XMPPNamespace.discoInfo, target: .server) { request in
+            if let node = request.payload[attribute: "node"], node != "\(Self.capsNode)#\(Self.capsVersion(features: registrar.features(for: .server)))" {
+                throw StanzaError(.itemNotFound)
+            }
+            return Self.info(
+                identity: ("server", "im", "Starling"), features: registrar.features(for: .server), node: request.payload[attribute: "node"])
+        }
+        registrar.handleIQ(.get, namespace: XMPPNamespace.discoItems, target: .server) { request in
+            guard request.payload[attribute: "node"] == nil else { throw StanzaError(.itemNotFound) }
+            return Element(name: "query", namespace: XMPPNamespace.discoItems)
+        }
+        registrar.handleIQ(.get, namespace: XMPPNamespace.discoInfo, target: .account) { request in
+            try await Self.checkVisible(request, context: context)
+            return Self.info(identity: ("account", "registered", nil), features: registrar.features(for: .account), node: nil)
+        }
+        registrar.handleIQ(.get, namespace: XMPPNamespace.discoItems, target: .account) { request in
+            try await Self.checkVisible(request, context: context)
+            return Element(name: "query", namespace: XMPPNamespace.discoItems)
+        }
+    }
+
+    /// An account answers its owner and its presence subscribers; to anyone else it does not exist.
+    private static func checkVisible(_ request: IQRequest, context: ModuleContext) async throws {
+        guard (try await context.storage.accounts.accountExists(request.to)) else { throw StanzaError(.serviceUnavailable) }
+        if request.from.bare == request.to.bare { return }
+        guard let item = try await context.storage.rosters.item(of: request.to, contact: request.from.bare), item.state.from else {
+            throw StanzaError(.serviceUnavailable)
+        }
+    }
+
+    static func info(identity: (category: String, type: String, name: String?), features: [String], node: String?) -> Element {
+        var query = Element(name: "query", namespace: XMPPNamespace.discoInfo)
+        if let node { query[attribute: "node"] = node }
+        var identityElement = Element("identity", namespace: XMPPNamespace.discoInfo, attributes: [("category", identity.category), ("type", identity.type)])
+        if let name = identity.name { identityElement[attribute: "name"] = name }
+        query.append(identityElement)
+        for feature in features.sorted() {
+            query.append(Element("feature", namespace: XMPPNamespace.discoInfo, attributes: [("var", feature)]))
+        }
+        return query
+    }
+
+    /// XEP-0115 §5.1 verification string, hashed with SHA-1 and base64-encoded.
+    static func capsVersion(features: [String]) -> String {
+        var text = "server/im//Starling<"
+        for feature in Set(features).sorted() {
+            text += feature + "<"
+        }
+        return Base64.encode(Array(Insecure.SHA1.hash(data: Array(text.utf8))))
+    }
+}

@@ -49,8 +49,12 @@ public final class XMPPClient: @unchecked Sendable {
     public let jid: JID
     /// The mechanism the login used.
     public let mechanism: SASLMechanismName
+    /// The stream features offered after authentication.
+    public let streamFeatures: Element
     private let timeout: TimeAmount
     private var nextID = 0
+    /// Stanzas read while waiting for another one, handed out first by later receives.
+    private var held: [Element] = []
 
     public enum LoginError: Error, Sendable, CustomStringConvertible {
         case noCommonMechanism(offered: [String])
@@ -70,10 +74,11 @@ public final class XMPPClient: @unchecked Sendable {
         }
     }
 
-    private init(connection: XMPPConnection, jid: JID, mechanism: SASLMechanismName, timeout: TimeAmount) {
+    private init(connection: XMPPConnection, jid: JID, mechanism: SASLMechanismName, streamFeatures: Element, timeout: TimeAmount) {
         self.connection = connection
         self.jid = jid
         self.mechanism = mechanism
+        self.streamFeatures = streamFeatures
         self.timeout = timeout
     }
 
@@ -134,7 +139,7 @@ public final class XMPPClient: @unchecked Sendable {
         else {
             throw LoginError.bindFailed(StanzaError(stanza: bindResult))
         }
-        return XMPPClient(connection: connection, jid: jid, mechanism: mechanism, timeout: timeout)
+        return XMPPClient(connection: connection, jid: jid, mechanism: mechanism, streamFeatures: features, timeout: timeout)
     }
 
     private static func authenticate(
@@ -210,21 +215,26 @@ public final class XMPPClient: @unchecked Sendable {
 
     /// The next stanza from the server.
     public func receive(timeout: TimeAmount? = nil) async throws -> Element {
-        try await self.connection.nextElement(timeout: timeout ?? self.timeout)
+        if !self.held.isEmpty { return self.held.removeFirst() }
+        return try await self.connection.nextElement(timeout: timeout ?? self.timeout)
     }
 
-    /// The next stanza that matches, skipping others (for example presence while waiting for a message).
+    /// The next stanza that matches; others are kept, in order, for later receives.
     public func receive(timeout: TimeAmount? = nil, where predicate: (Element) -> Bool) async throws -> Element {
+        if let index = self.held.firstIndex(where: predicate) {
+            return self.held.remove(at: index)
+        }
         let deadline = NIODeadline.now() + (timeout ?? self.timeout)
         while true {
             let remaining = deadline - NIODeadline.now()
             guard remaining > .zero else { throw XMPPConnection.Failure.timedOut }
-            let stanza = try await self.receive(timeout: remaining)
+            let stanza = try await self.connection.nextElement(timeout: remaining)
             if predicate(stanza) { return stanza }
+            self.held.append(stanza)
         }
     }
 
-    /// Sends an IQ and waits for its result or error (other stanzas in between are skipped).
+    /// Sends an IQ and waits for its result or error (other stanzas in between are kept).
     public func iq(_ type: String, to: JID?, payload: Element) async throws -> Element {
         let id = self.makeID()
         var iq = Element("iq", namespace: XMPPNamespace.client, attributes: [("type", type), ("id", id)], children: [payload])

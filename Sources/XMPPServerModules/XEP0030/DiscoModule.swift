@@ -65,7 +65,7 @@ public struct DiscoModule: ServerModule {
     }
 
     /// XEP-0115 §5.1 verification string, hashed with SHA-1 and base64-encoded.
-    static func capsVersion(features: [String]) -> String {
+    public static func capsVersion(features: [String]) -> String {
         var text = "server/im//Starling<"
         for feature in Set(features).sorted() {
             text += feature + "<"

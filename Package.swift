@@ -115,6 +115,7 @@ let package = Package(
             swiftSettings: swift5Mode
         ),
         .testTarget(name: "XMPPStorageSQLiteTests", dependencies: ["XMPPStorageSQLite"]),
+        .testTarget(name: "XMPPServerModulesTests", dependencies: ["XMPPServerModules", "XMPPCore"], swiftSettings: swift5Mode),
         .testTarget(
             name: "XMPPServerTests",
             dependencies: ["XMPPServer", "XMPPServerModules", "XMPPClient"],

@@ -7,9 +7,10 @@ public enum DefaultModules {
     }
 
     public static func modules(for configuration: ServerConfiguration) -> [any ServerModule] {
+        let policy = CommunicationPolicy()
         var modules: [any ServerModule] = [
             RosterModule(), PresenceModule(), OfflineModule(), DiscoModule(), PingModule(), TimeModule(),
-            LastActivityModule(), VCardModule(), PrivateStorageModule(),
+            LastActivityModule(), VCardModule(), PrivateStorageModule(), BlockingModule(policy: policy), PrivacyListsModule(policy: policy),
         ]
         if configuration.modules.version { modules.append(VersionModule()) }
         return modules

@@ -78,6 +78,9 @@ public final class XMPPServer: @unchecked Sendable {
 
     public var sessionCount: Int { self.core.sessions.count }
 
+    /// The disco features the loaded modules announced.
+    public func features(for target: IQTarget) -> [String] { self.registrar.features(for: target) }
+
     /// The names of the loaded modules, in registration order.
     public var moduleNames: [String] { self.registrar.modules }
 

@@ -15,6 +15,7 @@ final class ServerCore: @unchecked Sendable {
     let router: Router
     let connections = ConnectionRegistry()
     let logger: Logger
+    let registration: RegistrationService?
 
     init(configuration: ServerConfiguration, hosts: [String], storage: any StorageBackend, logger: Logger) {
         self.configuration = configuration
@@ -24,6 +25,11 @@ final class ServerCore: @unchecked Sendable {
         self.sessions = SessionManager(
             conflictPolicy: configuration.c2s.resourceConflict, maxSessionsPerAccount: configuration.limits.maxSessionsPerAccount)
         self.router = Router(sessions: self.sessions, hosts: Set(hosts), logger: logger)
+        self.registration =
+            configuration.modules.registration
+            ? RegistrationService(
+                accounts: AccountManager(store: storage.accounts, hosts: Set(hosts)), perHour: configuration.modules.registrationsPerIPPerHour)
+            : nil
     }
 
     /// Stream features from modules (caps, …), built once every module is registered.
@@ -37,7 +43,8 @@ final class ServerCore: @unchecked Sendable {
             mechanisms: SASLMechanismName.allCases,
             maxAuthenticationFailures: self.configuration.limits.maxAuthenticationFailures,
             offerLegacySession: self.configuration.c2s.legacySession,
-            authenticatedFeatures: self.authenticatedFeatures
+            authenticatedFeatures: self.authenticatedFeatures,
+            registrationAvailable: self.registration != nil && tlsAvailable
         )
     }
 

@@ -13,6 +13,7 @@ public enum DefaultModules {
             LastActivityModule(), VCardModule(), PrivateStorageModule(), BlockingModule(policy: policy), PrivacyListsModule(policy: policy),
         ]
         if configuration.modules.version { modules.append(VersionModule()) }
+        if configuration.modules.registration { modules.append(RegistrationModule()) }
         return modules
     }
 }

@@ -16,6 +16,8 @@ public struct C2SNegotiationPolicy: Sendable {
     public var offerLegacySession: Bool
     /// Extra stream features offered once the stream is authenticated (from modules).
     public var authenticatedFeatures: [Element]
+    /// Offer in-band registration (XEP-0077) on encrypted streams before authentication.
+    public var registrationAvailable: Bool
 
     public init(
         hostedDomains: Set<String>,
@@ -24,7 +26,8 @@ public struct C2SNegotiationPolicy: Sendable {
         mechanisms: [SASLMechanismName] = SASLMechanismName.allCases,
         maxAuthenticationFailures: Int = 3,
         offerLegacySession: Bool = true,
-        authenticatedFeatures: [Element] = []
+        authenticatedFeatures: [Element] = [],
+        registrationAvailable: Bool = false
     ) {
         self.hostedDomains = hostedDomains
         self.tlsAvailable = tlsAvailable
@@ -33,6 +36,7 @@ public struct C2SNegotiationPolicy: Sendable {
         self.maxAuthenticationFailures = maxAuthenticationFailures
         self.offerLegacySession = offerLegacySession
         self.authenticatedFeatures = authenticatedFeatures
+        self.registrationAvailable = registrationAvailable
     }
 }
 
@@ -59,6 +63,8 @@ public struct C2SStreamStateMachine: Sendable {
         /// Log a failed authentication (never with the password or SASL data).
         case authenticationFailed(username: String?, reason: SASLFailure)
         case bindResource(requested: String?, account: JID)
+        /// An in-band registration request (XEP-0077) before authentication; answer it with `send`.
+        case register(Element)
         /// A stanza from the bound session, `from` stamped, ready for the router.
         case route(Element)
         /// Send the stream error (if any), close our stream and the connection.
@@ -186,6 +192,9 @@ public struct C2SStreamStateMachine: Sendable {
             }
         case .encrypted:
             features.append(contentsOf: self.saslFeatures())
+            if self.policy.registrationAvailable {
+                features.append(Element(name: "register", namespace: "http://jabber.org/features/iq-register"))
+            }
         case .authenticated:
             features.append(Element(name: "bind", namespace: XMPPNamespace.bind))
             if self.policy.offerLegacySession {
@@ -255,6 +264,11 @@ public struct C2SStreamStateMachine: Sendable {
             return [.send(Element(name: "proceed", namespace: XMPPNamespace.tls)), .startTLS]
         case (XMPPNamespace.sasl, "auth", .plaintext), (XMPPNamespace.sasl, "auth", .encrypted):
             return self.startSASL(element)
+        case (XMPPNamespace.client, "iq", .encrypted)
+        where self.policy.registrationAvailable && element.iqPayload?.namespace == "jabber:iq:register" && element.id != nil:
+            var request = element
+            request[attribute: "from"] = nil
+            return [.register(request)]
         case (XMPPNamespace.client, "iq", .authenticated(let account, _)):
             guard element.stanzaType == "set", let bind = element.child(named: "bind", namespace: XMPPNamespace.bind) else {
                 if element.child(named: "session", namespace: XMPPNamespace.session) != nil {

@@ -36,6 +36,9 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         case ended(ClientSession, SessionPresence)
     }
     private var negotiationTimeout: Scheduled<Void>?
+    private var keepAlive: RepeatedTask?
+    private var lastHeard = NIODeadline.now()
+    private var pingSentAt: NIODeadline?
     private var closing = false
     private let serializer = XMLSerializer.stream(contentNamespace: XMPPNamespace.client)
 
@@ -65,6 +68,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.negotiationTimeout?.cancel()
+        self.keepAlive?.cancel()
         self.endSession()
         self.server.connections.remove(self)
         context.fireChannelInactive()
@@ -72,6 +76,8 @@ final class C2SConnectionHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !self.closing else { return }
+        self.lastHeard = .now()
+        self.pingSentAt = nil
         switch self.unwrapInboundIn(data) {
         case .streamOpened(let header):
             self.run(self.machine.streamOpened(header, streamID: Self.newStreamID()))
@@ -143,6 +149,8 @@ final class C2SConnectionHandler: ChannelInboundHandler {
                 self.bind(requested: requested, account: account, context: context)
             case .route(let stanza):
                 self.handleOutgoing(stanza)
+            case .register(let request):
+                self.register(request, context: context)
             case .close(let error):
                 if wrote { context.flush() }
                 self.close(error, context: context)
@@ -213,6 +221,28 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    private func register(_ request: Element, context: ChannelHandlerContext) {
+        guard let registration = self.server.registration else { return }
+        let address = context.channel.remoteAddress?.ipAddress ?? "unknown"
+        let domain = self.machine.streamDomain ?? ""
+        self.decoder.pause()
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        Task {
+            let reply = await registration.answer(request, domain: domain, address: address)
+            eventLoop.execute {
+                let handler = loopBound.value
+                if reply.stanzaType == "result", request.stanzaType == "set" {
+                    handler.logger.info("account registered in-band")
+                } else if reply.stanzaType == "error" {
+                    handler.logger.notice("in-band registration refused", metadata: ["reason": "\(StanzaError(stanza: reply)?.condition.rawValue ?? "-")"])
+                }
+                handler.run([.send(reply)])
+                handler.decoder.resume()
+            }
+        }
+    }
+
     /// Runs storage work off the event loop with input paused, then feeds the result back to
     /// the state machine on the loop, so no element overtakes an authentication step.
     private func withAccountStore<Result: Sendable>(
@@ -247,6 +277,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
             replaced?.terminate(.conflict)
             self.session = session
             self.startOutboundQueue(for: session, context: context)
+            self.startKeepAlive(context: context)
             self.negotiationTimeout?.cancel()
             self.logger[metadataKey: "jid"] = "\(session.jid)"
             self.logger.info("resource bound")
@@ -271,6 +302,32 @@ final class C2SConnectionHandler: ChannelInboundHandler {
                     await router.emit(.sessionEnded(session, presence))
                 }
                 eventLoop.execute { loopBound.value.outboundCompleted() }
+            }
+        }
+    }
+
+    /// XEP-0199 from the server's side: a quiet client is pinged, and an unanswered ping ends the stream.
+    private func startKeepAlive(context: ChannelHandlerContext) {
+        let settings = self.server.configuration.c2s
+        guard settings.pingIntervalSeconds > 0 else { return }
+        let interval = TimeAmount.seconds(Int64(settings.pingIntervalSeconds))
+        let timeout = TimeAmount.seconds(Int64(settings.pingTimeoutSeconds))
+        let check = min(interval, timeout, .seconds(30))
+        self.keepAlive = context.eventLoop.scheduleRepeatedTask(initialDelay: check, delay: check) { [weak self] _ in
+            guard let self, let session = self.session, !self.closing else { return }
+            let now = NIODeadline.now()
+            if let sent = self.pingSentAt {
+                if now - sent >= timeout {
+                    self.logger.info("ping unanswered; closing")
+                    self.run(self.machine.shutdown(.connectionTimeout))
+                }
+            } else if now - self.lastHeard >= interval {
+                self.pingSentAt = now
+                var ping = Element("iq", namespace: XMPPNamespace.client, attributes: [("type", "get"), ("id", "s2c-ping-\(UInt32.random(in: 0...UInt32.max))")])
+                ping[attribute: "from"] = session.jid.domainpart
+                ping[attribute: "to"] = session.jid.description
+                ping.append(Element(name: "ping", namespace: XMPPNamespace.ping))
+                self.deliver(ping)
             }
         }
     }

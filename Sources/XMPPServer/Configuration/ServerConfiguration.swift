@@ -104,6 +104,10 @@ public struct ServerConfiguration: Sendable, Hashable {
         public var resourceConflict: ResourceConflict = .kickOld
         /// Offer the legacy `<session/>` feature (marked optional) for old clients.
         public var legacySession = true
+        /// Ping a client (XEP-0199) after this long without hearing from it; 0 turns pings off.
+        public var pingIntervalSeconds = 300
+        /// Close the stream with `<connection-timeout/>` when a ping stays unanswered this long.
+        public var pingTimeoutSeconds = 60
     }
 }
 

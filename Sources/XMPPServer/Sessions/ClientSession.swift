@@ -25,7 +25,7 @@ public final class ClientSession: @unchecked Sendable, Hashable {
     }
 
     /// Ends the session with a stream error (`conflict` when replaced, `system-shutdown`).
-    func terminate(_ condition: StreamErrorCondition) {
+    public func terminate(_ condition: StreamErrorCondition) {
         self.eventLoop.execute { self.connection?.terminate(condition) }
     }
 

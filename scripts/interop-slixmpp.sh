@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Interoperability: two slixmpp clients chat through a Starling server over STARTTLS with
-# SCRAM-SHA-256. Installs slixmpp into a virtual environment, starts Starling on a free
+# SCRAM-SHA-256, then roster, presence, vCard, blocking and offline delivery through
+# slixmpp's own plugins. Installs slixmpp into a virtual environment, starts Starling on a free
 # loopback port with a fresh data directory, and stops only the server it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,8 +24,9 @@ fi
 
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
 TLS_PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-echo "alice-pass" | "$STARLING" adduser alice@localhost --password-stdin --data-dir "$WORK/data"
-echo "bob-pass" | "$STARLING" adduser bob@localhost --password-stdin --data-dir "$WORK/data"
+for name in alice bob carol; do
+    echo "$name-pass" | "$STARLING" adduser "$name@localhost" --password-stdin --data-dir "$WORK/data"
+done
 "$STARLING" serve --data-dir "$WORK/data" --c2s-port "$PORT" --tls-port "$TLS_PORT" --log-level warning > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 100); do
@@ -32,9 +34,11 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
-if ! timeout 90 "$VENV/bin/python" Tests/Interop/slixmpp_chat.py 127.0.0.1 "$PORT" "$WORK/data/tls/certificate.pem"; then
-    echo "--- server log ---"; cat "$WORK/server.log"
-    exit 1
-fi
+for test in slixmpp_chat slixmpp_im; do
+    if ! timeout 120 "$VENV/bin/python" "Tests/Interop/$test.py" 127.0.0.1 "$PORT" "$WORK/data/tls/certificate.pem"; then
+        echo "--- $test failed; server log ---"; cat "$WORK/server.log"
+        exit 1
+    fi
+done
 grep -qi "password" "$WORK/server.log" && { echo "the server log mentions a password"; exit 1; }
 exit 0

@@ -9,7 +9,7 @@ struct Starling: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "starling",
         abstract: "An XMPP server.",
-        subcommands: [Serve.self, AddUser.self, Passwd.self, DelUser.self, Check.self],
+        subcommands: [Serve.self, AddUser.self, Passwd.self, DelUser.self, RosterCommand.self, Check.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -217,7 +217,7 @@ enum AccountCommand {
             throw CLIError("\(error)")
         }
         do {
-            try await body(AccountManager(store: storage.accounts, hosts: Set(hosts)))
+            try await body(AccountManager(backend: storage, hosts: Set(hosts)))
         } catch let failure as AccountManager.Failure {
             await storage.close()
             throw CLIError(failure.description)

@@ -7,10 +7,19 @@ import XMPPStorage
 public struct AccountManager: Sendable {
     public let store: any AccountStore
     public let hosts: Set<String>
+    /// The whole backend, when the caller has one (the CLI edits rosters through it).
+    public let backend: (any StorageBackend)?
 
     public init(store: any AccountStore, hosts: Set<String>) {
         self.store = store
         self.hosts = hosts
+        self.backend = nil
+    }
+
+    public init(backend: any StorageBackend, hosts: Set<String>) {
+        self.store = backend.accounts
+        self.hosts = hosts
+        self.backend = backend
     }
 
     public enum Failure: Error, Sendable, CustomStringConvertible {

@@ -357,3 +357,70 @@ struct IMIntegrationTests {
         }
     }
 }
+
+@Suite("Message and presence delivery rules (RFC 6121 §8)")
+struct DeliveryRulesTests {
+    @Test("negative priority resources get no bare-JID messages; then the message is kept offline")
+    func negativePriority() async throws {
+        try await withServer { server in
+            try await server.addUser("alice", password: "a-password")
+            try await server.addUser("bob", password: "b-password")
+            let alice = try await server.login("alice", password: "a-password")
+            let bob = try await server.login("bob", password: "b-password", resource: "shy")
+            try await bob.sendPresence(priority: -1)
+            _ = try await bob.receive { $0.name == "presence" }
+            try await alice.sendMessage(to: try JID("bob@localhost"), body: "to the bare JID", id: "neg")
+            await #expect(throws: XMPPConnection.Failure.self) {
+                _ = try await bob.receive(timeout: .milliseconds(300)) { $0.name == "message" }
+            }
+            // Addressed to the full JID it is delivered regardless of priority.
+            try await alice.sendMessage(to: bob.jid, body: "to the full JID")
+            #expect(try await bob.receive { $0.name == "message" }.child(named: "body")?.text == "to the full JID")
+            await bob.close()
+            let later = try await server.login("bob", password: "b-password", resource: "later")
+            try await later.sendPresence()
+            #expect(try await later.receive { $0.name == "message" }.child(named: "body")?.text == "to the bare JID")
+            await later.close()
+            await alice.close()
+        }
+    }
+
+    @Test("groupchat to an account bounces, headlines go to every resource, errors are never answered")
+    func messageTypes() async throws {
+        try await withServer { server in
+            try await server.addUser("alice", password: "a-password")
+            try await server.addUser("bob", password: "b-password")
+            let alice = try await server.login("alice", password: "a-password")
+            let bob1 = try await server.login("bob", password: "b-password", resource: "one")
+            let bob2 = try await server.login("bob", password: "b-password", resource: "two")
+            try await bob1.sendPresence(priority: 1)
+            try await bob2.sendPresence(priority: 0)
+            _ = try await bob1.receive { $0.name == "presence" && $0[attribute: "from"] == "bob@localhost/two" }
+            try await alice.sendMessage(to: try JID("bob@localhost"), body: "news", type: "headline")
+            #expect(try await bob1.receive { $0.name == "message" }.stanzaType == "headline")
+            #expect(try await bob2.receive { $0.name == "message" }.stanzaType == "headline")
+            try await alice.sendMessage(to: try JID("bob@localhost"), body: "room?", type: "groupchat", id: "gc")
+            #expect(StanzaError(stanza: try await alice.receive { $0.id == "gc" })?.condition == .serviceUnavailable)
+            for client in [alice, bob1, bob2] { await client.close() }
+        }
+    }
+
+    @Test("directed presence is withdrawn when the session ends")
+    func directedPresence() async throws {
+        try await withServer { server in
+            try await server.addUser("alice", password: "a-password")
+            try await server.addUser("bob", password: "b-password")
+            let alice = try await server.login("alice", password: "a-password")
+            let bob = try await server.login("bob", password: "b-password")
+            try await alice.sendPresence()
+            try await bob.sendPresence()
+            // Not contacts: Alice tells Bob directly that she is here.
+            try await alice.send(Element("presence", namespace: XMPPNamespace.client, attributes: [("to", bob.jid.description)]))
+            _ = try await bob.receive { $0.name == "presence" && $0[attribute: "from"] == alice.jid.description && $0.stanzaType == nil }
+            await alice.connection.close()
+            let gone = try await bob.receive { $0.name == "presence" && $0[attribute: "from"] == alice.jid.description }
+            #expect(gone.stanzaType == "unavailable")
+            await bob.close()
+        }
+    }
+}

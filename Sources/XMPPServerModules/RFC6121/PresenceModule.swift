@@ -81,7 +81,14 @@ public struct PresenceModule: ServerModule {
         self.deliverToOwnResources(stanza, account: account, context: context)
         guard !change.before.initialPresenceDone else { return }
 
-        // Initial presence: probe the contacts we are subscribed to (§4.2.1) …
+        // Initial presence: the new resource learns about the account's other available ones …
+        for (other, presence) in context.sessions.sessions(of: account) where other !== session && presence.available {
+            if var last = presence.lastPresence {
+                last[attribute: "from"] = other.jid.description
+                session.deliver(self.addressed(last, to: session.jid))
+            }
+        }
+        // … probes the contacts we are subscribed to (§4.2.1) …
         for item in records where item.state.to {
             await context.route(RosterModule.presence("probe", from: account, to: item.jid))
         }
@@ -134,6 +141,19 @@ public struct PresenceModule: ServerModule {
         self.deliverToOwnResources(stanza, account: account, context: context)
     }
 
+    /// Sends the last presence of each available session of the account; false when there is none.
+    @discardableResult
+    private static func sendCurrentPresence(of account: JID, to peer: JID, context: ModuleContext) async -> Bool {
+        var sent = false
+        for (session, presence) in context.sessions.sessions(of: account) where presence.available {
+            guard var last = presence.lastPresence else { continue }
+            last[attribute: "from"] = session.jid.description
+            await context.route(self.addressed(last, to: peer))
+            sent = true
+        }
+        return sent
+    }
+
     private static func deliverToOwnResources(_ stanza: Element, account: JID, context: ModuleContext) {
         for (other, presence) in context.sessions.sessions(of: account) where presence.available || other.jid == stanza.from {
             other.deliver(self.addressed(stanza, to: other.jid))
@@ -176,12 +196,7 @@ public struct PresenceModule: ServerModule {
         switch type {
         case "subscribed":
             // §3.1.5: the new subscriber gets the user's current presence from each available resource.
-            for (session, presence) in context.sessions.sessions(of: account) where presence.available {
-                if var last = presence.lastPresence {
-                    last[attribute: "from"] = session.jid.description
-                    await context.route(self.addressed(last, to: contact))
-                }
-            }
+            await self.sendCurrentPresence(of: account, to: contact, context: context)
         case "unsubscribed":
             // §3.2.2: and a former subscriber is told the user is gone.
             for (session, presence) in context.sessions.sessions(of: account) where presence.available {
@@ -236,12 +251,7 @@ public struct PresenceModule: ServerModule {
         }
         if outcome.autoReplySubscribed {
             await context.route(RosterModule.presence("subscribed", from: account, to: contact))
-            for (session, presence) in context.sessions.sessions(of: account) where presence.available {
-                if var last = presence.lastPresence {
-                    last[attribute: "from"] = session.jid.description
-                    await context.route(self.addressed(last, to: contact))
-                }
-            }
+            await self.sendCurrentPresence(of: account, to: contact, context: context)
         }
         if outcome.deliver {
             for (session, presence) in context.sessions.sessions(of: account) where presence.available {
@@ -265,14 +275,7 @@ public struct PresenceModule: ServerModule {
             }
             return
         }
-        var answered = false
-        for (session, presence) in context.sessions.sessions(of: account) where presence.available {
-            guard var last = presence.lastPresence else { continue }
-            last[attribute: "from"] = session.jid.description
-            await context.route(self.addressed(last, to: prober))
-            answered = true
-        }
-        guard !answered else { return }
+        guard await !self.sendCurrentPresence(of: account, to: prober, context: context) else { return }
         var unavailable = RosterModule.presence("unavailable", from: account, to: prober)
         if let record = try? await context.storage.accountData.value(for: account, key: AccountDataKey.lastLogout),
             let seconds = record.split(separator: "\n").first.flatMap({ TimeInterval($0) })

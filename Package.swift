@@ -30,6 +30,7 @@ let package = Package(
             name: "CICUShim",
             linkerSettings: [.linkedLibrary("icuuc"), .linkedLibrary("icui18n"), .linkedLibrary("icudata")]
         ),
+        .target(name: "CResolvShim", linkerSettings: [.linkedLibrary("resolv")]),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
         // MARK: - Core, no I/O
@@ -62,7 +63,7 @@ let package = Package(
         .target(
             name: "XMPPServer",
             dependencies: [
-                "XMPPCore", "XMPPSASL", "XMPPStream", "XMPPStorage", "XMPPStorageSQLite",
+                "XMPPCore", "XMPPSASL", "XMPPStream", "XMPPStorage", "XMPPStorageSQLite", "CResolvShim",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),

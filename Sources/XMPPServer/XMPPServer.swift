@@ -25,6 +25,7 @@ public final class XMPPServer: @unchecked Sendable {
     private let logger: Logger
     private let registrar: ModuleRegistrar
     private var stopped = false
+    private var s2s: S2SManager?
 
     /// Opens storage, loads (or makes) the certificate and registers the modules; `start()` listens.
     public init(configuration: ServerConfiguration, modules: [any ServerModule], storage: (any StorageBackend)? = nil, logger: Logger? = nil) throws {
@@ -48,6 +49,12 @@ public final class XMPPServer: @unchecked Sendable {
         self.core.router.registrar = self.registrar
         self.core.authenticatedFeatures = self.registrar.streamFeatures.map { $0() }
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        if configuration.listeners.contains(where: { $0.kind == .s2s }), let tls = self.tls {
+            let s2s = try S2SManager(configuration: configuration, hosts: hosts, tls: tls, group: self.group, logger: logger)
+            s2s.router = self.core.router
+            self.core.router.s2s = s2s
+            self.s2s = s2s
+        }
     }
 
     public static func openStorage(_ configuration: ServerConfiguration) throws -> any StorageBackend {
@@ -113,6 +120,24 @@ public final class XMPPServer: @unchecked Sendable {
         let core = self.core
         let tls = self.tls
         let logger = self.logger
+        if listener.kind == .s2s, let s2s = self.s2s {
+            return ServerBootstrap(group: self.group)
+                .serverChannelOption(.backlog, value: 256)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let decoder = XMLStreamDecoderHandler(limits: s2s.parserLimits)
+                        let directTLS = listener.tls == .direct
+                        let handler = S2SInboundHandler(
+                            manager: s2s, router: core.router, decoder: decoder, tlsAvailable: true, directTLS: directTLS, logger: logger)
+                        if directTLS {
+                            try channel.pipeline.syncOperations.addHandler(handler.makeTLSHandler())
+                        }
+                        try channel.pipeline.syncOperations.addHandlers([decoder, handler])
+                    }
+                }
+        }
         return ServerBootstrap(group: self.group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -140,6 +165,7 @@ public final class XMPPServer: @unchecked Sendable {
         self.logger.info("shutting down", metadata: ["connections": "\(self.core.connections.count)"])
         await self.closeListeners()
         self.core.connections.terminateAll(.systemShutdown)
+        self.s2s?.shutdown()
         for _ in 0..<50 where self.core.connections.count > 0 {
             try? await Task.sleep(nanoseconds: 20_000_000)
         }

@@ -400,3 +400,22 @@ struct C2SIntegrationTests {
         }
     }
 }
+
+@Suite("Client certificate pinning")
+struct ClientPinningTests {
+    @Test("a client pinned to another certificate refuses the server")
+    func wrongPin() async throws {
+        let other = try await TestServer()
+        let otherPEM = other.server.certificatePEM ?? ""
+        await other.stop()
+        try await withServer { server in
+            try await server.addUser("alice", password: "a-password")
+            var configuration = server.configuration("alice", password: "a-password")
+            configuration.security = .starttls(XMPPClientTLS(serverName: "localhost", trust: .pinned(certificatePEM: otherPEM)))
+            await #expect(throws: (any Error).self) { _ = try await XMPPClient.login(configuration) }
+            // The right pin works.
+            let client = try await XMPPClient.login(server.configuration("alice", password: "a-password"))
+            await client.close()
+        }
+    }
+}

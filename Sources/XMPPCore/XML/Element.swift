@@ -111,6 +111,20 @@ extension Element {
         self.children.append(.text(text))
     }
 
+    /// This element with `old` replaced by `new` on itself and every descendant in `old`:
+    /// stanzas travel as `jabber:server` between servers and `jabber:client` to clients.
+    public func relabeling(namespace old: String, to new: String) -> Element {
+        var copy = self
+        if copy.namespace == old { copy.namespace = new }
+        copy.children = self.children.map { child in
+            if case .element(let element) = child, element.namespace == old {
+                return .element(element.relabeling(namespace: old, to: new))
+            }
+            return child
+        }
+        return copy
+    }
+
     public mutating func removeChildren(where predicate: (Element) -> Bool) {
         self.children.removeAll {
             if case .element(let element) = $0 { return predicate(element) }

@@ -95,7 +95,7 @@ public enum ConfigurationLoader {
         }
 
         mutating func readRoot(_ node: Node, into configuration: inout ServerConfiguration) {
-            let known = ["hosts", "data_dir", "log_level", "listeners", "tls", "storage", "limits", "c2s", "modules"]
+            let known = ["hosts", "data_dir", "log_level", "listeners", "tls", "storage", "limits", "c2s", "modules", "s2s"]
             guard let entries = self.mapping(node, "", known: known) else { return }
             for (key, value) in entries {
                 switch key {
@@ -122,6 +122,8 @@ public enum ConfigurationLoader {
                     self.readLimits(value, into: &configuration.limits)
                 case "modules":
                     self.readModules(value, into: &configuration.modules)
+                case "s2s":
+                    self.readS2S(value, into: &configuration.s2s)
                 default:
                     self.readC2S(value, into: &configuration.c2s)
                 }
@@ -210,6 +212,47 @@ public enum ConfigurationLoader {
             for (key, value) in entries {
                 guard let (_, keyPath, range) = keys.first(where: { $0.0 == key }) else { continue }
                 if let number = self.int(value, "limits.\(key)", range: range) { limits[keyPath: keyPath] = number }
+            }
+        }
+
+        mutating func readS2S(_ node: Node, into s2s: inout ServerConfiguration.S2SSettings) {
+            let numbers: [(String, WritableKeyPath<ServerConfiguration.S2SSettings, Int>, ClosedRange<Int>)] = [
+                ("max_stanza_bytes", \.maxStanzaBytes, 1024...67_108_864),
+                ("max_inbound_streams", \.maxInboundStreams, 1...1_000_000),
+                ("connect_timeout_seconds", \.connectTimeoutSeconds, 1...600),
+                ("negotiation_timeout_seconds", \.negotiationTimeoutSeconds, 1...3600),
+                ("idle_timeout_seconds", \.idleTimeoutSeconds, 1...86_400),
+                ("queue_limit", \.queueLimit, 1...1_000_000),
+            ]
+            let flags: [(String, WritableKeyPath<ServerConfiguration.S2SSettings, Bool>)] = [
+                ("dialback", \.dialback), ("require_encryption", \.requireEncryption),
+                ("require_valid_certificates", \.requireValidCertificates), ("resolve_dns", \.resolveDNS),
+            ]
+            let known = numbers.map(\.0) + flags.map(\.0) + ["ca_file", "pinned", "routes"]
+            guard let entries = self.mapping(node, "s2s", known: known) else { return }
+            for (key, value) in entries {
+                if let (_, keyPath, range) = numbers.first(where: { $0.0 == key }) {
+                    if let number = self.int(value, "s2s.\(key)", range: range) { s2s[keyPath: keyPath] = number }
+                } else if let (_, keyPath) = flags.first(where: { $0.0 == key }) {
+                    if let flag = self.bool(value, "s2s.\(key)") { s2s[keyPath: keyPath] = flag }
+                } else if key == "ca_file" {
+                    s2s.caFile = self.string(value, "s2s.ca_file")
+                } else if let mapping = value.mapping {
+                    var result: [String: String] = [:]
+                    for (domainNode, targetNode) in mapping {
+                        guard let domain = domainNode.string, let target = targetNode.string else {
+                            self.fail("s2s.\(key)", "expected domain: value pairs")
+                            continue
+                        }
+                        if key == "routes" && target.split(separator: ":").count < 2 {
+                            self.fail("s2s.routes.\(domain)", "expected host:port")
+                        }
+                        result[domain] = target
+                    }
+                    if key == "pinned" { s2s.pinned = result } else { s2s.routes = result }
+                } else {
+                    self.fail("s2s.\(key)", "expected a mapping of domain to value")
+                }
             }
         }
 

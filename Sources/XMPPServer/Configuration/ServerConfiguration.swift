@@ -15,8 +15,35 @@ public struct ServerConfiguration: Sendable, Hashable {
     public var limits = Limits()
     public var c2s = C2SSettings()
     public var modules = ModuleSettings()
+    public var s2s = S2SSettings()
 
     public init() {}
+
+    /// Federation (RFC 6120 server-to-server, XEP-0220 dialback, XEP-0368 direct TLS).
+    public struct S2SSettings: Sendable, Hashable {
+        /// Allow Server Dialback when a peer's certificate cannot be verified.
+        public var dialback = true
+        /// Refuse unencrypted server-to-server streams.
+        public var requireEncryption = true
+        /// Refuse peers whose certificates do not verify, even with dialback.
+        public var requireValidCertificates = false
+        /// PEM bundle of trusted CAs; nil means the system bundle.
+        public var caFile: String?
+        /// Per-domain certificate pins (domain → PEM file): that certificate proves that domain.
+        public var pinned: [String: String] = [:]
+        /// Static routes (domain → "host:port") used instead of DNS.
+        public var routes: [String: String] = [:]
+        /// Look up SRV and address records for domains without a static route.
+        public var resolveDNS = true
+        public var maxStanzaBytes = 524_288
+        public var maxInboundStreams = 1000
+        public var connectTimeoutSeconds = 10
+        public var negotiationTimeoutSeconds = 30
+        /// Outbound streams unused this long are closed.
+        public var idleTimeoutSeconds = 600
+        /// Stanzas held per remote domain while its stream is being set up.
+        public var queueLimit = 1000
+    }
 
     /// Switches and options of individual modules.
     public struct ModuleSettings: Sendable, Hashable {
@@ -31,6 +58,8 @@ public struct ServerConfiguration: Sendable, Hashable {
     public struct Listener: Sendable, Hashable {
         public enum Kind: String, Sendable, Hashable, CaseIterable {
             case c2s
+            /// Server-to-server (federation), usually port 5269.
+            case s2s
         }
 
         public enum TLSMode: String, Sendable, Hashable, CaseIterable {

@@ -7,6 +7,8 @@ public enum StanzaOrigin: Sendable {
     case client(ClientSession)
     /// The server or one of its modules produced it.
     case server
+    /// A federated server sent it over an authenticated stream for this domain.
+    case remote(String)
 }
 
 /// Delivers stanzas by their `to` address (RFC 6120 §10, RFC 6121 §8): to a local session,
@@ -21,6 +23,8 @@ public final class Router: @unchecked Sendable {
     let hosts: Set<String>
     let logger: Logger
     var registrar: ModuleRegistrar?
+    /// Federation; nil when the server has no s2s listener or certificate.
+    var s2s: S2SManager?
 
     init(sessions: SessionManager, hosts: Set<String>, logger: Logger) {
         self.sessions = sessions
@@ -51,8 +55,15 @@ public final class Router: @unchecked Sendable {
         }
         guard let to = stanza.to ?? stanza.from?.bare else { return }
         guard self.hosts.contains(to.domainpart) else {
-            // Federation arrives with issue 4; until then remote domains are unreachable.
-            await self.bounce(stanza, StanzaError(.remoteServerNotFound))
+            if case .remote = origin {
+                // We relay for nobody: a remote server may only address our domains.
+                return
+            }
+            guard let s2s = self.s2s else {
+                await self.bounce(stanza, StanzaError(.remoteServerNotFound))
+                return
+            }
+            s2s.send(stanza)
             return
         }
         if to.localpart == nil {
@@ -247,7 +258,12 @@ public final class Router: @unchecked Sendable {
         guard !stanza.isErrorStanza, stanza.stanzaType != "result" else { return }
         guard stanza.from != nil else { return }
         let reply = stanza.errorReply(error)
-        guard let to = reply.to, self.hosts.contains(to.domainpart), to.localpart != nil else { return }
+        guard let to = reply.to else { return }
+        if !self.hosts.contains(to.domainpart) {
+            self.s2s?.send(reply)
+            return
+        }
+        guard to.localpart != nil else { return }
         if let session = self.sessions.session(for: to) {
             session.deliver(reply)
         } else if to.isBare, let (session, _) = self.sessions.sessions(of: to).first {

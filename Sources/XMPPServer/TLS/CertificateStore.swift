@@ -8,6 +8,8 @@ import XMPPSASL
 /// The server's certificate and key, ready for NIOSSL, plus what SASL channel binding needs.
 public struct TLSMaterial: @unchecked Sendable {
     public let context: NIOSSLContext
+    public let certificateChain: [NIOSSLCertificate]
+    public let privateKey: NIOSSLPrivateKey
     public let certificatePEM: String
     /// `tls-server-end-point` data (RFC 5929 §4.1): the certificate hashed with its signature hash.
     public let serverEndPointData: [UInt8]
@@ -82,6 +84,8 @@ public enum CertificateStore {
         }
         return TLSMaterial(
             context: context,
+            certificateChain: chain,
+            privateKey: key,
             certificatePEM: certificatePEM,
             serverEndPointData: self.serverEndPointHash(der: der, algorithm: parsed.signatureAlgorithm),
             subjectNames: names,

@@ -1,0 +1,196 @@
+import Logging
+import NIOCore
+import NIOSSL
+import NIOTLS
+import XMPPCore
+import XMPPSASL
+import XMPPStream
+
+/// The channel side of a stream another server opened to us: feeds `S2SInboundStateMachine`,
+/// checks the peer's certificate, asks authoritative servers about dialback keys, and routes
+/// stanzas in order.
+final class S2SInboundHandler: ChannelInboundHandler {
+    typealias InboundIn = XMLStreamEvent
+    typealias OutboundOut = ByteBuffer
+
+    private var machine: S2SInboundStateMachine
+    private let manager: S2SManager
+    private let router: Router
+    private let decoder: XMLStreamDecoderHandler
+    private var logger: Logger
+    private var context: ChannelHandlerContext?
+    private var peerChain: [NIOSSLCertificate] = []
+    private var timeout: Scheduled<Void>?
+    private var counted = false
+    private var closing = false
+    private var outbound: AsyncStream<Element>.Continuation?
+    private let serializer = XMLSerializer(
+        defaultNamespace: XMPPNamespace.server, prefixes: [XMPPNamespace.stream: "stream", S2SNamespace.dialback: "db"])
+
+    init(manager: S2SManager, router: Router, decoder: XMLStreamDecoderHandler, tlsAvailable: Bool, directTLS: Bool, logger: Logger) {
+        self.manager = manager
+        self.router = router
+        self.decoder = decoder
+        self.logger = logger
+        let policy = S2SInboundPolicy(
+            hostedDomains: manager.hosts, tlsAvailable: tlsAvailable, tlsRequired: manager.settings.requireEncryption,
+            dialbackAllowed: manager.settings.dialback && !manager.settings.requireValidCertificates)
+        self.machine = S2SInboundStateMachine(policy: policy, directTLS: directTLS)
+    }
+
+    /// TLS for this stream; the peer's chain (if it sends one) is kept for SASL EXTERNAL.
+    func makeTLSHandler() -> NIOSSLServerHandler {
+        NIOSSLServerHandler(context: self.manager.serverTLS) { [weak self] chain, promise in
+            self?.peerChain = chain
+            promise.succeed(.certificateVerified)
+        }
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if let address = context.channel.remoteAddress?.ipAddress { self.logger[metadataKey: "ip"] = "\(address)" }
+        self.logger[metadataKey: "s2s"] = "in"
+        self.counted = self.manager.inboundOpened()
+        self.timeout = context.eventLoop.scheduleTask(in: .seconds(Int64(self.manager.settings.negotiationTimeoutSeconds))) { [weak self] in
+            guard let self, self.machine.authenticatedDomains.isEmpty else { return }
+            self.run(self.machine.shutdown(.connectionTimeout))
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.timeout?.cancel()
+        if self.counted { self.manager.inboundClosed() }
+        self.counted = false
+        self.outbound?.finish()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !self.closing else { return }
+        switch self.unwrapInboundIn(data) {
+        case .streamOpened(let header):
+            var actions = self.machine.streamOpened(header, streamID: Base64.encode(SASLRandom.bytes(12)))
+            if !self.counted && !self.machine.isClosed {
+                actions += self.machine.shutdown(.resourceConstraint)
+            }
+            self.run(actions)
+        case .element(let element):
+            self.run(self.machine.elementReceived(element))
+        case .streamClosed:
+            self.run(self.machine.streamClosed())
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let parseError = error as? XMLStreamError {
+            self.run(self.machine.parseFailed(parseError))
+            return
+        }
+        self.logger.info("s2s inbound error", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event {
+            self.decoder.pause()
+            let chain = self.peerChain
+            let manager = self.manager
+            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+            let eventLoop = context.eventLoop
+            Task {
+                let identity = await manager.validator.identity(of: chain)
+                eventLoop.execute {
+                    let handler = loopBound.value
+                    handler.run(handler.machine.tlsEstablished(certificate: identity))
+                    handler.decoder.resume()
+                }
+            }
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: - Actions
+
+    private func run(_ actions: [S2SInboundStateMachine.Action]) {
+        guard let context = self.context else { return }
+        for action in actions {
+            switch action {
+            case .sendStreamHeader(let header):
+                self.write(header.openingTag(), context: context)
+            case .send(let element):
+                self.write(self.serializer.string(element), context: context)
+            case .startTLS:
+                context.flush()
+                self.decoder.restartStream(discardingBufferedInput: true)
+                do {
+                    try context.channel.pipeline.syncOperations.addHandler(self.makeTLSHandler(), position: .first)
+                } catch {
+                    context.close(promise: nil)
+                    return
+                }
+            case .restartStream:
+                self.decoder.restartStream(discardingBufferedInput: false)
+            case .verifyDialbackKey(let from, let to, let key, let streamID):
+                self.verify(from: from, to: to, key: key, streamID: streamID, context: context)
+            case .answerDialbackVerify(let from, let to, let id, let key):
+                let valid = self.manager.keys.verify(key, receiving: from, originating: to, streamID: id)
+                let answer = Element("verify", namespace: S2SNamespace.dialback, attributes: [("from", to), ("to", from), ("id", id), ("type", valid ? "valid" : "invalid")])
+                self.write(self.serializer.string(answer), context: context)
+            case .authenticated(let domain, let method):
+                self.timeout?.cancel()
+                self.logger.info("s2s peer authenticated", metadata: ["domain": "\(domain)", "method": "\(method.rawValue)"])
+                self.startRouting(context: context)
+            case .route(let stanza):
+                self.outbound?.yield(stanza)
+            case .close(let error):
+                self.closing = true
+                var text = error.map { self.serializer.string($0.element) } ?? ""
+                text += StreamHeader.closingTag
+                var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
+                buffer.writeString(text)
+                let channel = context.channel
+                context.writeAndFlush(self.wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+                if let error { self.logger.info("s2s inbound stream closed", metadata: ["condition": "\(error.condition.rawValue)"]) }
+                return
+            }
+        }
+        context.flush()
+    }
+
+    private func write(_ text: String, context: ChannelHandlerContext) {
+        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
+        buffer.writeString(text)
+        context.write(self.wrapOutboundOut(buffer), promise: nil)
+    }
+
+    private func verify(from: String, to: String, key: String, streamID: String, context: ChannelHandlerContext) {
+        let manager = self.manager
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        let eventLoop = context.eventLoop
+        Task {
+            let valid = await manager.verifyDialback(originating: from, receiving: to, key: key, streamID: streamID)
+            eventLoop.execute {
+                let handler = loopBound.value
+                if !valid { handler.logger.warning("dialback key did not verify", metadata: ["domain": "\(from)"]) }
+                handler.run(handler.machine.dialbackVerified(from: from, to: to, valid: valid))
+            }
+        }
+    }
+
+    /// Stanzas from this stream are routed one after another, in order.
+    private func startRouting(context: ChannelHandlerContext) {
+        guard self.outbound == nil else { return }
+        let (stream, continuation) = AsyncStream.makeStream(of: Element.self)
+        self.outbound = continuation
+        let router = self.router
+        Task {
+            for await stanza in stream {
+                await router.route(stanza, origin: .remote(stanza.from?.domainpart ?? ""))
+            }
+        }
+    }
+
+    func shutdown() {
+        self.run(self.machine.shutdown(.systemShutdown))
+    }
+}

@@ -1,0 +1,261 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import XMPPCore
+import XMPPStream
+
+/// Federation: one outbound stream per (local domain, remote domain) pair shared by every
+/// local user, stanzas queued while it is set up and bounced when it cannot be, dialback
+/// verification for inbound streams, and the TLS contexts both directions use.
+final class S2SManager: @unchecked Sendable {
+    let settings: ServerConfiguration.S2SSettings
+    let hosts: Set<String>
+    let keys: DialbackKeys
+    let validator: PeerCertificateValidator
+    let resolver: S2SResolver
+    let logger: Logger
+    let serverTLS: NIOSSLContext
+    let clientTLS: NIOSSLContext
+    private let group: any EventLoopGroup
+    weak var router: Router?
+
+    private struct Pair: Hashable {
+        var local: String
+        var remote: String
+    }
+
+    private let lock = NIOLock()
+    private var links: [Pair: OutboundLink] = [:]
+    private var inboundStreams = 0
+
+    init(configuration: ServerConfiguration, hosts: [String], tls: TLSMaterial, group: any EventLoopGroup, logger: Logger) throws {
+        self.settings = configuration.s2s
+        self.hosts = Set(hosts)
+        self.keys = try DialbackKeys.load(dataDirectory: configuration.dataDirectory)
+        self.validator = try PeerCertificateValidator(settings: configuration.s2s)
+        self.resolver = S2SResolver(routes: configuration.s2s.routes, useDNS: configuration.s2s.resolveDNS)
+        self.group = group
+        self.logger = logger
+        var server = TLSConfiguration.makeServerConfiguration(certificateChain: tls.certificateChain.map { .certificate($0) }, privateKey: .privateKey(tls.privateKey))
+        server.certificateVerification = .optionalVerification
+        server.minimumTLSVersion = .tlsv12
+        self.serverTLS = try NIOSSLContext(configuration: server)
+        var client = TLSConfiguration.makeClientConfiguration()
+        client.certificateChain = tls.certificateChain.map { .certificate($0) }
+        client.privateKey = .privateKey(tls.privateKey)
+        client.certificateVerification = .noHostnameVerification
+        client.minimumTLSVersion = .tlsv12
+        self.clientTLS = try NIOSSLContext(configuration: client)
+    }
+
+    var parserLimits: XMLParserLimits {
+        XMLParserLimits(maxStanzaBytes: self.settings.maxStanzaBytes, maxAttributeValueBytes: min(self.settings.maxStanzaBytes, 262_144))
+    }
+
+    // MARK: - Inbound stream accounting
+
+    func inboundOpened() -> Bool {
+        self.lock.withLock {
+            guard self.inboundStreams < self.settings.maxInboundStreams else { return false }
+            self.inboundStreams += 1
+            return true
+        }
+    }
+
+    func inboundClosed() {
+        self.lock.withLock { self.inboundStreams -= 1 }
+    }
+
+    // MARK: - Outbound stanzas
+
+    /// Sends a stanza (in `jabber:client` form) to its remote domain.
+    func send(_ stanza: Element) {
+        guard let to = stanza.to?.domainpart, let from = stanza.from?.domainpart, self.hosts.contains(from) else { return }
+        let pair = Pair(local: from, remote: to)
+        let (link, isNew) = self.lock.withLock { () -> (OutboundLink, Bool) in
+            if let existing = self.links[pair], !existing.isFinished { return (existing, false) }
+            let link = OutboundLink(local: from, remote: to, manager: self)
+            self.links[pair] = link
+            return (link, true)
+        }
+        link.enqueue(stanza)
+        if isNew {
+            self.connect(link, purpose: .stanzas)
+        }
+    }
+
+    func linkFinished(_ link: OutboundLink) {
+        self.lock.withLock {
+            let pair = Pair(local: link.local, remote: link.remote)
+            if self.links[pair] === link { self.links[pair] = nil }
+        }
+    }
+
+    func bounce(_ stanzas: [Element], _ condition: StanzaErrorCondition) {
+        guard let router = self.router else { return }
+        Task {
+            for stanza in stanzas {
+                await router.bounce(stanza, StanzaError(condition))
+            }
+        }
+    }
+
+    // MARK: - Dialback verification
+
+    /// Asks the authoritative server of `originating` whether `key` is the one it issued for
+    /// the stream `streamID` it opened to `receiving` (one of our domains).
+    func verifyDialback(originating: String, receiving: String, key: String, streamID: String) async -> Bool {
+        await withCheckedContinuation { continuation in
+            let link = OutboundLink(local: receiving, remote: originating, manager: self)
+            link.onVerified = { valid in continuation.resume(returning: valid) }
+            self.connect(link, purpose: .verify(originating: originating, streamID: streamID, key: key))
+        }
+    }
+
+    // MARK: - Connecting
+
+    private func connect(_ link: OutboundLink, purpose: S2SOutboundStateMachine.Purpose) {
+        let resolver = self.resolver
+        let remote = link.remote
+        NIOThreadPool.singleton.runIfActive(eventLoop: self.group.next()) {
+            resolver.targets(for: remote)
+        }.whenComplete { result in
+            let targets = (try? result.get()) ?? []
+            guard !targets.isEmpty else {
+                link.failed(.remoteServerNotFound, reason: "no route or DNS records for \(remote)")
+                return
+            }
+            self.tryTargets(targets[...], link: link, purpose: purpose)
+        }
+    }
+
+    private func tryTargets(_ targets: ArraySlice<S2SResolver.Target>, link: OutboundLink, purpose: S2SOutboundStateMachine.Purpose) {
+        guard let target = targets.first else {
+            link.failed(.remoteServerNotFound, reason: "could not connect to \(link.remote)")
+            return
+        }
+        let machine = S2SOutboundStateMachine(
+            local: link.local, remote: link.remote, purpose: purpose, tlsRequired: self.settings.requireEncryption,
+            dialbackAllowed: self.settings.dialback)
+        let manager = self
+        let bootstrap = ClientBootstrap(group: self.group)
+            .connectTimeout(.seconds(Int64(self.settings.connectTimeoutSeconds)))
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let decoder = XMLStreamDecoderHandler(limits: manager.parserLimits)
+                    let handler = S2SOutboundHandler(machine: machine, link: link, manager: manager, decoder: decoder)
+                    if target.directTLS {
+                        try channel.pipeline.syncOperations.addHandler(handler.makeTLSHandler())
+                    }
+                    try channel.pipeline.syncOperations.addHandlers([decoder, handler])
+                }
+            }
+        bootstrap.connect(host: target.host, port: target.port).whenFailure { error in
+            self.logger.debug("s2s connect failed", metadata: ["remote": "\(link.remote)", "target": "\(target.host):\(target.port)", "error": "\(error)"])
+            self.tryTargets(targets.dropFirst(), link: link, purpose: purpose)
+        }
+    }
+
+    func shutdown() {
+        let all = self.lock.withLock { Array(self.links.values) }
+        for link in all { link.close() }
+    }
+}
+
+/// One outbound stream and the stanzas waiting for it.
+final class OutboundLink: @unchecked Sendable {
+    let local: String
+    let remote: String
+    private weak var manager: S2SManager?
+    private let lock = NIOLock()
+    private var queue: [Element] = []
+    private var handler: S2SOutboundHandler?
+    private var eventLoop: (any EventLoop)?
+    private(set) var isFinished = false
+    var onVerified: (@Sendable (Bool) -> Void)?
+
+    init(local: String, remote: String, manager: S2SManager) {
+        self.local = local
+        self.remote = remote
+        self.manager = manager
+    }
+
+    func enqueue(_ stanza: Element) {
+        enum Decision {
+            case write(S2SOutboundHandler, any EventLoop)
+            case queued
+            case full
+        }
+        let limit = self.manager?.settings.queueLimit ?? 1000
+        let decision: Decision = self.lock.withLock {
+            if let handler = self.handler, let eventLoop = self.eventLoop { return .write(handler, eventLoop) }
+            guard self.queue.count < limit else { return .full }
+            self.queue.append(stanza)
+            return .queued
+        }
+        switch decision {
+        case .write(let handler, let eventLoop):
+            let transfer = UnsafeTransfer(handler)
+            eventLoop.execute { transfer.value.write(stanza) }
+        case .queued:
+            break
+        case .full:
+            self.manager?.bounce([stanza], .resourceConstraint)
+        }
+    }
+
+    func established(_ handler: S2SOutboundHandler, eventLoop: any EventLoop) {
+        let waiting = self.lock.withLock { () -> [Element] in
+            self.handler = handler
+            self.eventLoop = eventLoop
+            defer { self.queue.removeAll() }
+            return self.queue
+        }
+        for stanza in waiting { handler.write(stanza) }
+    }
+
+    func verified(_ valid: Bool) {
+        let callback = self.lock.withLock { () -> (@Sendable (Bool) -> Void)? in
+            defer { self.onVerified = nil }
+            return self.onVerified
+        }
+        callback?(valid)
+    }
+
+    func failed(_ condition: StanzaErrorCondition, reason: String) {
+        let waiting = self.lock.withLock { () -> [Element] in
+            self.isFinished = true
+            self.handler = nil
+            defer { self.queue.removeAll() }
+            return self.queue
+        }
+        self.manager?.logger.info("s2s stream failed", metadata: ["local": "\(self.local)", "remote": "\(self.remote)", "reason": "\(reason)"])
+        self.verified(false)
+        self.manager?.bounce(waiting, condition)
+        self.manager?.linkFinished(self)
+    }
+
+    func closed() {
+        self.lock.withLock {
+            self.isFinished = true
+            self.handler = nil
+        }
+        self.verified(false)
+        self.manager?.linkFinished(self)
+    }
+
+    func close() {
+        let current = self.lock.withLock { () -> (S2SOutboundHandler, any EventLoop)? in
+            guard let handler = self.handler, let eventLoop = self.eventLoop else { return nil }
+            return (handler, eventLoop)
+        }
+        if let (handler, eventLoop) = current {
+            let transfer = UnsafeTransfer(handler)
+            eventLoop.execute { transfer.value.shutdown() }
+        }
+    }
+}

@@ -9,6 +9,8 @@ import XMPPStream
 /// the protocol on top of it; tests use it directly to send hostile input.
 public final class XMPPConnection: @unchecked Sendable {
     public let channel: any Channel
+    /// The last stream header the server sent.
+    public private(set) var lastStreamHeader: StreamHeader?
     private let decoder: XMLStreamDecoderHandler
     private let inbox: EventInbox
 
@@ -116,7 +118,9 @@ public final class XMPPConnection: @unchecked Sendable {
     /// Waits for the server's stream header.
     public func expectStreamHeader(timeout: TimeAmount = .seconds(10)) async throws -> StreamHeader {
         switch try await self.nextEvent(timeout: timeout) {
-        case .streamOpened(let header): return header
+        case .streamOpened(let header):
+            self.lastStreamHeader = header
+            return header
         case .element(let element):
             if let error = StreamError(element: element) { throw Failure.streamError(error) }
             throw Failure.unexpected(element.name)

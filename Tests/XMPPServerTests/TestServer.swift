@@ -11,18 +11,19 @@ import XMPPServerModules
 final class TestServer: @unchecked Sendable {
     let server: XMPPServer
     let dataDirectory: String
-    let domain = "localhost"
+    let domain: String
 
     init(configure: (inout ServerConfiguration) -> Void = { _ in }, logger customLogger: Logger? = nil) async throws {
-        self.dataDirectory = NSTemporaryDirectory() + "starling-test-" + UUID().uuidString
         var configuration = ServerConfiguration()
-        configuration.dataDirectory = self.dataDirectory
+        configuration.dataDirectory = NSTemporaryDirectory() + "starling-test-" + UUID().uuidString
         configuration.listeners = [
             ServerConfiguration.Listener(kind: .c2s, addresses: ["127.0.0.1"], port: 0, tls: .starttls),
             ServerConfiguration.Listener(kind: .c2s, addresses: ["127.0.0.1"], port: 0, tls: .direct),
         ]
         configuration.logLevel = ProcessInfo.processInfo.environment["STARLING_TEST_LOG"].flatMap(Logger.Level.init(rawValue:)) ?? .warning
         configure(&configuration)
+        self.dataDirectory = configuration.dataDirectory
+        self.domain = configuration.hosts.first ?? "localhost"
         var logger = customLogger ?? Logger(label: "starling-test")
         if customLogger == nil { logger.logLevel = configuration.logLevel }
         self.server = try XMPPServer(configuration: configuration, modules: DefaultModules.modules(for: configuration), logger: logger)

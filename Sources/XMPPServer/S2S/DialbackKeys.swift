@@ -5,10 +5,10 @@ import XMPPSASL
 /// XEP-0185 dialback keys: HMAC-SHA256 keyed with SHA-256 of a secret that only this server
 /// knows, over "receiving originating stream-id", hex-encoded. The secret lives in the data
 /// directory so keys stay valid across restarts and across nodes sharing the directory.
-struct DialbackKeys: Sendable {
+public struct DialbackKeys: Sendable {
     private let hashedSecret: [UInt8]
 
-    init(secret: [UInt8]) {
+    public init(secret: [UInt8]) {
         self.hashedSecret = Array(SHA256.hash(data: secret))
     }
 
@@ -24,7 +24,7 @@ struct DialbackKeys: Sendable {
         return DialbackKeys(secret: secret)
     }
 
-    func key(receiving: String, originating: String, streamID: String) -> String {
+    public func key(receiving: String, originating: String, streamID: String) -> String {
         let code = HMAC<SHA256>.authenticationCode(for: Array("\(receiving) \(originating) \(streamID)".utf8), using: SymmetricKey(data: self.hashedSecret))
         return code.map { String(format: "%02x", $0) }.joined()
     }

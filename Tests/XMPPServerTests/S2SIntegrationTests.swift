@@ -1,0 +1,197 @@
+import Foundation
+import NIOCore
+import NIOPosix
+import Testing
+import XMPPClient
+import XMPPCore
+import XMPPSASL
+import XMPPServer
+import XMPPStream
+
+/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests on loopback).
+func freePort() throws -> Int {
+    let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
+    let port = channel.localAddress?.port ?? 0
+    try channel.close().wait()
+    return port
+}
+
+/// Two federating Starling servers, `a.test` and `b.test`, on loopback with static routes.
+struct FederatedPair {
+    let a: TestServer
+    let b: TestServer
+
+    static func start(pinned: Bool, captureA: CapturedLog? = nil) async throws -> FederatedPair {
+        let portA = try freePort()
+        let portB = try freePort()
+        let dirA = NSTemporaryDirectory() + "starling-s2s-a-" + UUID().uuidString
+        let dirB = NSTemporaryDirectory() + "starling-s2s-b-" + UUID().uuidString
+        // Make both certificates first so each server can pin the other's.
+        for (dir, host) in [(dirA, "a.test"), (dirB, "b.test")] {
+            var configuration = ServerConfiguration()
+            configuration.dataDirectory = dir
+            _ = try CertificateStore.load(configuration, hosts: [host], generateIfMissing: true)
+        }
+        func configure(_ configuration: inout ServerConfiguration, domain: String, dir: String, port: Int, peer: String, peerPort: Int, peerDir: String) {
+            configuration.hosts = [domain]
+            configuration.dataDirectory = dir
+            configuration.listeners.append(ServerConfiguration.Listener(kind: .s2s, addresses: ["127.0.0.1"], port: port, tls: .starttls))
+            configuration.s2s.routes = [peer: "127.0.0.1:\(peerPort)", "unreachable.test": "127.0.0.1:1"]
+            configuration.s2s.resolveDNS = false
+            configuration.s2s.caFile = nil
+            if pinned { configuration.s2s.pinned = [peer: peerDir + "/tls/certificate.pem"] }
+        }
+        let a = try await TestServer(
+            configure: {
+                configure(&$0, domain: "a.test", dir: dirA, port: portA, peer: "b.test", peerPort: portB, peerDir: dirB)
+                if captureA != nil { $0.logLevel = .info }
+            },
+            logger: captureA?.logger)
+        let b = try await TestServer(configure: { configure(&$0, domain: "b.test", dir: dirB, port: portB, peer: "a.test", peerPort: portA, peerDir: dirA) })
+        return FederatedPair(a: a, b: b)
+    }
+
+    func stop() async {
+        await self.a.stop()
+        await self.b.stop()
+    }
+}
+
+@Suite("Federation over real sockets")
+struct S2SIntegrationTests {
+    @Test("messages, subscriptions, presence and IQs cross between two servers", arguments: [false, true])
+    func federate(pinned: Bool) async throws {
+        let log = CapturedLog()
+        let pair = try await FederatedPair.start(pinned: pinned, captureA: log)
+        do {
+            try await pair.a.addUser("alice", password: "a-password")
+            try await pair.b.addUser("bob", password: "b-password")
+            let alice = try await pair.a.login("alice", password: "a-password", resource: "home")
+            let bob = try await pair.b.login("bob", password: "b-password", resource: "work")
+            try await alice.sendPresence()
+            try await bob.sendPresence()
+
+            try await alice.sendMessage(to: try JID("bob@b.test"), body: "hello across", id: "x1")
+            let message = try await bob.receive(timeout: .seconds(20)) { $0.name == "message" }
+            #expect(message.child(named: "body")?.text == "hello across")
+            #expect(message[attribute: "from"] == "alice@a.test/home")
+            try await bob.sendMessage(to: alice.jid, body: "hello back")
+            #expect(try await alice.receive(timeout: .seconds(20)) { $0.name == "message" }.child(named: "body")?.text == "hello back")
+
+            // A subscription handshake each way ends in both, and presence flows.
+            for (from, to) in [(alice, bob), (bob, alice)] {
+                try await from.send(Element("presence", namespace: XMPPNamespace.client, attributes: [("to", to.jid.bare.description), ("type", "subscribe")]))
+                _ = try await to.receive(timeout: .seconds(20)) { $0.name == "presence" && $0.stanzaType == "subscribe" }
+                try await to.send(Element("presence", namespace: XMPPNamespace.client, attributes: [("to", from.jid.bare.description), ("type", "subscribed")]))
+                _ = try await from.receive(timeout: .seconds(20)) { $0.name == "presence" && $0.stanzaType == "subscribed" }
+            }
+            let roster = try await alice.iq("get", to: nil, payload: Element(name: "query", namespace: "jabber:iq:roster"))
+            #expect(roster.child(named: "query")?.child(named: "item")?[attribute: "subscription"] == "both")
+            var away = Element(name: "presence", namespace: XMPPNamespace.client)
+            away.append(Element("status", namespace: XMPPNamespace.client, text: "across the wire"))
+            try await bob.send(away)
+            let seen = try await alice.receive(timeout: .seconds(20)) { $0.name == "presence" && $0.child(named: "status")?.text == "across the wire" }
+            #expect(seen[attribute: "from"] == "bob@b.test/work")
+
+            // IQs: ping the other server, read a vCard on it.
+            let ping = try await alice.iq("get", to: try JID("b.test"), payload: Element(name: "ping", namespace: XMPPNamespace.ping))
+            #expect(ping.stanzaType == "result")
+            let vcard = try await alice.iq("get", to: try JID("bob@b.test"), payload: Element(name: "vCard", namespace: "vcard-temp"))
+            #expect(vcard.stanzaType == "result")
+            await alice.close()
+            await bob.close()
+        } catch {
+            await pair.stop()
+            throw error
+        }
+        await pair.stop()
+        let method = pinned ? "sasl-external" : "dialback"
+        #expect(log.text.contains("s2s peer authenticated") && log.text.contains(method))
+        #expect(!log.text.contains(pinned ? "dialback" : "sasl-external"))
+    }
+
+    @Test("an unreachable domain bounces remote-server-not-found")
+    func unreachable() async throws {
+        let pair = try await FederatedPair.start(pinned: false)
+        do {
+            try await pair.a.addUser("alice", password: "a-password")
+            let alice = try await pair.a.login("alice", password: "a-password")
+            try await alice.sendMessage(to: try JID("someone@unreachable.test"), body: "hello?", id: "lost")
+            let bounce = try await alice.receive(timeout: .seconds(20)) { $0.id == "lost" }
+            #expect(StanzaError(stanza: bounce)?.condition == .remoteServerNotFound)
+            try await alice.sendMessage(to: try JID("someone@nowhere.example"), body: "no route", id: "noroute")
+            #expect(StanzaError(stanza: try await alice.receive(timeout: .seconds(20)) { $0.id == "noroute" })?.condition == .remoteServerNotFound)
+            await alice.close()
+        } catch {
+            await pair.stop()
+            throw error
+        }
+        await pair.stop()
+    }
+
+    @Test("a peer that sends from a domain it did not authenticate gets invalid-from")
+    func invalidFrom() async throws {
+        let pair = try await FederatedPair.start(pinned: false)
+        do {
+            // A fake peer authenticates as b.test by dialback (b.test confirms the key), then lies.
+            let connection = try await rawS2S(to: pair, as: "b.test")
+            try await connection.send(raw: "<message from='mallory@evil.test' to='alice@a.test'><body>hi</body></message>")
+            #expect(try await expectStreamError(connection) == .invalidFrom)
+        } catch {
+            await pair.stop()
+            throw error
+        }
+        await pair.stop()
+    }
+
+    @Test("a dialback key that does not verify closes the stream with not-authorized")
+    func badDialbackKey() async throws {
+        let pair = try await FederatedPair.start(pinned: false)
+        do {
+            let port = try #require(pair.a.server.boundListeners.first { $0.listener.kind == .s2s }?.address.port)
+            let connection = try await XMPPConnection.connect(host: "127.0.0.1", port: port)
+            try await openS2S(connection, to: "a.test", from: "b.test", tls: XMPPClientTLS(serverName: "a.test", trust: .pinned(certificatePEM: pair.a.server.certificatePEM ?? "")))
+            try await connection.send(raw: "<db:result xmlns:db='jabber:server:dialback' from='b.test' to='a.test'>0123456789abcdef</db:result>")
+            let result = try await connection.nextElement(timeout: .seconds(20))
+            #expect(result[attribute: "type"] == "invalid")
+            #expect(try await expectStreamError(connection) == .notAuthorized)
+        } catch {
+            await pair.stop()
+            throw error
+        }
+        await pair.stop()
+    }
+}
+
+/// Opens a server-to-server stream: header, STARTTLS, header again; returns after the features.
+private func openS2S(_ connection: XMPPConnection, to: String, from: String, tls: XMPPClientTLS) async throws {
+    let header = "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' xmlns:db='jabber:server:dialback' from='\(from)' to='\(to)' version='1.0'>"
+    try await connection.send(raw: header)
+    _ = try await connection.expectStreamHeader()
+    _ = try await connection.nextElement()
+    try await connection.send(raw: "<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")
+    _ = try await connection.nextElement()
+    try await connection.startTLS(tls)
+    try await connection.send(raw: header)
+    _ = try await connection.expectStreamHeader()
+    _ = try await connection.nextElement()
+}
+
+/// A raw stream to a.test that has authenticated as `domain` by dialback: the key is made
+/// with b.test's own secret, so when a.test asks b.test (the authoritative server) it is valid.
+private func rawS2S(to pair: FederatedPair, as domain: String) async throws -> XMPPConnection {
+    let port = try #require(pair.a.server.boundListeners.first { $0.listener.kind == .s2s }?.address.port)
+    let connection = try await XMPPConnection.connect(host: "127.0.0.1", port: port)
+    try await openS2S(connection, to: "a.test", from: domain, tls: XMPPClientTLS(serverName: "a.test", trust: .pinned(certificatePEM: pair.a.server.certificatePEM ?? "")))
+    guard let streamID = try await currentStreamID(connection) else { throw XMPPConnection.Failure.unexpected("no stream id") }
+    let secret = try Data(contentsOf: URL(fileURLWithPath: pair.b.dataDirectory + "/s2s-dialback-secret"))
+    let key = DialbackKeys(secret: [UInt8](secret)).key(receiving: "a.test", originating: domain, streamID: streamID)
+    try await connection.send(raw: "<db:result xmlns:db='jabber:server:dialback' from='\(domain)' to='a.test'>\(key)</db:result>")
+    let result = try await connection.nextElement(timeout: .seconds(20))
+    guard result[attribute: "type"] == "valid" else { throw XMPPConnection.Failure.unexpected("dialback refused") }
+    return connection
+}
+
+private func currentStreamID(_ connection: XMPPConnection) async throws -> String? {
+    connection.lastStreamHeader?[attribute: "id"]
+}

@@ -1,0 +1,95 @@
+"""Federation between two servers as their users see it: a message each way, a subscription
+handshake each way ending in 'both', presence seen across, and an XMPP ping each way.
+
+Usage: s2s_check.py JID_A HOST_A JID_B HOST_B CA_FILE
+Both accounts use the password 'interop-pass'; each client connects to its own server
+with STARTTLS on port 5222 and trusts CA_FILE.
+"""
+import asyncio
+import logging
+import ssl
+import sys
+
+import slixmpp
+
+JID_A, HOST_A, JID_B, HOST_B, CA_FILE = sys.argv[1:6]
+TIMEOUT = 60
+passed = 0
+
+
+def check(condition, description):
+    global passed
+    if not condition:
+        raise AssertionError(description)
+    passed += 1
+    print(f"  ok: {description}")
+
+
+class Client(slixmpp.ClientXMPP):
+    def __init__(self, jid, host):
+        super().__init__(jid + "/interop", "interop-pass")
+        self.host = host
+        self.enable_direct_tls = False
+        self.enable_plaintext = False
+        self.ssl_context = ssl.create_default_context(cafile=CA_FILE)
+        self.register_plugin("xep_0199")
+        self.roster.auto_authorize = True
+        self.roster.auto_subscribe = True
+        self.ready = asyncio.get_event_loop().create_future()
+        self.messages = asyncio.Queue()
+        self.add_event_handler("session_start", self.on_start)
+        self.add_event_handler("failed_auth", lambda _: self.ready.done() or self.ready.set_exception(RuntimeError(f"{jid}: login failed")))
+        self.add_event_handler("message", lambda message: self.messages.put_nowait(message))
+
+    async def on_start(self, _event):
+        await self.get_roster()
+        self.send_presence()
+        if not self.ready.done():
+            self.ready.set_result(True)
+
+    async def login(self):
+        self.connect(self.host, 5222)
+        await asyncio.wait_for(self.ready, TIMEOUT)
+
+
+async def wait_until(predicate, description):
+    for _ in range(TIMEOUT * 10):
+        if predicate():
+            check(True, description)
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out: {description}")
+
+
+async def main():
+    a, b = Client(JID_A, HOST_A), Client(JID_B, HOST_B)
+    await a.login()
+    await b.login()
+    bare_a, bare_b = slixmpp.JID(JID_A).bare, slixmpp.JID(JID_B).bare
+
+    a.send_message(mto=bare_b, mbody=f"hello from {bare_a}", mtype="chat")
+    message = await asyncio.wait_for(b.messages.get(), TIMEOUT)
+    check(message["body"] == f"hello from {bare_a}" and message["from"].bare == bare_a, f"message {bare_a} -> {bare_b}")
+    b.send_message(mto=bare_a, mbody=f"hello from {bare_b}", mtype="chat")
+    message = await asyncio.wait_for(a.messages.get(), TIMEOUT)
+    check(message["body"] == f"hello from {bare_b}" and message["from"].bare == bare_b, f"message {bare_b} -> {bare_a}")
+
+    # Each asks; each side auto-approves and asks back, so both handshakes run.
+    a.send_presence_subscription(pto=bare_b)
+    await wait_until(lambda: a.client_roster[bare_b]["subscription"] == "both", f"{bare_a}'s roster: {bare_b} is 'both'")
+    await wait_until(lambda: b.client_roster[bare_a]["subscription"] == "both", f"{bare_b}'s roster: {bare_a} is 'both'")
+    await wait_until(lambda: len(a.client_roster[bare_b].resources) > 0, f"{bare_a} sees {bare_b} online")
+    await wait_until(lambda: len(b.client_roster[bare_a].resources) > 0, f"{bare_b} sees {bare_a} online")
+
+    rtt = await a.plugin["xep_0199"].ping(jid=b.boundjid, timeout=TIMEOUT)
+    check(rtt is not None, f"ping {bare_a} -> {b.boundjid}")
+    rtt = await b.plugin["xep_0199"].ping(jid=a.boundjid, timeout=TIMEOUT)
+    check(rtt is not None, f"ping {bare_b} -> {a.boundjid}")
+
+    a.disconnect()
+    b.disconnect()
+    print(f"s2s interop {bare_a} <-> {bare_b}: {passed} passed, 0 failed")
+
+
+logging.basicConfig(level=logging.ERROR)
+asyncio.run(main())

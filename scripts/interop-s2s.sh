@@ -24,6 +24,7 @@ PIDS=()
 RESULTS=()
 
 cleanup() {
+    [[ -n "${DNS_PID:-}" ]] && kill "$DNS_PID" 2>/dev/null || true
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     ip netns pids "$NS" 2>/dev/null | while read -r pid; do
@@ -61,6 +62,9 @@ echo "nameserver 127.0.0.1" > "/etc/netns/$NS/resolv.conf"
 ip netns add "$NS"
 ip netns exec "$NS" ip link set lo up
 IN=(ip netns exec "$NS")
+# A loopback DNS server: A records for the three domains, NXDOMAIN for the rest, at once.
+"${IN[@]}" python3 Tests/Interop/loopback_dns.py 127.0.0.1 starling.test=127.0.0.1 prosody.test=127.0.0.2 ejabberd.test=127.0.0.3 &
+DNS_PID=$!
 
 # --- Certificates -------------------------------------------------------------------------
 make_ca() {
@@ -152,7 +156,6 @@ certfiles: ["$WORK/ejabberd.test.combined.pem"]
 ca_file: "$( [[ "$mode" == ca ]] && echo "$WORK/ca.pem" || echo "/etc/ssl/certs/ca-certificates.crt" )"
 s2s_use_starttls: required
 s2s_dns_timeout: 2
-s2s_dns_retries: 0
 listen:
   - {port: 5222, ip: "127.0.0.3", module: ejabberd_c2s, starttls_required: true}
   - {port: 5269, ip: "127.0.0.3", module: ejabberd_s2s_in}
@@ -169,6 +172,8 @@ EOF
     cat > "$dir/ejabberdctl.cfg" << EOF
 ERLANG_NODE=ejabberd@localhost
 EOF
+    # ejabberdctl runs the node as the ejabberd user.
+    id ejabberd > /dev/null 2>&1 && chown -R ejabberd: "$dir"
     local ctl=(ejabberdctl --config "$dir/ejabberd.yml" --ctl-config "$dir/ejabberdctl.cfg" --logs "$dir/logs" --spool "$dir/spool")
     "${IN[@]}" "${ctl[@]}" foreground > "$dir/stdout.log" 2>&1 &
     PIDS+=($!)
@@ -184,7 +189,7 @@ stop_all() {
     for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
     PIDS=()
-    ip netns pids "$NS" 2>/dev/null | while read -r pid; do kill "$pid" 2>/dev/null || true; done
+    ip netns pids "$NS" 2>/dev/null | while read -r pid; do [[ "$pid" == "${DNS_PID:-}" ]] || kill "$pid" 2>/dev/null || true; done
     sleep 1
     rm -rf "$WORK/starling" "$WORK/prosody" "$WORK/ejabberd"
 }
@@ -207,6 +212,8 @@ run_round() { # mode
         else
             RESULTS+=("$mode/$peer: FAILED")
             echo "--- starling log ---"; tail -40 "$WORK/starling/log"
+            [[ -f "$WORK/$peer/logs/ejabberd.log" ]] && { echo "--- ejabberd log ---"; grep -v "^\s*$" "$WORK/$peer/logs/ejabberd.log" | tail -30; }
+            [[ -f "$WORK/$peer/prosody.log" ]] && { echo "--- prosody log ---"; tail -30 "$WORK/$peer/prosody.log"; }
         fi
     done
     local method

@@ -78,8 +78,9 @@ public struct S2SOutboundStateMachine: Sendable {
     }
 
     public mutating func tlsEstablished() -> [Action] {
-        guard case .awaitingTLS = self.state else { return [] }
         self.encrypted = true
+        // With direct TLS the header went out already (TLS holds it until the handshake ends).
+        guard case .awaitingTLS = self.state else { return [] }
         self.state = .awaitingHeader
         return [.sendStreamHeader(self.header)]
     }

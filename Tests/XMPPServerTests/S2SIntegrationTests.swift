@@ -21,7 +21,7 @@ struct FederatedPair {
     let a: TestServer
     let b: TestServer
 
-    static func start(pinned: Bool, captureA: CapturedLog? = nil) async throws -> FederatedPair {
+    static func start(pinned: Bool, directTLS: Bool = false, captureA: CapturedLog? = nil) async throws -> FederatedPair {
         let portA = try freePort()
         let portB = try freePort()
         let dirA = NSTemporaryDirectory() + "starling-s2s-a-" + UUID().uuidString
@@ -35,8 +35,8 @@ struct FederatedPair {
         func configure(_ configuration: inout ServerConfiguration, domain: String, dir: String, port: Int, peer: String, peerPort: Int, peerDir: String) {
             configuration.hosts = [domain]
             configuration.dataDirectory = dir
-            configuration.listeners.append(ServerConfiguration.Listener(kind: .s2s, addresses: ["127.0.0.1"], port: port, tls: .starttls))
-            configuration.s2s.routes = [peer: "127.0.0.1:\(peerPort)", "unreachable.test": "127.0.0.1:1"]
+            configuration.listeners.append(ServerConfiguration.Listener(kind: .s2s, addresses: ["127.0.0.1"], port: port, tls: directTLS ? .direct : .starttls))
+            configuration.s2s.routes = [peer: "\(directTLS ? "xmpps://" : "")127.0.0.1:\(peerPort)", "unreachable.test": "127.0.0.1:1"]
             configuration.s2s.resolveDNS = false
             configuration.s2s.caFile = nil
             if pinned { configuration.s2s.pinned = [peer: peerDir + "/tls/certificate.pem"] }
@@ -108,6 +108,26 @@ struct S2SIntegrationTests {
         let method = pinned ? "sasl-external" : "dialback"
         #expect(log.text.contains("s2s peer authenticated") && log.text.contains(method))
         #expect(!log.text.contains(pinned ? "dialback" : "sasl-external"))
+    }
+
+    @Test("direct TLS between servers (XEP-0368)")
+    func directTLS() async throws {
+        let pair = try await FederatedPair.start(pinned: true, directTLS: true)
+        do {
+            try await pair.a.addUser("alice", password: "a-password")
+            try await pair.b.addUser("bob", password: "b-password")
+            let alice = try await pair.a.login("alice", password: "a-password")
+            let bob = try await pair.b.login("bob", password: "b-password")
+            try await bob.sendPresence()
+            try await alice.sendMessage(to: try JID("bob@b.test"), body: "over direct TLS")
+            #expect(try await bob.receive(timeout: .seconds(20)) { $0.name == "message" }.child(named: "body")?.text == "over direct TLS")
+            await alice.close()
+            await bob.close()
+        } catch {
+            await pair.stop()
+            throw error
+        }
+        await pair.stop()
     }
 
     @Test("an unreachable domain bounces remote-server-not-found")

@@ -15,11 +15,14 @@ struct S2SResolver: Sendable {
     let useDNS: Bool
 
     func targets(for domain: String) -> [Target] {
-        if let route = self.routes[domain] {
+        if var route = self.routes[domain] {
+            // "xmpps://host:port" routes to a direct TLS listener (XEP-0368).
+            let directTLS = route.hasPrefix("xmpps://")
+            if directTLS { route.removeFirst("xmpps://".count) }
             let parts = route.split(separator: ":")
             guard parts.count >= 2, let port = Int(parts[parts.count - 1]) else { return [] }
             let host = parts.dropLast().joined(separator: ":").trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
-            return [Target(host: host, port: port, directTLS: false)]
+            return [Target(host: host, port: port, directTLS: directTLS)]
         }
         guard self.useDNS else { return [] }
         var targets = Self.srv("_xmpps-server._tcp.\(domain)", directTLS: true) + Self.srv("_xmpp-server._tcp.\(domain)", directTLS: false)

@@ -21,6 +21,8 @@ public struct XMPPClientConfiguration: Sendable {
     public var mechanisms: [SASLMechanismName]
     public var resource: String?
     public var timeout: TimeAmount
+    /// Resume this XEP-0198 session (its ID and the count of stanzas we handled) instead of binding.
+    public var resume: (id: String, handled: UInt32)?
 
     public init(
         account: JID,
@@ -55,6 +57,8 @@ public final class XMPPClient: @unchecked Sendable {
     private var nextID = 0
     /// Stanzas read while waiting for another one, handed out first by later receives.
     private var held: [Element] = []
+    /// The `<resumed/>` answer when the login resumed a session.
+    public private(set) var resumedWith: Element?
 
     public enum LoginError: Error, Sendable, CustomStringConvertible {
         case noCommonMechanism(offered: [String])
@@ -62,6 +66,7 @@ public final class XMPPClient: @unchecked Sendable {
         case tlsRequiredButNotOffered
         case bindFailed(StanzaError?)
         case scram(SCRAMClient.ClientError)
+        case resumeFailed(Element)
 
         public var description: String {
             switch self {
@@ -70,6 +75,7 @@ public final class XMPPClient: @unchecked Sendable {
             case .tlsRequiredButNotOffered: "the server does not offer STARTTLS"
             case .bindFailed(let error): "resource binding failed: \(error?.condition.rawValue ?? "unknown reason")"
             case .scram(let error): "SCRAM: \(error)"
+            case .resumeFailed(let answer): "the session could not be resumed: <\(answer.elements.first?.name ?? answer.name)/>"
             }
         }
     }
@@ -126,6 +132,15 @@ public final class XMPPClient: @unchecked Sendable {
         try await connection.openStream(to: domain)
         _ = try await connection.expectStreamHeader(timeout: timeout)
         features = try await connection.nextElement(timeout: timeout)
+
+        if let resume = configuration.resume {
+            try await connection.send(Element("resume", namespace: "urn:xmpp:sm:3", attributes: [("previd", resume.id), ("h", String(resume.handled))]))
+            let answer = try await connection.nextElement(timeout: timeout)
+            guard answer.name == "resumed" else { throw LoginError.resumeFailed(answer) }
+            let client = XMPPClient(connection: connection, jid: configuration.account, mechanism: mechanism, streamFeatures: features, timeout: timeout)
+            client.resumedWith = answer
+            return client
+        }
 
         var bind = Element(name: "bind", namespace: XMPPNamespace.bind)
         if let resource = configuration.resource {

@@ -35,6 +35,14 @@ final class ServerCore: @unchecked Sendable {
     /// Stream features from modules (caps, …), built once every module is registered.
     var authenticatedFeatures: [Element] = []
 
+    /// A detached session that was not resumed in time ends like any other.
+    func endDetachedSession(_ session: ClientSession) async {
+        guard session.isDetached, let last = self.sessions.unbind(session) else { return }
+        self.logger.info("session not resumed in time", metadata: ["jid": "\(session.jid)"])
+        await self.router.emit(.sessionEnded(session, last))
+        await self.router.rerouteUnacknowledged(of: session)
+    }
+
     func negotiationPolicy(tlsAvailable: Bool) -> C2SNegotiationPolicy {
         C2SNegotiationPolicy(
             hostedDomains: Set(self.hosts),

@@ -18,6 +18,8 @@ public struct C2SNegotiationPolicy: Sendable {
     public var authenticatedFeatures: [Element]
     /// Offer in-band registration (XEP-0077) on encrypted streams before authentication.
     public var registrationAvailable: Bool
+    /// Offer stream management (XEP-0198).
+    public var streamManagement: Bool
 
     public init(
         hostedDomains: Set<String>,
@@ -27,7 +29,8 @@ public struct C2SNegotiationPolicy: Sendable {
         maxAuthenticationFailures: Int = 3,
         offerLegacySession: Bool = true,
         authenticatedFeatures: [Element] = [],
-        registrationAvailable: Bool = false
+        registrationAvailable: Bool = false,
+        streamManagement: Bool = true
     ) {
         self.hostedDomains = hostedDomains
         self.tlsAvailable = tlsAvailable
@@ -37,6 +40,7 @@ public struct C2SNegotiationPolicy: Sendable {
         self.offerLegacySession = offerLegacySession
         self.authenticatedFeatures = authenticatedFeatures
         self.registrationAvailable = registrationAvailable
+        self.streamManagement = streamManagement
     }
 }
 
@@ -65,6 +69,14 @@ public struct C2SStreamStateMachine: Sendable {
         case bindResource(requested: String?, account: JID)
         /// An in-band registration request (XEP-0077) before authentication; answer it with `send`.
         case register(Element)
+        /// XEP-0198 `<enable/>` on a bound stream.
+        case enableStreamManagement(resume: Bool)
+        /// `<r/>`: answer with the handled count.
+        case acknowledgeHandled
+        /// `<a h='…'/>` from the client.
+        case acknowledged(UInt32)
+        /// `<resume/>` instead of binding: take over the detached session `previd`.
+        case resumeSession(previd: String, h: UInt32, account: JID)
         /// A stanza from the bound session, `from` stamped, ready for the router.
         case route(Element)
         /// Send the stream error (if any), close our stream and the connection.
@@ -200,6 +212,9 @@ public struct C2SStreamStateMachine: Sendable {
             if self.policy.offerLegacySession {
                 features.append(Element("session", namespace: XMPPNamespace.session, children: [Element(name: "optional", namespace: XMPPNamespace.session)]))
             }
+            if self.policy.streamManagement {
+                features.append(Element(name: "sm", namespace: StreamManagementNamespace.v3))
+            }
             for feature in self.policy.authenticatedFeatures {
                 features.append(feature)
             }
@@ -269,6 +284,15 @@ public struct C2SStreamStateMachine: Sendable {
             var request = element
             request[attribute: "from"] = nil
             return [.register(request)]
+        case (StreamManagementNamespace.v3, "resume", .authenticated(let account, _)) where self.policy.streamManagement:
+            guard let previd = element[attribute: "previd"], let h = element[attribute: "h"].flatMap(UInt32.init) else {
+                return [.send(StreamManagementNamespace.failed(.badRequest))]
+            }
+            self.state = .binding(account: account)
+            self.resuming = true
+            return [.resumeSession(previd: previd, h: h, account: account)]
+        case (StreamManagementNamespace.v3, "enable", .authenticated):
+            return [.send(StreamManagementNamespace.failed(.unexpectedRequest))]
         case (XMPPNamespace.client, "iq", .authenticated(let account, _)):
             guard element.stanzaType == "set", let bind = element.child(named: "bind", namespace: XMPPNamespace.bind) else {
                 if element.child(named: "session", namespace: XMPPNamespace.session) != nil {
@@ -497,7 +521,51 @@ public struct C2SStreamStateMachine: Sendable {
 
     private static let iqTypes: Set<String> = ["get", "set", "result", "error"]
 
+    private var resuming = false
+    private var managementEnabled = false
+
+    /// The detached session was taken over; the stream now carries it.
+    public mutating func resumed(_ jid: JID) -> [Action] {
+        guard case .binding = self.state, self.resuming else { return [] }
+        self.resuming = false
+        self.managementEnabled = true
+        self.state = .established(jid)
+        return []
+    }
+
+    /// No session to resume: the client may bind a new one.
+    public mutating func resumeFailed() -> [Action] {
+        guard case .binding(let account) = self.state, self.resuming else { return [] }
+        self.resuming = false
+        self.state = .negotiating(.authenticated(account: account, encrypted: self.encrypted))
+        return [.send(StreamManagementNamespace.failed(.itemNotFound))]
+    }
+
+    private mutating func streamManagement(_ element: Element) -> [Action] {
+        guard self.policy.streamManagement else { return self.closing(StreamError(.unsupportedStanzaType)) }
+        switch element.name {
+        case "enable":
+            guard !self.managementEnabled else { return [.send(StreamManagementNamespace.failed(.unexpectedRequest))] }
+            self.managementEnabled = true
+            let resume = element[attribute: "resume"] == "true" || element[attribute: "resume"] == "1"
+            return [.enableStreamManagement(resume: resume)]
+        case "r":
+            guard self.managementEnabled else { return self.closing(StreamError(.unsupportedStanzaType, text: "enable stream management first")) }
+            return [.acknowledgeHandled]
+        case "a":
+            guard self.managementEnabled, let h = element[attribute: "h"].flatMap(UInt32.init) else {
+                return self.closing(StreamError(.unsupportedStanzaType, text: "<a/> needs an 'h' and enabled stream management"))
+            }
+            return [.acknowledged(h)]
+        default:
+            return self.closing(StreamError(.unsupportedStanzaType))
+        }
+    }
+
     private mutating func established(_ element: Element, jid: JID) -> [Action] {
+        if element.namespace == StreamManagementNamespace.v3 {
+            return self.streamManagement(element)
+        }
         guard let kind = element.stanzaKind, element.namespace == XMPPNamespace.client else {
             return self.closing(StreamError(.unsupportedStanzaType, text: "unknown top-level element"))
         }
@@ -576,5 +644,14 @@ public struct C2SStreamStateMachine: Sendable {
     private mutating func closing(_ error: StreamError?) -> [Action] {
         self.state = .closed
         return [.close(error)]
+    }
+}
+
+/// XEP-0198 names and failure elements.
+public enum StreamManagementNamespace {
+    public static let v3 = "urn:xmpp:sm:3"
+
+    public static func failed(_ condition: StanzaErrorCondition) -> Element {
+        Element("failed", namespace: v3, children: [Element(name: condition.rawValue, namespace: XMPPNamespace.stanzaErrors)])
     }
 }

@@ -21,7 +21,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     private let decoder: XMLStreamDecoderHandler
     private let tls: TLSMaterial?
     private var logger: Logger
-    private var context: ChannelHandlerContext?
+    private(set) var context: ChannelHandlerContext?
     private var session: ClientSession?
     /// Stanzas from this client are routed one after another, in the order they arrived
     /// (RFC 6120 §10.1), by one task per session.
@@ -69,7 +69,12 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         self.negotiationTimeout?.cancel()
         self.keepAlive?.cancel()
-        self.endSession()
+        // A connection lost without a clean close keeps a resumable session for a while (XEP-0198).
+        if !self.closing, let session = self.session, session.isResumable {
+            self.detach(session, context: context)
+        } else {
+            self.endSession()
+        }
         self.server.connections.remove(self)
         context.fireChannelInactive()
     }
@@ -148,9 +153,34 @@ final class C2SConnectionHandler: ChannelInboundHandler {
             case .bindResource(let requested, let account):
                 self.bind(requested: requested, account: account, context: context)
             case .route(let stanza):
+                self.session?.recordHandled()
                 self.handleOutgoing(stanza)
             case .register(let request):
                 self.register(request, context: context)
+            case .enableStreamManagement(let resume):
+                self.enableStreamManagement(resume: resume, context: context)
+                wrote = true
+            case .acknowledgeHandled:
+                if let session = self.session {
+                    self.write(self.serializer.string(Element("a", namespace: StreamManagementNamespace.v3, attributes: [("h", String(session.handledCount))])), context: context)
+                    wrote = true
+                }
+            case .acknowledged(let h):
+                self.ackOutstanding = false
+                do {
+                    try self.session?.acknowledged(h)
+                } catch {
+                    let tooHigh = Element("handled-count-too-high", namespace: StreamManagementNamespace.v3, attributes: [("h", String(h))])
+                    var streamError = StreamError(.undefinedCondition, text: "acknowledged more stanzas than were sent").element
+                    streamError.append(tooHigh)
+                    self.write(self.serializer.string(streamError), context: context)
+                    self.run(self.machine.shutdown(.undefinedCondition).filter { if case .close = $0 { return false } else { return true } })
+                    self.close(nil, context: context)
+                    return
+                }
+            case .resumeSession(let previd, let h, let account):
+                self.resume(previd: previd, h: h, account: account, context: context)
+                wrote = true
             case .close(let error):
                 if wrote { context.flush() }
                 self.close(error, context: context)
@@ -300,6 +330,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
                     await router.route(stanza, origin: .client(session))
                 case .ended(let session, let presence):
                     await router.emit(.sessionEnded(session, presence))
+                    await router.rerouteUnacknowledged(of: session)
                 }
                 eventLoop.execute { loopBound.value.outboundCompleted() }
             }
@@ -327,7 +358,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
                 ping[attribute: "from"] = session.jid.domainpart
                 ping[attribute: "to"] = session.jid.description
                 ping.append(Element(name: "ping", namespace: XMPPNamespace.ping))
-                self.deliver(ping)
+                session.deliver(ping)
             }
         }
     }
@@ -351,11 +382,102 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Delivers a stanza routed to this session.
-    func deliver(_ stanza: Element) {
-        guard let context = self.context, !self.closing else { return }
+    /// Writes a stanza routed to `session`, counting it for stream management.
+    func deliver(_ stanza: Element, for session: ClientSession) {
+        guard let context = self.context, !self.closing, session.recordSent(stanza, by: self) else { return }
         self.write(self.serializer.string(stanza), context: context)
         context.flush()
+        self.requestAckSoon(session: session, context: context)
+    }
+
+    // MARK: - Stream management (XEP-0198)
+
+    private var ackOutstanding = false
+
+    private func enableStreamManagement(resume: Bool, context: ChannelHandlerContext) {
+        guard let session = self.session else { return }
+        let id = Base64.encode(SASLRandom.bytes(16))
+        session.enableStreamManagement(id: id, resumable: resume)
+        var enabled = Element("enabled", namespace: StreamManagementNamespace.v3, attributes: [("id", id)])
+        if resume {
+            self.server.sessions.registerResumable(session, id: id)
+            enabled[attribute: "resume"] = "true"
+            enabled[attribute: "max"] = String(self.server.configuration.c2s.resumeTimeoutSeconds)
+        }
+        self.write(self.serializer.string(enabled), context: context)
+    }
+
+    /// Asks for an acknowledgement shortly after stanzas go out, once per batch.
+    private func requestAckSoon(session: ClientSession, context: ChannelHandlerContext) {
+        guard !self.ackOutstanding, session.streamManagementID != nil else { return }
+        self.ackOutstanding = true
+        context.eventLoop.scheduleTask(in: .milliseconds(100)) { [weak self] in
+            guard let self, let context = self.context, !self.closing, session.unackedCount > 0 else {
+                self?.ackOutstanding = false
+                return
+            }
+            self.write(self.serializer.string(Element(name: "r", namespace: StreamManagementNamespace.v3)), context: context)
+            context.flush()
+        }
+    }
+
+    private func resume(previd: String, h: UInt32, account: JID, context: ChannelHandlerContext) {
+        guard let session = self.server.sessions.resumableSession(id: previd), session.jid.bare == account.bare else {
+            self.run(self.machine.resumeFailed())
+            return
+        }
+        let previous = session.previousConnection
+        let resend: [Element]
+        do {
+            resend = try session.attach(to: self, eventLoop: context.eventLoop, clientHandled: h)
+        } catch {
+            self.run(self.machine.resumeFailed())
+            return
+        }
+        // The old connection (if the server had not noticed it died) lets go without ending the session.
+        if let previous, previous !== self {
+            let transfer = UnsafeTransfer(previous)
+            previous.context?.eventLoop.execute { transfer.value.abandon() }
+        }
+        self.session = session
+        self.server.sessions.cancelExpiry(of: session)
+        self.negotiationTimeout?.cancel()
+        self.logger[metadataKey: "jid"] = "\(session.jid)"
+        self.logger.info("session resumed", metadata: ["resent": "\(resend.count)"])
+        self.run(self.machine.resumed(session.jid))
+        let resumed = Element("resumed", namespace: StreamManagementNamespace.v3, attributes: [("previd", previd), ("h", String(session.handledCount))])
+        self.write(self.serializer.string(resumed), context: context)
+        self.startOutboundQueue(for: session, context: context)
+        self.startKeepAlive(context: context)
+        for stanza in resend {
+            session.deliver(stanza)
+        }
+    }
+
+    /// Another connection resumed this one's session: close quietly, the session lives on.
+    func abandon() {
+        self.session = nil
+        self.outbound?.finish()
+        self.outbound = nil
+        if let context = self.context {
+            self.closing = true
+            context.close(promise: nil)
+        }
+    }
+
+    private func detach(_ session: ClientSession, context: ChannelHandlerContext) {
+        self.session = nil
+        session.detach(from: self)
+        self.outbound?.finish()
+        self.outbound = nil
+        self.logger.info("connection lost; session kept for resumption")
+        let seconds = Int64(self.server.configuration.c2s.resumeTimeoutSeconds)
+        let core = self.server
+        let expiry = context.eventLoop.scheduleTask(in: .seconds(seconds)) {
+            guard session.isDetached else { return }
+            Task { await core.endDetachedSession(session) }
+        }
+        self.server.sessions.setExpiry(expiry, for: session)
     }
 
     func terminate(_ condition: StreamErrorCondition) {
@@ -365,6 +487,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     private func endSession() {
         guard let session = self.session else { return }
         self.session = nil
+        session.detach(from: self)
         let last = self.server.sessions.unbind(session) ?? SessionPresence()
         self.pendingOutbound += 1
         self.outbound?.yield(.ended(session, last))

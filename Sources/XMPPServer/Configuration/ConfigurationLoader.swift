@@ -271,11 +271,13 @@ public enum ConfigurationLoader {
         }
 
         mutating func readC2S(_ node: Node, into c2s: inout ServerConfiguration.C2SSettings) {
-            guard let entries = self.mapping(node, "c2s", known: ["resource_conflict", "legacy_session", "ping_interval_seconds", "ping_timeout_seconds"]) else {
+            guard let entries = self.mapping(node, "c2s", known: ["resource_conflict", "legacy_session", "ping_interval_seconds", "ping_timeout_seconds", "resume_timeout_seconds"]) else {
                 return
             }
             for (key, value) in entries {
-                if key == "ping_interval_seconds" {
+                if key == "resume_timeout_seconds" {
+                    if let seconds = self.int(value, "c2s.resume_timeout_seconds", range: 1...86_400) { c2s.resumeTimeoutSeconds = seconds }
+                } else if key == "ping_interval_seconds" {
                     if let seconds = self.int(value, "c2s.ping_interval_seconds", range: 0...86_400) { c2s.pingIntervalSeconds = seconds }
                 } else if key == "ping_timeout_seconds" {
                     if let seconds = self.int(value, "c2s.ping_timeout_seconds", range: 1...3600) { c2s.pingTimeoutSeconds = seconds }

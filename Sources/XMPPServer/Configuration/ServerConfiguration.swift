@@ -137,6 +137,8 @@ public struct ServerConfiguration: Sendable, Hashable {
         public var pingIntervalSeconds = 300
         /// Close the stream with `<connection-timeout/>` when a ping stays unanswered this long.
         public var pingTimeoutSeconds = 60
+        /// How long a dropped session can be resumed (XEP-0198) before it ends.
+        public var resumeTimeoutSeconds = 300
     }
 }
 

@@ -251,6 +251,18 @@ public final class Router: @unchecked Sendable {
         await self.bounce(stanza, StanzaError(.serviceUnavailable))
     }
 
+    /// Messages a session never acknowledged go where a message to the account would go now
+    /// (another resource, or offline storage): never lost, never silently dropped.
+    func rerouteUnacknowledged(of session: ClientSession) async {
+        for stanza in session.takeUnacked() where stanza.stanzaKind == .message {
+            let type = stanza.stanzaType ?? "normal"
+            guard type == "chat" || type == "normal" else { continue }
+            var message = stanza
+            message[attribute: "to"] = session.jid.bare.description
+            await self.deliverMessageToBareJID(message, to: session.jid.bare)
+        }
+    }
+
     // MARK: - Errors
 
     /// Answers a stanza with an error, never answering an error (RFC 6120 §8.3.1).

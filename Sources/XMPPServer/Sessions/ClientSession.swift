@@ -1,33 +1,121 @@
+import NIOConcurrencyHelpers
 import NIOCore
 import XMPPCore
+import XMPPStream
 
 /// A bound client session as the rest of the server sees it: an address and a way to hand it
-/// stanzas. Delivery hops onto the connection's event loop; nothing else crosses threads.
+/// stanzas. Delivery hops onto the connection's event loop, where the connection counts it
+/// for stream management and writes it. A session whose connection dropped while resumable
+/// (XEP-0198) stays bound, detached: what it is sent waits, unacknowledged, for a resume.
 public final class ClientSession: @unchecked Sendable, Hashable {
     public let jid: JID
-    let eventLoop: any EventLoop
-    /// Touched only on `eventLoop`.
-    weak var connection: C2SConnectionHandler?
+    private let lock = NIOLock()
+    private var attachment: (connection: C2SConnectionHandler, eventLoop: any EventLoop)?
+    private var management: StreamManagement?
+
+    struct StreamManagement {
+        var id: String
+        var resumable: Bool
+        var counters = StreamManagementCounters()
+    }
 
     init(jid: JID, eventLoop: any EventLoop, connection: C2SConnectionHandler) {
         self.jid = jid
-        self.eventLoop = eventLoop
-        self.connection = connection
+        self.attachment = (connection, eventLoop)
     }
 
-    /// Writes the stanza to the client.
+    /// Writes the stanza to the client (or keeps it for a resume while detached).
     public func deliver(_ stanza: Element) {
-        if self.eventLoop.inEventLoop {
-            self.connection?.deliver(stanza)
+        let target: (C2SConnectionHandler, any EventLoop)? = self.lock.withLock {
+            if let attachment = self.attachment { return (attachment.connection, attachment.eventLoop) }
+            self.management?.counters.stanzaSent(stanza)
+            return nil
+        }
+        guard let (connection, eventLoop) = target else { return }
+        if eventLoop.inEventLoop {
+            connection.deliver(stanza, for: self)
         } else {
-            self.eventLoop.execute { self.connection?.deliver(stanza) }
+            let transfer = UnsafeTransfer(connection)
+            eventLoop.execute { transfer.value.deliver(stanza, for: self) }
         }
     }
 
     /// Ends the session with a stream error (`conflict` when replaced, `system-shutdown`).
     public func terminate(_ condition: StreamErrorCondition) {
-        self.eventLoop.execute { self.connection?.terminate(condition) }
+        guard let (connection, eventLoop) = self.lock.withLock({ self.attachment }) else { return }
+        let transfer = UnsafeTransfer(connection)
+        eventLoop.execute { transfer.value.terminate(condition) }
     }
+
+    // MARK: - Stream management
+
+    var isDetached: Bool { self.lock.withLock { self.attachment == nil } }
+    var streamManagementID: String? { self.lock.withLock { self.management?.id } }
+    var isResumable: Bool { self.lock.withLock { self.management?.resumable == true } }
+
+    func enableStreamManagement(id: String, resumable: Bool) {
+        self.lock.withLock { self.management = StreamManagement(id: id, resumable: resumable) }
+    }
+
+    /// Counts a stanza the attached connection is about to write; false when the connection
+    /// is no longer the session's (it detached or was replaced meanwhile).
+    func recordSent(_ stanza: Element, by connection: C2SConnectionHandler) -> Bool {
+        self.lock.withLock {
+            guard self.attachment?.connection === connection else {
+                self.management?.counters.stanzaSent(stanza)
+                return false
+            }
+            self.management?.counters.stanzaSent(stanza)
+            return true
+        }
+    }
+
+    func recordHandled() {
+        self.lock.withLock { self.management?.counters.stanzaHandled() }
+    }
+
+    var handledCount: UInt32 { self.lock.withLock { self.management?.counters.inboundHandled ?? 0 } }
+    var unackedCount: Int { self.lock.withLock { self.management?.counters.unacked.count ?? 0 } }
+
+    func acknowledged(_ h: UInt32) throws(StreamManagementCounters.Failure) {
+        var failure: StreamManagementCounters.Failure?
+        self.lock.withLock {
+            do {
+                try self.management?.counters.acknowledged(h)
+            } catch {
+                failure = (error as? StreamManagementCounters.Failure) ?? .handledCountTooHigh(h: h, sent: 0)
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    func detach(from connection: C2SConnectionHandler) {
+        self.lock.withLock {
+            if self.attachment?.connection === connection { self.attachment = nil }
+        }
+    }
+
+    /// Moves the session to a new connection after `<resume/>`; returns what must be sent again.
+    func attach(to connection: C2SConnectionHandler, eventLoop: any EventLoop, clientHandled h: UInt32) throws(StreamManagementCounters.Failure) -> [Element] {
+        var result: Result<[Element], StreamManagementCounters.Failure> = .success([])
+        self.lock.withLock {
+            do {
+                try self.management?.counters.acknowledged(h)
+                self.attachment = (connection, eventLoop)
+                result = .success(self.management?.counters.takeUnackedForResend() ?? [])
+            } catch {
+                result = .failure((error as? StreamManagementCounters.Failure) ?? .handledCountTooHigh(h: h, sent: 0))
+            }
+        }
+        return try result.get()
+    }
+
+    /// The unacknowledged stanzas, taken when the session ends for good.
+    func takeUnacked() -> [Element] {
+        self.lock.withLock { self.management?.counters.takeUnackedForResend() ?? [] }
+    }
+
+    var previousConnection: C2SConnectionHandler? { self.lock.withLock { self.attachment?.connection } }
 
     public static func == (lhs: ClientSession, rhs: ClientSession) -> Bool { lhs === rhs }
     public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }

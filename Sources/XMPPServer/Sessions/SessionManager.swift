@@ -1,4 +1,5 @@
 import NIOConcurrencyHelpers
+import NIOCore
 import XMPPCore
 import XMPPSASL
 
@@ -68,7 +69,8 @@ public final class SessionManager: @unchecked Sendable {
     /// Removes the session; returns its last presence so the caller can broadcast unavailability.
     @discardableResult
     func unbind(_ session: ClientSession) -> SessionPresence? {
-        self.lock.withLock {
+        self.forgetResumable(session)
+        return self.lock.withLock {
             let bare = session.jid.bare
             guard let resource = session.jid.resourcepart, let entry = self.accounts[bare]?[resource], entry.session === session else {
                 return nil
@@ -120,6 +122,40 @@ public final class SessionManager: @unchecked Sendable {
 
     public func allSessions() -> [ClientSession] {
         self.lock.withLock { self.accounts.values.flatMap { $0.values.map(\.session) } }
+    }
+
+    // MARK: - Resumable sessions (XEP-0198)
+
+    private var resumable: [String: ClientSession] = [:]
+    private var expiries: [ObjectIdentifier: Scheduled<Void>] = [:]
+
+    func registerResumable(_ session: ClientSession, id: String) {
+        self.lock.withLock { self.resumable[id] = session }
+    }
+
+    /// A still-bound session with this stream management ID.
+    func resumableSession(id: String) -> ClientSession? {
+        self.lock.withLock {
+            guard let session = self.resumable[id], let resource = session.jid.resourcepart,
+                self.accounts[session.jid.bare]?[resource]?.session === session
+            else { return nil }
+            return session
+        }
+    }
+
+    func setExpiry(_ expiry: Scheduled<Void>, for session: ClientSession) {
+        self.lock.withLock { self.expiries[ObjectIdentifier(session)] = expiry }
+    }
+
+    func cancelExpiry(of session: ClientSession) {
+        self.lock.withLock { self.expiries.removeValue(forKey: ObjectIdentifier(session)) }?.cancel()
+    }
+
+    func forgetResumable(_ session: ClientSession) {
+        self.lock.withLock {
+            if let id = session.streamManagementID { self.resumable[id] = nil }
+            self.expiries[ObjectIdentifier(session)] = nil
+        }
     }
 
     public var count: Int { self.lock.withLock { self.accounts.values.reduce(0) { $0 + $1.count } } }

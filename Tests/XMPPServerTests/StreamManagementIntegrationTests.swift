@@ -1,0 +1,125 @@
+import NIOCore
+import Testing
+import XMPPClient
+import XMPPCore
+import XMPPServer
+
+private let sm = "urn:xmpp:sm:3"
+
+extension XMPPClient {
+    /// Enables XEP-0198 and returns the session's ID.
+    fileprivate func enableStreamManagement() async throws -> String {
+        try await self.send(Element("enable", namespace: sm, attributes: [("resume", "true")]))
+        let enabled = try await self.receive { $0.namespace == sm && ($0.name == "enabled" || $0.name == "failed") }
+        guard enabled.name == "enabled", let id = enabled[attribute: "id"] else { throw XMPPConnection.Failure.unexpected(enabled.name) }
+        return id
+    }
+}
+
+@Suite("Stream management (XEP-0198) over real sockets")
+struct StreamManagementIntegrationTests {
+    @Test("a cut connection resumes and gets exactly the unacknowledged messages")
+    func resume() async throws {
+        try await withServer { server in
+            try await server.addUser("alice", password: "a-password")
+            try await server.addUser("bob", password: "b-password")
+            let alice = try await server.login("alice", password: "a-password")
+            let bob = try await server.login("bob", password: "b-password", resource: "phone")
+            #expect(bob.streamFeatures.child(named: "sm", namespace: sm) != nil)
+            let id = try await bob.enableStreamManagement()
+            try await bob.sendPresence()
+            _ = try await bob.receive { $0.name == "presence" }
+            for index in 1...3 {
+                try await alice.sendMessage(to: bob.jid, body: "message \(index)")
+            }
+            var received: [String] = []
+            for _ in 1...3 { received.append(try await bob.receive { $0.name == "message" }.child(named: "body")?.text ?? "") }
+            #expect(received == ["message 1", "message 2", "message 3"])
+            // Bob handled presence + 1 message when the line went dead; the server sent 4 stanzas.
+            await bob.connection.close()
+            try await Task.sleep(nanoseconds: 200_000_000)
+            var configuration = server.configuration("bob", password: "b-password")
+            configuration.resume = (id, 2)
+            let resumed = try await XMPPClient.login(configuration)
+            #expect(resumed.resumedWith?[attribute: "previd"] == id)
+            var again: [String] = []
+            for _ in 1...2 { again.append(try await resumed.receive { $0.name == "message" }.child(named: "body")?.text ?? "") }
+            #expect(again == ["message 2", "message 3"])
+            // The session never went offline for Alice (no presence flap) and still takes messages.
+            await #expect(throws: XMPPConnection.Failure.self) {
+                _ = try await alice.receive(timeout: .milliseconds(200)) { $0.name == "presence" && $0.stanzaType == "unavailable" }
+            }
+            try await alice.sendMessage(to: try JID("bob@localhost/phone"), body: "after resume")
+            #expect(try await resumed.receive { $0.name == "message" }.child(named: "body")?.text == "after resume")
+            await alice.close()
+            await resumed.close()
+        }
+    }
+
+    @Test("a session that is not resumed in time sends its unacknowledged messages offline, once")
+    func expiry() async throws {
+        try await withServer(configure: { $0.c2s.resumeTimeoutSeconds = 1 }) { server in
+            try await server.addUser("alice", password: "a-password")
+            try await server.addUser("bob", password: "b-password")
+            let alice = try await server.login("alice", password: "a-password")
+            let bob = try await server.login("bob", password: "b-password")
+            _ = try await bob.enableStreamManagement()
+            try await bob.sendPresence()
+            _ = try await bob.receive { $0.name == "presence" }
+            try await alice.sendMessage(to: try JID("bob@localhost"), body: "one")
+            try await alice.sendMessage(to: try JID("bob@localhost"), body: "two")
+            _ = try await bob.receive { $0.name == "message" }
+            _ = try await bob.receive { $0.name == "message" }
+            await bob.connection.close()
+            // Until the resumption window closes the session is kept; then it ends.
+            #expect(server.server.sessionCount == 2)
+            try await Task.sleep(nanoseconds: 1_800_000_000)
+            #expect(server.server.sessionCount == 1)
+            let back = try await server.login("bob", password: "b-password")
+            try await back.sendPresence()
+            var bodies: [String] = []
+            for _ in 1...2 { bodies.append(try await back.receive { $0.name == "message" }.child(named: "body")?.text ?? "") }
+            #expect(bodies == ["one", "two"])
+            await #expect(throws: XMPPConnection.Failure.self) {
+                _ = try await back.receive(timeout: .milliseconds(300)) { $0.name == "message" }
+            }
+            await alice.close()
+            await back.close()
+        }
+    }
+
+    @Test("resuming an unknown session fails with item-not-found and binding still works")
+    func unknownSession() async throws {
+        try await withServer { server in
+            try await server.addUser("bob", password: "b-password")
+            var configuration = server.configuration("bob", password: "b-password")
+            configuration.resume = ("no-such-session", 0)
+            await #expect {
+                _ = try await XMPPClient.login(configuration)
+            } throws: { error in
+                guard case XMPPClient.LoginError.resumeFailed(let answer) = error else { return false }
+                return answer.child(named: "item-not-found") != nil
+            }
+        }
+    }
+
+    @Test("<r/> is answered with the number of stanzas handled; the server asks for acks too")
+    func acknowledgements() async throws {
+        try await withServer { server in
+            try await server.addUser("alice", password: "a-password")
+            let alice = try await server.login("alice", password: "a-password")
+            _ = try await alice.enableStreamManagement()
+            try await alice.sendPresence()
+            _ = try await alice.iq("get", to: try JID("localhost"), payload: Element(name: "ping", namespace: XMPPNamespace.ping))
+            try await alice.send(Element(name: "r", namespace: sm))
+            let answer = try await alice.receive { $0.name == "a" && $0.namespace == sm }
+            #expect(answer[attribute: "h"] == "2")
+            // The server wants to know what Alice received (presence echo and the ping result).
+            _ = try await alice.receive { $0.name == "r" && $0.namespace == sm }
+            try await alice.send(Element("a", namespace: sm, attributes: [("h", "2")]))
+            // Acknowledging more than was sent is an error.
+            try await alice.send(Element("a", namespace: sm, attributes: [("h", "99")]))
+            #expect(try await expectStreamError(alice.connection) == .undefinedCondition)
+        }
+    }
+}

@@ -11,6 +11,7 @@ public enum DefaultModules {
         var modules: [any ServerModule] = [
             RosterModule(), PresenceModule(), OfflineModule(), DiscoModule(), PingModule(), TimeModule(),
             LastActivityModule(), VCardModule(), PrivateStorageModule(), BlockingModule(policy: policy), PrivacyListsModule(policy: policy),
+            MessageArchiveModule(), CarbonsModule(),
         ]
         if configuration.modules.version { modules.append(VersionModule()) }
         if configuration.modules.registration { modules.append(RegistrationModule()) }

@@ -22,6 +22,7 @@ public protocol StorageBackend: Sendable {
     var rosters: any RosterStore { get }
     var offline: any OfflineStore { get }
     var accountData: any AccountDataStore { get }
+    var archive: any ArchiveStore { get }
     /// Flushes and closes; the backend is unusable afterwards.
     func close() async
 }

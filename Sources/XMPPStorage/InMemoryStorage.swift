@@ -3,7 +3,7 @@ import XMPPCore
 import XMPPSASL
 
 /// A backend that keeps everything in memory: for tests and for throwaway servers.
-public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, OfflineStore, AccountDataStore {
+public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, OfflineStore, AccountDataStore, ArchiveStore {
     private struct StoredAccount {
         var credentials: [SCRAMHash: SCRAMCredentials]
         var skeleton: String
@@ -22,6 +22,7 @@ public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, O
         var offline: [JID: [OfflineMessage]] = [:]
         var nextOfflineID: Int64 = 1
         var data: [JID: [String: String]] = [:]
+        var archives: [JID: [(message: ArchivedMessage, body: String?)]] = [:]
     }
 
     private let state = LockedBox(State())
@@ -32,6 +33,7 @@ public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, O
     public var rosters: any RosterStore { self }
     public var offline: any OfflineStore { self }
     public var accountData: any AccountDataStore { self }
+    public var archive: any ArchiveStore { self }
 
     public func close() async {}
 
@@ -67,6 +69,7 @@ public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, O
             state.rosterVersions[bare] = nil
             state.offline[bare] = nil
             state.data[bare] = nil
+            state.archives[bare] = nil
             return state.accounts.removeValue(forKey: bare) != nil
         }
     }
@@ -164,5 +167,53 @@ public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, O
 
     public func setValue(_ value: String?, for account: JID, key: String) async throws {
         self.state.withLock { $0.data[account.bare, default: [:]][key] = value }
+    }
+}
+
+extension InMemoryStorage {
+    public func append(_ message: ArchivedMessage, body: String?, for account: JID) async throws {
+        self.state.withLock { $0.archives[account.bare, default: []].append((message, body)) }
+    }
+
+    public func query(_ query: ArchiveQuery, for account: JID) async throws -> ArchivePage {
+        try self.state.withLock { state in
+            let all = state.archives[account.bare] ?? []
+            var lower = 0
+            var upper = all.count
+            if let after = query.after {
+                guard let index = all.firstIndex(where: { $0.message.id == after }) else { throw ArchiveError.unknownID(after) }
+                lower = index + 1
+            }
+            if let before = query.before, !before.isEmpty {
+                guard let index = all.firstIndex(where: { $0.message.id == before }) else { throw ArchiveError.unknownID(before) }
+                upper = index
+            }
+            let matching = all[lower..<max(lower, upper)].filter { entry in
+                (query.with.map { $0 == entry.message.with } ?? true)
+                    && (query.start.map { entry.message.timestamp >= $0 } ?? true)
+                    && (query.end.map { entry.message.timestamp <= $0 } ?? true)
+                    && (query.fulltext.map { (entry.body ?? "").localizedCaseInsensitiveContains($0) } ?? true)
+            }.map(\.message)
+            if query.before != nil {
+                return ArchivePage(items: Array(matching.suffix(query.limit)), complete: matching.count <= query.limit)
+            }
+            return ArchivePage(items: Array(matching.prefix(query.limit)), complete: matching.count <= query.limit)
+        }
+    }
+
+    public func purge(account: JID) async throws -> Int {
+        self.state.withLock { $0.archives.removeValue(forKey: account.bare)?.count ?? 0 }
+    }
+
+    public func expire(before date: Date) async throws -> Int {
+        self.state.withLock { state in
+            var removed = 0
+            for (account, entries) in state.archives {
+                let kept = entries.filter { $0.message.timestamp >= date }
+                removed += entries.count - kept.count
+                state.archives[account] = kept
+            }
+            return removed
+        }
     }
 }

@@ -67,6 +67,23 @@ enum SQLiteSchema {
             FOREIGN KEY (domain, localpart) REFERENCES accounts (domain, localpart) ON DELETE CASCADE
         ) WITHOUT ROWID;
         """,
+        """
+        CREATE TABLE archive (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            domain TEXT NOT NULL,
+            localpart TEXT NOT NULL,
+            id TEXT NOT NULL,
+            stamp REAL NOT NULL,
+            with_jid TEXT NOT NULL,
+            body TEXT,
+            stanza TEXT NOT NULL,
+            FOREIGN KEY (domain, localpart) REFERENCES accounts (domain, localpart) ON DELETE CASCADE
+        );
+        CREATE UNIQUE INDEX archive_by_id ON archive (domain, localpart, id);
+        CREATE INDEX archive_by_account ON archive (domain, localpart, seq);
+        CREATE INDEX archive_by_peer ON archive (domain, localpart, with_jid, seq);
+        CREATE INDEX archive_by_time ON archive (stamp);
+        """,
     ]
 
     static func migrate(_ connection: SQLiteConnection) throws {

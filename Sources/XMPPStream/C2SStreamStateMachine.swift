@@ -77,6 +77,8 @@ public struct C2SStreamStateMachine: Sendable {
         case acknowledged(UInt32)
         /// `<resume/>` instead of binding: take over the detached session `previd`.
         case resumeSession(previd: String, h: UInt32, account: JID)
+        /// XEP-0352 client state: the client says whether a person is looking at it.
+        case clientState(active: Bool)
         /// A stanza from the bound session, `from` stamped, ready for the router.
         case route(Element)
         /// Send the stream error (if any), close our stream and the connection.
@@ -215,6 +217,7 @@ public struct C2SStreamStateMachine: Sendable {
             if self.policy.streamManagement {
                 features.append(Element(name: "sm", namespace: StreamManagementNamespace.v3))
             }
+            features.append(Element(name: "csi", namespace: Self.csiNamespace))
             for feature in self.policy.authenticatedFeatures {
                 features.append(feature)
             }
@@ -562,9 +565,14 @@ public struct C2SStreamStateMachine: Sendable {
         }
     }
 
+    static let csiNamespace = "urn:xmpp:csi:0"
+
     private mutating func established(_ element: Element, jid: JID) -> [Action] {
         if element.namespace == StreamManagementNamespace.v3 {
             return self.streamManagement(element)
+        }
+        if element.namespace == Self.csiNamespace && (element.name == "active" || element.name == "inactive") {
+            return [.clientState(active: element.name == "active")]
         }
         guard let kind = element.stanzaKind, element.namespace == XMPPNamespace.client else {
             return self.closing(StreamError(.unsupportedStanzaType, text: "unknown top-level element"))

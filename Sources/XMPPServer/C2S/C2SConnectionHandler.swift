@@ -178,6 +178,8 @@ final class C2SConnectionHandler: ChannelInboundHandler {
                     self.close(nil, context: context)
                     return
                 }
+            case .clientState(let active):
+                self.clientState(active: active)
             case .resumeSession(let previd, let h, let account):
                 self.resume(previd: previd, h: h, account: account, context: context)
                 wrote = true
@@ -382,12 +384,50 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    /// Writes a stanza routed to `session`, counting it for stream management.
+    /// Writes a stanza routed to `session`, counting it for stream management. While the
+    /// client is inactive (XEP-0352) presence waits, the latest per sender; anything else
+    /// first flushes what waits, so order is kept and nothing is lost.
     func deliver(_ stanza: Element, for session: ClientSession) {
-        guard let context = self.context, !self.closing, session.recordSent(stanza, by: self) else { return }
+        guard let context = self.context, !self.closing else {
+            _ = session.recordSent(stanza, by: self)
+            return
+        }
+        if self.inactive {
+            if stanza.stanzaKind == .presence, let from = stanza[attribute: "from"] {
+                if let index = self.heldPresence.firstIndex(where: { $0[attribute: "from"] == from }) {
+                    self.heldPresence.remove(at: index)
+                }
+                self.heldPresence.append(stanza)
+                return
+            }
+            self.flushHeldPresence(session: session, context: context)
+        }
+        guard session.recordSent(stanza, by: self) else { return }
         self.write(self.serializer.string(stanza), context: context)
         context.flush()
         self.requestAckSoon(session: session, context: context)
+    }
+
+    // MARK: - Client state indication (XEP-0352)
+
+    private var inactive = false
+    private var heldPresence: [Element] = []
+
+    private func clientState(active: Bool) {
+        self.inactive = !active
+        if active, let session = self.session, let context = self.context {
+            self.flushHeldPresence(session: session, context: context)
+        }
+    }
+
+    private func flushHeldPresence(session: ClientSession, context: ChannelHandlerContext) {
+        guard !self.heldPresence.isEmpty else { return }
+        let held = self.heldPresence
+        self.heldPresence.removeAll()
+        for presence in held where session.recordSent(presence, by: self) {
+            self.write(self.serializer.string(presence), context: context)
+        }
+        context.flush()
     }
 
     // MARK: - Stream management (XEP-0198)

@@ -257,11 +257,13 @@ public enum ConfigurationLoader {
         }
 
         mutating func readModules(_ node: Node, into modules: inout ServerConfiguration.ModuleSettings) {
-            guard let entries = self.mapping(node, "modules", known: ["version", "registration", "registrations_per_ip_per_hour"]) else { return }
+            guard let entries = self.mapping(node, "modules", known: ["version", "registration", "registrations_per_ip_per_hour", "archive_retention_days"]) else { return }
             for (key, value) in entries {
                 switch key {
                 case "version": if let flag = self.bool(value, "modules.version") { modules.version = flag }
                 case "registration": if let flag = self.bool(value, "modules.registration") { modules.registration = flag }
+                case "archive_retention_days":
+                    if let days = self.int(value, "modules.archive_retention_days", range: 0...36_500) { modules.archiveRetentionDays = days }
                 default:
                     if let number = self.int(value, "modules.registrations_per_ip_per_hour", range: 1...100_000) {
                         modules.registrationsPerIPPerHour = number

@@ -1,0 +1,79 @@
+import XMPPCore
+import XMPPServer
+
+/// XEP-0280: message carbons — every resource that asks sees the messages its account sends
+/// and receives on other resources; XEP-0334 `<no-copy/>` and carbons `<private/>` opt out.
+public struct CarbonsModule: ServerModule {
+    public let name = "carbons"
+    static let namespace = "urn:xmpp:carbons:2"
+    static let forward = "urn:xmpp:forward:0"
+    static let hints = "urn:xmpp:hints"
+    static let stateKey = "carbons"
+
+    public init() {}
+
+    public func register(with registrar: ModuleRegistrar) {
+        let context = registrar.context
+        registrar.addFeature(Self.namespace)
+        registrar.handleIQ(.set, namespace: Self.namespace, target: .account) { request in
+            guard request.from.bare == request.to.bare, let session = request.session else { throw StanzaError(.notAllowed) }
+            switch request.payload.name {
+            case "enable": context.sessions.updatePresence(of: session) { $0.moduleState[Self.stateKey] = "1" }
+            case "disable": context.sessions.updatePresence(of: session) { $0.moduleState[Self.stateKey] = nil }
+            default: throw StanzaError(.badRequest)
+            }
+            return nil
+        }
+
+        registrar.onOutbound(.message) { message, session in
+            guard Self.eligible(message) else { return .continue(Self.withoutPrivate(message)) }
+            for (other, presence) in context.sessions.sessions(of: session.jid) where other !== session && presence.moduleState[Self.stateKey] != nil {
+                other.deliver(Self.wrap(message, as: "sent", account: session.jid.bare, to: other.jid))
+            }
+            return .continue(message)
+        }
+
+        registrar.onInbound(.message, priority: -10) { message, account in
+            guard Self.eligible(message), let to = message.to else { return .continue(message) }
+            let sessions = context.sessions.sessions(of: account)
+            let recipients: [ClientSession]
+            if to.isFull {
+                guard let direct = context.sessions.session(for: to) else { return .continue(message) }
+                recipients = [direct]
+            } else {
+                let candidates = sessions.filter { $0.1.available && $0.1.priority >= 0 }
+                guard let highest = candidates.map(\.1.priority).max() else { return .continue(message) }
+                recipients = candidates.filter { $0.1.priority == highest }.map(\.0)
+            }
+            for recipient in recipients { recipient.deliver(message) }
+            for (other, presence) in sessions where !recipients.contains(other) && presence.moduleState[Self.stateKey] != nil {
+                other.deliver(Self.wrap(message, as: "received", account: account, to: other.jid))
+            }
+            return .handled
+        }
+    }
+
+    /// §6: chat messages, and normal ones with a body; never errors, never opted-out ones.
+    static func eligible(_ message: Element) -> Bool {
+        let type = message.stanzaType ?? "normal"
+        guard type == "chat" || (type == "normal" && message.child(named: "body") != nil) else { return false }
+        if message.child(named: "private", namespace: Self.namespace) != nil { return false }
+        if message.child(named: "no-copy", namespace: Self.hints) != nil { return false }
+        if message.child(named: "sent", namespace: Self.namespace) != nil || message.child(named: "received", namespace: Self.namespace) != nil {
+            return false
+        }
+        return true
+    }
+
+    static func withoutPrivate(_ message: Element) -> Element {
+        var copy = message
+        copy.removeChildren { $0.name == "private" && $0.namespace == Self.namespace }
+        return copy
+    }
+
+    static func wrap(_ message: Element, as direction: String, account: JID, to: JID) -> Element {
+        var carbon = Element("message", namespace: XMPPNamespace.client, attributes: [("from", account.description), ("to", to.description), ("type", message.stanzaType ?? "normal")])
+        carbon.append(Element(direction, namespace: Self.namespace, children: [Element("forwarded", namespace: Self.forward, children: [message])]))
+        return carbon
+    }
+}

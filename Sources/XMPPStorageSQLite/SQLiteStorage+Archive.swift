@@ -1,0 +1,83 @@
+import Foundation
+import XMPPCore
+import XMPPStorage
+
+extension SQLiteStorage: ArchiveStore {
+    public var archive: any ArchiveStore { self }
+
+    private static func accountKey(_ account: JID) -> [SQLiteConnection.Value] {
+        [.text(account.domainpart), .text(account.localpart ?? "")]
+    }
+
+    public func append(_ message: ArchivedMessage, body: String?, for account: JID) async throws {
+        try await self.run { connection in
+            try connection.execute(
+                "INSERT INTO archive (domain, localpart, id, stamp, with_jid, body, stanza) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                Self.accountKey(account) + [
+                    .text(message.id), .real(message.timestamp.timeIntervalSince1970), .text(message.with.bare.description),
+                    body.map { .text($0) } ?? .null, .text(message.stanza),
+                ])
+        }
+    }
+
+    public func query(_ query: ArchiveQuery, for account: JID) async throws -> ArchivePage {
+        try await self.run { connection in
+            var conditions = ["domain = ?", "localpart = ?"]
+            var parameters = Self.accountKey(account)
+            func sequence(of id: String) throws -> Int64 {
+                guard let seq = try connection.execute("SELECT seq FROM archive WHERE domain = ? AND localpart = ? AND id = ?", Self.accountKey(account) + [.text(id)]).first?.first?.integer else {
+                    throw ArchiveError.unknownID(id)
+                }
+                return seq
+            }
+            if let with = query.with {
+                conditions.append("with_jid = ?")
+                parameters.append(.text(with.bare.description))
+            }
+            if let start = query.start {
+                conditions.append("stamp >= ?")
+                parameters.append(.real(start.timeIntervalSince1970))
+            }
+            if let end = query.end {
+                conditions.append("stamp <= ?")
+                parameters.append(.real(end.timeIntervalSince1970))
+            }
+            if let fulltext = query.fulltext {
+                conditions.append("body LIKE ? ESCAPE '\\'")
+                let escaped = fulltext.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+                parameters.append(.text("%\(escaped)%"))
+            }
+            if let after = query.after {
+                conditions.append("seq > ?")
+                parameters.append(.integer(try sequence(of: after)))
+            }
+            let backwards = query.before != nil
+            if let before = query.before, !before.isEmpty {
+                conditions.append("seq < ?")
+                parameters.append(.integer(try sequence(of: before)))
+            }
+            let sql = "SELECT id, stamp, with_jid, stanza FROM archive WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq \(backwards ? "DESC" : "ASC") LIMIT ?"
+            let rows = try connection.execute(sql, parameters + [.integer(Int64(query.limit + 1))])
+            var items: [ArchivedMessage] = rows.prefix(query.limit).compactMap { row in
+                guard let id = row[0].text, let stamp = row[1].real, let with = row[2].text.flatMap({ try? JID($0) }), let stanza = row[3].text else { return nil }
+                return ArchivedMessage(id: id, timestamp: Date(timeIntervalSince1970: stamp), with: with, stanza: stanza)
+            }
+            if backwards { items.reverse() }
+            return ArchivePage(items: items, complete: rows.count <= query.limit)
+        }
+    }
+
+    public func purge(account: JID) async throws -> Int {
+        try await self.run { connection in
+            try connection.execute("DELETE FROM archive WHERE domain = ? AND localpart = ?", Self.accountKey(account))
+            return connection.changes
+        }
+    }
+
+    public func expire(before date: Date) async throws -> Int {
+        try await self.run { connection in
+            try connection.execute("DELETE FROM archive WHERE stamp < ?", [.real(date.timeIntervalSince1970)])
+            return connection.changes
+        }
+    }
+}

@@ -9,7 +9,7 @@ public enum DefaultModules {
     public static func modules(for configuration: ServerConfiguration) -> [any ServerModule] {
         let policy = CommunicationPolicy()
         var modules: [any ServerModule] = [
-            RosterModule(), PresenceModule(), OfflineModule(), DiscoModule(), PingModule(), TimeModule(),
+            RosterModule(), PresenceModule(), PushModule(), OfflineModule(), DiscoModule(), PingModule(), TimeModule(),
             LastActivityModule(), VCardModule(), PrivateStorageModule(), BlockingModule(policy: policy), PrivacyListsModule(policy: policy),
             MessageArchiveModule(), CarbonsModule(),
         ]

@@ -156,3 +156,52 @@ struct MobileIntegrationTests {
         }
     }
 }
+
+@Suite("Push notifications (XEP-0357) with a fake app server")
+struct PushIntegrationTests {
+    @Test("a message for an offline or detached account notifies the app server with its publish options")
+    func push() async throws {
+        try await withServer { server in
+            for name in ["alice", "bob", "appserver"] { try await server.addUser(name, password: "\(name)-password") }
+            // The "app server" is a client that receives the pubsub publish IQs.
+            let appServer = try await server.login("appserver", password: "appserver-password", resource: "push")
+            let alice = try await server.login("alice", password: "alice-password", resource: "phone")
+            var options = Element("x", namespace: "jabber:x:data", attributes: [("type", "submit")])
+            options.append(Element("field", namespace: "jabber:x:data", attributes: [("var", "secret")], children: [Element("value", namespace: "jabber:x:data", text: "s3cr3t")]))
+            let enable = Element("enable", namespace: "urn:xmpp:push:0", attributes: [("jid", appServer.jid.description), ("node", "device-1")], children: [options])
+            #expect(try await alice.iq("set", to: nil, payload: enable).stanzaType == "result")
+            await alice.close()
+
+            let bob = try await server.login("bob", password: "bob-password")
+            try await bob.sendMessage(to: try JID("alice@localhost"), body: "are you there?")
+            let notification = try await appServer.receive { $0.name == "iq" && $0.child(named: "pubsub") != nil }
+            #expect(notification[attribute: "from"] == "alice@localhost")
+            let publish = notification.child(named: "pubsub")?.child(named: "publish")
+            #expect(publish?[attribute: "node"] == "device-1")
+            #expect(publish?.child(named: "item")?.child(named: "notification", namespace: "urn:xmpp:push:0") != nil)
+            #expect(notification.child(named: "pubsub")?.child(named: "publish-options")?.child(named: "x")?.child(named: "field")?.child(named: "value")?.text == "s3cr3t")
+            try await appServer.send(notification.iqResult())
+
+            // A session waiting for resumption triggers a notification too.
+            let phone = try await server.login("alice", password: "alice-password", resource: "phone")
+            try await phone.send(Element("enable", namespace: "urn:xmpp:sm:3", attributes: [("resume", "true")]))
+            _ = try await phone.receive { $0.name == "enabled" }
+            try await phone.sendPresence()
+            _ = try await phone.receive { $0.name == "message" }
+            await phone.connection.close()
+            try await Task.sleep(nanoseconds: 200_000_000)
+            try await bob.sendMessage(to: try JID("alice@localhost/phone"), body: "wake up")
+            _ = try await appServer.receive { $0.name == "iq" && $0.child(named: "pubsub") != nil }
+            // Disabled: no more notifications.
+            let again = try await server.login("alice", password: "alice-password", resource: "tablet")
+            #expect(try await again.iq("set", to: nil, payload: Element("disable", namespace: "urn:xmpp:push:0", attributes: [("jid", appServer.jid.description)])).stanzaType == "result")
+            await again.close()
+            try await bob.sendMessage(to: try JID("alice@localhost"), body: "quiet now")
+            await #expect(throws: XMPPConnection.Failure.self) {
+                _ = try await appServer.receive(timeout: .milliseconds(400)) { $0.name == "iq" && $0.child(named: "pubsub") != nil }
+            }
+            await appServer.close()
+            await bob.close()
+        }
+    }
+}

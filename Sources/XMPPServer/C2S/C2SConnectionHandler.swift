@@ -301,8 +301,11 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     // MARK: - Session
 
     private func bind(requested: String?, account: JID, context: ChannelHandlerContext) {
+        let handlers = self.server.sessions.detachedDeliveryHandlers
         let outcome = self.server.sessions.bind(account: account, requested: requested) { jid in
-            ClientSession(jid: jid, eventLoop: context.eventLoop, connection: self)
+            let session = ClientSession(jid: jid, eventLoop: context.eventLoop, connection: self)
+            session.detachedDelivery = handlers
+            return session
         }
         switch outcome {
         case .bound(let session, let replaced):

@@ -135,6 +135,7 @@ public final class ModuleRegistrar: @unchecked Sendable {
     private(set) var undeliverableHooks: [UndeliverableHook] = []
     private(set) var filters: [StanzaFilter] = []
     private(set) var eventHandlers: [EventHandler] = []
+    private(set) var detachedDeliveryHandlers: [@Sendable (ClientSession, Element) -> Void] = []
     private(set) var serverFeatures: [String] = []
     private(set) var accountFeatures: [String] = []
     private(set) var streamFeatures: [@Sendable () -> Element] = []
@@ -171,6 +172,12 @@ public final class ModuleRegistrar: @unchecked Sendable {
 
     public func addFilter(_ filter: @escaping StanzaFilter) {
         self.filters.append(filter)
+    }
+
+    /// Called when a message is queued for a session whose connection dropped and may resume
+    /// (XEP-0198): the place for push notifications.
+    public func onDetachedDelivery(_ handler: @escaping @Sendable (ClientSession, Element) -> Void) {
+        self.detachedDeliveryHandlers.append(handler)
     }
 
     public func onEvent(_ handler: @escaping EventHandler) {

@@ -12,6 +12,8 @@ public final class ClientSession: @unchecked Sendable, Hashable {
     private let lock = NIOLock()
     private var attachment: (connection: C2SConnectionHandler, eventLoop: any EventLoop)?
     private var management: StreamManagement?
+    /// Set when bound, to tell modules about messages queued while detached.
+    var detachedDelivery: [@Sendable (ClientSession, Element) -> Void] = []
 
     struct StreamManagement {
         var id: String
@@ -31,7 +33,12 @@ public final class ClientSession: @unchecked Sendable, Hashable {
             self.management?.counters.stanzaSent(stanza)
             return nil
         }
-        guard let (connection, eventLoop) = target else { return }
+        guard let (connection, eventLoop) = target else {
+            if stanza.stanzaKind == .message {
+                for handler in self.detachedDelivery { handler(self, stanza) }
+            }
+            return
+        }
         if eventLoop.inEventLoop {
             connection.deliver(stanza, for: self)
         } else {

@@ -127,6 +127,8 @@ public final class SessionManager: @unchecked Sendable {
     // MARK: - Resumable sessions (XEP-0198)
 
     private var resumable: [String: ClientSession] = [:]
+    /// Told about messages queued for detached sessions (push notifications).
+    var detachedDeliveryHandlers: [@Sendable (ClientSession, Element) -> Void] = []
     private var expiries: [ObjectIdentifier: Scheduled<Void>] = [:]
 
     func registerResumable(_ session: ClientSession, id: String) {

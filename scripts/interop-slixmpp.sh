@@ -34,7 +34,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 
-for test in slixmpp_chat slixmpp_im; do
+for test in slixmpp_chat slixmpp_im slixmpp_mobile; do
     if ! timeout 120 "$VENV/bin/python" "Tests/Interop/$test.py" 127.0.0.1 "$PORT" "$WORK/data/tls/certificate.pem"; then
         echo "--- $test failed; server log ---"; cat "$WORK/server.log"
         exit 1

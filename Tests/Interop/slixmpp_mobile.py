@@ -1,0 +1,110 @@
+"""Multi-device features against Starling with slixmpp's plugins: stream management
+(xep_0198), message carbons (xep_0280), the message archive (xep_0313) and client state
+indication (xep_0352).
+
+Usage: slixmpp_mobile.py HOST PORT CA_FILE
+Accounts alice@ and bob@localhost must exist with passwords <name>-pass.
+"""
+import asyncio
+import logging
+import ssl
+import sys
+
+import slixmpp
+
+HOST, PORT, CA_FILE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+TIMEOUT = 30
+passed = 0
+
+
+def check(condition, description):
+    global passed
+    if not condition:
+        raise AssertionError(description)
+    passed += 1
+
+
+class Client(slixmpp.ClientXMPP):
+    def __init__(self, name, resource):
+        super().__init__(f"{name}@localhost/{resource}", f"{name}-pass")
+        self.enable_direct_tls = False
+        self.enable_plaintext = False
+        self.ssl_context = ssl.create_default_context(cafile=CA_FILE)
+        for plugin in ("xep_0198", "xep_0280", "xep_0313", "xep_0352", "xep_0059"):
+            self.register_plugin(plugin)
+        self.ready = asyncio.get_event_loop().create_future()
+        self.events = asyncio.Queue()
+        self.add_event_handler("session_start", self.on_start)
+        self.add_event_handler("message", lambda m: self.events.put_nowait(("message", m)))
+        self.add_event_handler("carbon_sent", lambda m: self.events.put_nowait(("sent", m)))
+        self.add_event_handler("carbon_received", lambda m: self.events.put_nowait(("received", m)))
+        self.add_event_handler("presence", lambda p: self.events.put_nowait(("presence", p)))
+
+    async def on_start(self, _event):
+        self.send_presence()
+        if not self.ready.done():
+            self.ready.set_result(True)
+
+    async def login(self):
+        self.connect(HOST, PORT)
+        await asyncio.wait_for(self.ready, TIMEOUT)
+
+    async def next(self, kind, predicate=lambda _: True):
+        while True:
+            got, stanza = await asyncio.wait_for(self.events.get(), TIMEOUT)
+            if got == kind and predicate(stanza):
+                return stanza
+
+
+async def main():
+    one, two, bob = Client("alice", "one"), Client("alice", "two"), Client("bob", "desk")
+    for client in (one, two, bob):
+        await client.login()
+
+    for _ in range(TIMEOUT * 10):
+        if one.plugin["xep_0198"].sm_id:
+            break
+        await asyncio.sleep(0.1)
+    check(one.plugin["xep_0198"].sm_id is not None, "stream management is enabled with a resumption id")
+
+    await one.plugin["xep_0280"].enable()
+    await two.plugin["xep_0280"].enable()
+    one.send_message(mto="bob@localhost/desk", mbody="sent from one", mtype="chat")
+    carbon = await two.next("sent")
+    check(carbon["carbon_sent"]["body"] == "sent from one", "the other resource gets a sent carbon")
+    bob.send_message(mto="alice@localhost/one", mbody="for one", mtype="chat")
+    carbon = await two.next("received")
+    check(carbon["carbon_received"]["body"] == "for one", "the other resource gets a received carbon")
+
+    # Acknowledgements: ask the server, which must report what it handled.
+    one.plugin["xep_0198"].request_ack()
+    await asyncio.sleep(0.5)
+    check(one.plugin["xep_0198"].last_ack > 0, "the server acknowledges handled stanzas")
+
+    iq = await bob.plugin["xep_0313"].retrieve(with_jid=slixmpp.JID("alice@localhost"))
+    bodies = [result["mam_result"]["forwarded"]["stanza"]["body"] for result in iq["mam"]["results"]]
+    check(bodies[-2:] == ["sent from one", "for one"], f"the archive holds the conversation in order: {bodies}")
+    check(iq["mam_fin"]["complete"], "the archive query is complete")
+
+    two.plugin["xep_0352"].send_inactive()
+    await asyncio.sleep(0.3)
+    for status in ("one", "two", "three"):
+        one.send_presence(pstatus=status)
+    await asyncio.sleep(0.3)
+    one.send_message(mto="alice@localhost/two", mbody="flush", mtype="chat")
+    seen = []
+    while True:
+        kind, stanza = await asyncio.wait_for(two.events.get(), TIMEOUT)
+        if kind == "presence" and stanza["from"] == one.boundjid:
+            seen.append(stanza["status"])
+        if kind == "message" and stanza["body"] == "flush":
+            break
+    check(seen == ["three"], f"while inactive only the latest presence is kept, and it comes first: {seen}")
+
+    for client in (one, two, bob):
+        client.disconnect()
+    print(f"slixmpp mobile interop: {passed} passed, 0 failed")
+
+
+logging.basicConfig(level=logging.ERROR)
+asyncio.run(main())

@@ -10,6 +10,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "starling", targets: ["StarlingCLI"]),
+        .executable(name: "starling-bench", targets: ["StarlingBench"]),
         .library(name: "XMPPCore", targets: ["XMPPCore"]),
         .library(name: "XMPPClient", targets: ["XMPPClient"]),
         .library(name: "XMPPServer", targets: ["XMPPServer"]),
@@ -106,6 +107,7 @@ let package = Package(
             swiftSettings: swift5Mode
         ),
         .executableTarget(name: "XMPPParserFuzzer", dependencies: ["XMPPCore"]),
+        .executableTarget(name: "StarlingBench", dependencies: ["XMPPCore", "XMPPSASL", "XMPPStorage", "XMPPStorageSQLite"]),
 
         // MARK: - Tests
         .testTarget(name: "XMPPCoreTests", dependencies: ["XMPPCore"]),

@@ -82,7 +82,8 @@ enum SQLiteSchema {
         CREATE UNIQUE INDEX archive_by_id ON archive (domain, localpart, id);
         CREATE INDEX archive_by_account ON archive (domain, localpart, seq);
         CREATE INDEX archive_by_peer ON archive (domain, localpart, with_jid, seq);
-        CREATE INDEX archive_by_time ON archive (stamp);
+        CREATE INDEX archive_by_time ON archive (domain, localpart, stamp);
+        CREATE INDEX archive_by_age ON archive (stamp);
         """,
     ]
 

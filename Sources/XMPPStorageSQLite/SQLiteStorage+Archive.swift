@@ -81,3 +81,21 @@ extension SQLiteStorage: ArchiveStore {
         }
     }
 }
+
+extension SQLiteStorage {
+    /// Appends many messages in one transaction (imports, benchmarks).
+    public func appendBatch(_ messages: [(message: ArchivedMessage, body: String?)], for account: JID) async throws {
+        try await self.run { connection in
+            try connection.transaction {
+                for (message, body) in messages {
+                    try connection.execute(
+                        "INSERT INTO archive (domain, localpart, id, stamp, with_jid, body, stanza) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [
+                            .text(account.domainpart), .text(account.localpart ?? ""), .text(message.id), .real(message.timestamp.timeIntervalSince1970),
+                            .text(message.with.bare.description), body.map { .text($0) } ?? .null, .text(message.stanza),
+                        ])
+                }
+            }
+        }
+    }
+}

@@ -25,34 +25,40 @@ struct StreamManagementIntegrationTests {
             try await server.addUser("bob", password: "b-password")
             let alice = try await server.login("alice", password: "a-password")
             let bob = try await server.login("bob", password: "b-password", resource: "phone")
+            let desk = try await server.login("bob", password: "b-password", resource: "desk")
+            try await desk.sendPresence()
             #expect(bob.streamFeatures.child(named: "sm", namespace: sm) != nil)
             let id = try await bob.enableStreamManagement()
             try await bob.sendPresence()
-            _ = try await bob.receive { $0.name == "presence" }
+            // The phone gets its own presence back and the desk's: two stanzas.
+            _ = try await bob.receive { $0.name == "presence" && $0[attribute: "from"] == "bob@localhost/phone" }
+            _ = try await bob.receive { $0.name == "presence" && $0[attribute: "from"] == "bob@localhost/desk" }
+            _ = try await desk.receive { $0.name == "presence" && $0[attribute: "from"] == "bob@localhost/phone" }
             for index in 1...3 {
                 try await alice.sendMessage(to: bob.jid, body: "message \(index)")
             }
             var received: [String] = []
             for _ in 1...3 { received.append(try await bob.receive { $0.name == "message" }.child(named: "body")?.text ?? "") }
             #expect(received == ["message 1", "message 2", "message 3"])
-            // Bob handled presence + 1 message when the line went dead; the server sent 4 stanzas.
+            // Bob had handled the two presences and the first message when the line went dead.
             await bob.connection.close()
             try await Task.sleep(nanoseconds: 200_000_000)
             var configuration = server.configuration("bob", password: "b-password")
-            configuration.resume = (id, 2)
+            configuration.resume = (id, 3)
             let resumed = try await XMPPClient.login(configuration)
             #expect(resumed.resumedWith?[attribute: "previd"] == id)
             var again: [String] = []
             for _ in 1...2 { again.append(try await resumed.receive { $0.name == "message" }.child(named: "body")?.text ?? "") }
             #expect(again == ["message 2", "message 3"])
-            // The session never went offline for Alice (no presence flap) and still takes messages.
+            // The session never went offline for Bob's other resource (no presence flap).
             await #expect(throws: XMPPConnection.Failure.self) {
-                _ = try await alice.receive(timeout: .milliseconds(200)) { $0.name == "presence" && $0.stanzaType == "unavailable" }
+                _ = try await desk.receive(timeout: .milliseconds(300)) { $0.name == "presence" && $0.stanzaType == "unavailable" }
             }
             try await alice.sendMessage(to: try JID("bob@localhost/phone"), body: "after resume")
             #expect(try await resumed.receive { $0.name == "message" }.child(named: "body")?.text == "after resume")
             await alice.close()
             await resumed.close()
+            await desk.close()
         }
     }
 

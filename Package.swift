@@ -106,7 +106,7 @@ let package = Package(
             ],
             swiftSettings: swift5Mode
         ),
-        .executableTarget(name: "XMPPParserFuzzer", dependencies: ["XMPPCore"]),
+        .executableTarget(name: "XMPPFuzzer", dependencies: ["XMPPCore", "XMPPSASL", "XMPPStream"], swiftSettings: swift5Mode),
         .executableTarget(name: "StarlingBench", dependencies: ["XMPPCore", "XMPPSASL", "XMPPStorage", "XMPPStorageSQLite"]),
 
         // MARK: - Tests

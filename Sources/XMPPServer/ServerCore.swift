@@ -1,5 +1,6 @@
 import Logging
 import NIOConcurrencyHelpers
+import Foundation
 import NIOCore
 import XMPPCore
 import XMPPSASL
@@ -16,6 +17,8 @@ final class ServerCore: @unchecked Sendable {
     let connections = ConnectionRegistry()
     let logger: Logger
     let registration: RegistrationService?
+    let abuse: AbuseControls
+    let statistics = ServerStatistics()
 
     init(configuration: ServerConfiguration, hosts: [String], storage: any StorageBackend, logger: Logger) {
         self.configuration = configuration
@@ -25,6 +28,7 @@ final class ServerCore: @unchecked Sendable {
         self.sessions = SessionManager(
             conflictPolicy: configuration.c2s.resourceConflict, maxSessionsPerAccount: configuration.limits.maxSessionsPerAccount)
         self.router = Router(sessions: self.sessions, hosts: Set(hosts), logger: logger)
+        self.abuse = AbuseControls(limits: configuration.limits)
         self.registration =
             configuration.modules.registration
             ? RegistrationService(

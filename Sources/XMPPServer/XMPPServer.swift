@@ -86,6 +86,9 @@ public final class XMPPServer: @unchecked Sendable {
 
     public var sessionCount: Int { self.core.sessions.count }
 
+    /// Counters of defences that fired (throttled reads, lockouts, refused connections).
+    public var statistics: ServerStatistics.Values { self.core.statistics.values }
+
     /// The disco features the loaded modules announced.
     public func features(for target: IQTarget) -> [String] { self.registrar.features(for: target) }
 
@@ -150,6 +153,11 @@ public final class XMPPServer: @unchecked Sendable {
                     if directTLS {
                         guard let tls else { throw ServerStartError(message: "direct TLS without a certificate") }
                         try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                    }
+                    let limits = core.configuration.limits
+                    if limits.readRateBytesPerSecond > 0 {
+                        try channel.pipeline.syncOperations.addHandler(
+                            ReadRateLimiter(bytesPerSecond: limits.readRateBytesPerSecond, burst: limits.readBurstBytes, statistics: core.statistics))
                     }
                     try channel.pipeline.syncOperations.addHandler(decoder)
                     try channel.pipeline.syncOperations.addHandler(

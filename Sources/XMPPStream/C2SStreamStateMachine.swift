@@ -441,6 +441,12 @@ public struct C2SStreamStateMachine: Sendable {
         return [.verifyPlainPassword(username: localpart, password: message.password)]
     }
 
+    /// Authentication is refused without checking (too many recent failures).
+    public mutating func authenticationRefused() -> [Action] {
+        guard case .authenticating = self.state else { return [] }
+        return self.saslFailed(.temporaryAuthFailure, username: nil)
+    }
+
     public mutating func plainPasswordVerified(_ valid: Bool) -> [Action] {
         guard case .authenticating(.plainVerifying(let username, let authzid)) = self.state else { return [] }
         guard valid else { return self.saslFailed(.notAuthorized, username: username) }
@@ -468,10 +474,10 @@ public struct C2SStreamStateMachine: Sendable {
         self.scramUsername = nil
         self.state = .negotiating(self.encrypted ? .encrypted : .plaintext)
         var actions: [Action] = [.send(failure.element)]
-        if failure != .aborted && failure != .encryptionRequired && failure != .invalidMechanism {
+        if failure != .aborted && failure != .encryptionRequired && failure != .invalidMechanism && failure != .temporaryAuthFailure {
             actions.insert(.authenticationFailed(username: username, reason: failure), at: 0)
         }
-        guard failure != .aborted else { return actions }
+        guard failure != .aborted && failure != .temporaryAuthFailure else { return actions }
         self.authenticationFailures += 1
         if self.authenticationFailures >= self.policy.maxAuthenticationFailures {
             return actions + self.closing(StreamError(.policyViolation, text: "too many failed authentication attempts"))

@@ -30,6 +30,9 @@ public final class XMLStreamDecoderHandler: ChannelInboundHandler {
     /// True while a depth-1 element has started but not finished.
     public var isInsideStanza: Bool { self.parser.isInsideStanza }
 
+    /// Since when the input has held an unfinished element (nil when it holds none).
+    public private(set) var unfinishedSince: NIODeadline?
+
     public func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
     }
@@ -70,7 +73,15 @@ public final class XMLStreamDecoderHandler: ChannelInboundHandler {
                 context.fireErrorCaught(error)
                 return
             }
-            guard let event else { return }
+            guard let event else {
+                if self.parser.hasUnfinishedInput {
+                    if self.unfinishedSince == nil { self.unfinishedSince = .now() }
+                } else {
+                    self.unfinishedSince = nil
+                }
+                return
+            }
+            self.unfinishedSince = nil
             context.fireChannelRead(self.wrapInboundOut(event))
             if self.discardRequested {
                 self.discardRequested = false

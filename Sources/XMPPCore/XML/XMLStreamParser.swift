@@ -45,6 +45,13 @@ public struct XMLStreamParser: Sendable {
     /// True while a depth-1 element has been started and not finished.
     public var isInsideStanza: Bool { self.openElements.count > 1 }
 
+    /// True while input is waiting to complete something: a stanza, a tag, or the header.
+    public var hasUnfinishedInput: Bool {
+        guard !self.streamEnded else { return false }
+        if self.openElements.count > 1 { return true }
+        return self.buffer[self.position...].contains { !(($0 == 0x20) || ($0 == 0x09) || ($0 == 0x0A) || ($0 == 0x0D)) }
+    }
+
     public mutating func feed<Bytes: Sequence>(_ bytes: Bytes) where Bytes.Element == UInt8 {
         if self.position > 0 && self.position == self.buffer.count {
             self.buffer.removeAll(keepingCapacity: true)
@@ -268,6 +275,9 @@ public struct XMLStreamParser: Sendable {
             let (element, qualifiedName, selfClosing) = try self.parseStartTag()
             if self.openElements.count == 1 {
                 self.stanzaBytesConsumed = 0
+                if element.name == "stream" && element.namespace == XMPPNamespace.stream {
+                    throw XMLStreamError.notWellFormed("a stream header inside the stream")
+                }
             }
             self.stanzaBytesConsumed += self.position - tagStart
             try self.checkStanzaSize()

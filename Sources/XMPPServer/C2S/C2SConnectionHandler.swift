@@ -37,6 +37,10 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     }
     private var negotiationTimeout: Scheduled<Void>?
     private var keepAlive: RepeatedTask?
+    private var slowInputCheck: RepeatedTask?
+    private var address = "unknown"
+    private var countedAsUnauthenticated = false
+    private var refused = false
     private var lastHeard = NIODeadline.now()
     private var pingSentAt: NIODeadline?
     private var closing = false
@@ -56,6 +60,23 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         self.context = context
         if let remote = context.channel.remoteAddress?.ipAddress {
             self.logger[metadataKey: "ip"] = "\(remote)"
+            self.address = remote
+        }
+        if self.server.abuse.connectionOpened(address: self.address) {
+            self.countedAsUnauthenticated = true
+        } else {
+            self.refused = true
+            self.server.statistics.increment(\.refusedConnections)
+            self.logger.notice("connection refused: too many unauthenticated connections")
+        }
+        // A slow sender (one byte a second) never finishes an element: drop it.
+        let timeout = TimeAmount.seconds(Int64(self.server.configuration.limits.stanzaTimeoutSeconds))
+        let every = min(timeout, .seconds(5))
+        self.slowInputCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: every, delay: every) { [weak self] _ in
+            guard let self, !self.closing, let since = self.decoder.unfinishedSince, NIODeadline.now() - since >= timeout else { return }
+            self.server.statistics.increment(\.slowInputTimeouts)
+            self.logger.info("input left unfinished too long; closing")
+            self.run(self.machine.shutdown(.connectionTimeout))
         }
         let seconds = Int64(self.server.configuration.limits.negotiationTimeoutSeconds)
         self.negotiationTimeout = context.eventLoop.scheduleTask(in: .seconds(seconds)) { [weak self] in
@@ -69,6 +90,8 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         self.negotiationTimeout?.cancel()
         self.keepAlive?.cancel()
+        self.slowInputCheck?.cancel()
+        self.leaveUnauthenticated()
         // A connection lost without a clean close keeps a resumable session for a while (XEP-0198).
         if !self.closing, let session = self.session, session.isResumable {
             self.detach(session, context: context)
@@ -85,7 +108,12 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         self.pingSentAt = nil
         switch self.unwrapInboundIn(data) {
         case .streamOpened(let header):
-            self.run(self.machine.streamOpened(header, streamID: Self.newStreamID()))
+            var actions = self.machine.streamOpened(header, streamID: Self.newStreamID())
+            if self.refused && !self.machine.isClosed {
+                actions = actions.filter { if case .send = $0 { return false } else { return true } }
+                actions += self.machine.shutdown(.policyViolation)
+            }
+            self.run(actions)
         case .element(let element):
             self.run(self.machine.elementReceived(element))
         case .streamClosed:
@@ -122,7 +150,30 @@ final class C2SConnectionHandler: ChannelInboundHandler {
 
     // MARK: - Actions
 
+    private func leaveUnauthenticated() {
+        guard self.countedAsUnauthenticated else { return }
+        self.countedAsUnauthenticated = false
+        self.server.abuse.connectionLeftUnauthenticated(address: self.address)
+    }
+
+    /// Carries out actions; a failed login is answered only after a delay that grows with the
+    /// recent failures of the address and the account.
     private func run(_ actions: [C2SStreamStateMachine.Action]) {
+        for action in actions {
+            guard case .authenticationFailed(let username, _) = action else { continue }
+            let delay = self.server.abuse.authenticationFailed(address: self.address, account: username)
+            guard delay > 0, let context = self.context else { break }
+            self.decoder.pause()
+            context.eventLoop.scheduleTask(in: .milliseconds(Int64(delay * 1000))) { [weak self] in
+                self?.perform(actions)
+                self?.decoder.resume()
+            }
+            return
+        }
+        self.perform(actions)
+    }
+
+    private func perform(_ actions: [C2SStreamStateMachine.Action]) {
         guard let context = self.context else { return }
         var wrote = false
         for action in actions {
@@ -139,6 +190,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
             case .restartStream:
                 self.decoder.restartStream(discardingBufferedInput: false)
             case .authenticated(let account):
+                self.leaveUnauthenticated()
                 self.decoder.limits = self.server.parserLimits(authenticated: true)
                 self.logger[metadataKey: "account"] = "\(account)"
                 self.logger.info("authenticated")
@@ -233,7 +285,17 @@ final class C2SConnectionHandler: ChannelInboundHandler {
 
     // MARK: - Storage round trips
 
+    /// Too many recent failures for this address or account: refuse without checking.
+    private func refuseIfLockedOut(username: String) -> Bool {
+        guard self.server.abuse.isLockedOut(address: self.address, account: username) else { return false }
+        self.server.statistics.increment(\.authenticationLockouts)
+        self.logger.warning("authentication refused: too many failures", metadata: ["user": "\(username)"])
+        self.run(self.machine.authenticationRefused())
+        return true
+    }
+
     private func fetchCredentials(username: String, hash: SCRAMHash, context: ChannelHandlerContext) {
+        if self.refuseIfLockedOut(username: username) { return }
         self.withAccountStore(context: context) { store, domain in
             guard let jid = try? JID(localpart: username, domainpart: domain) else { return nil }
             return try? await store.credentials(for: jid, hash: hash)
@@ -243,6 +305,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     }
 
     private func verifyPlain(username: String, password: String, context: ChannelHandlerContext) {
+        if self.refuseIfLockedOut(username: username) { return }
         self.withAccountStore(context: context) { store, domain in
             guard let jid = try? JID(localpart: username, domainpart: domain),
                 let credentials = try? await store.credentials(for: jid, hash: .sha256)

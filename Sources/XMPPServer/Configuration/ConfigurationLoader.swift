@@ -207,6 +207,12 @@ public enum ConfigurationLoader {
                 ("max_private_xml_bytes", \.maxPrivateXMLBytes, 256...16_777_216),
                 ("max_privacy_list_items", \.maxPrivacyListItems, 1...100_000),
                 ("max_blocked_items", \.maxBlockedItems, 1...100_000),
+                ("stanza_timeout_seconds", \.stanzaTimeoutSeconds, 1...3600),
+                ("max_unauthenticated_per_address", \.maxUnauthenticatedPerAddress, 1...1_000_000),
+                ("max_unauthenticated_connections", \.maxUnauthenticatedConnections, 1...10_000_000),
+                ("auth_lockout_failures", \.authenticationLockoutFailures, 1...10_000),
+                ("read_rate_bytes_per_second", \.readRateBytesPerSecond, 0...1_073_741_824),
+                ("read_burst_bytes", \.readBurstBytes, 1024...1_073_741_824),
             ]
             guard let entries = self.mapping(node, "limits", known: keys.map(\.0)) else { return }
             for (key, value) in entries {

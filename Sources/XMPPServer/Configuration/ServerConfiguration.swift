@@ -122,6 +122,17 @@ public struct ServerConfiguration: Sendable, Hashable {
         public var maxPrivateXMLBytes = 65_536
         public var maxPrivacyListItems = 500
         public var maxBlockedItems = 1000
+        /// An element (or the header) left unfinished this long closes the stream (slow senders).
+        public var stanzaTimeoutSeconds = 30
+        /// Connections that have not authenticated, per client address and in total.
+        public var maxUnauthenticatedPerAddress = 20
+        public var maxUnauthenticatedConnections = 2000
+        /// Failed logins (per address or per account, within 15 minutes) before logins are
+        /// refused with `<temporary-auth-failure/>` for the rest of that window.
+        public var authenticationLockoutFailures = 10
+        /// Read rate per client connection in bytes per second (0 = unlimited), and the burst.
+        public var readRateBytesPerSecond = 65_536
+        public var readBurstBytes = 262_144
     }
 
     public struct C2SSettings: Sendable, Hashable {

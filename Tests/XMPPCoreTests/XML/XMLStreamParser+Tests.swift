@@ -225,3 +225,30 @@ struct XMLStreamParserTests {
         #expect(events.count == 3)
     }
 }
+
+@Suite("XMLStreamParser hostile input")
+struct XMLStreamParserHostileTests {
+    @Test("a second stream header inside the stream is refused at once")
+    func nestedStreamHeader() {
+        #expect(streamError(header + "<stream:stream xmlns:stream='http://etherx.jabber.org/streams' to='x'>")?.condition == .notWellFormed)
+    }
+
+    @Test("unfinished input is reported until it completes")
+    func unfinished() throws {
+        var parser = XMLStreamParser()
+        parser.feed(Array(header.utf8))
+        _ = try parser.nextEvent()
+        #expect(!parser.hasUnfinishedInput)
+        parser.feed(Array("  <mess".utf8))
+        #expect(try parser.nextEvent() == nil)
+        #expect(parser.hasUnfinishedInput)
+        parser.feed(Array("age/>".utf8))
+        #expect(try parser.nextEvent() != nil)
+        #expect(!parser.hasUnfinishedInput)
+    }
+
+    @Test("a one-megabyte attribute value is a policy violation with the default limits")
+    func hugeAttribute() {
+        #expect(streamError(header + "<message a='" + String(repeating: "x", count: 1_048_576) + "'/>")?.condition == .policyViolation)
+    }
+}

@@ -1,0 +1,179 @@
+import NIOCore
+import Testing
+import XMPPClient
+import XMPPCore
+import XMPPSASL
+import XMPPServer
+
+private let openHeader = "<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='localhost' version='1.0'>"
+
+/// The attacks of the hardening catalogue, each named for what it does. Every test keeps a
+/// bystander conversation going and checks it still works after the attack.
+@Suite("Hostile input over real sockets")
+struct HostileInputTests {
+    /// Alice and Bob, logged in and talking; `check()` proves the server still serves them.
+    struct Bystanders {
+        let alice: XMPPClient
+        let bob: XMPPClient
+        var round = 0
+
+        static func start(_ server: TestServer) async throws -> Bystanders {
+            try await server.addUser("alice", password: "a-password")
+            try await server.addUser("bob", password: "b-password")
+            return Bystanders(alice: try await server.login("alice", password: "a-password"), bob: try await server.login("bob", password: "b-password"))
+        }
+
+        mutating func check() async throws {
+            self.round += 1
+            let body = "still here \(self.round)"
+            try await self.alice.sendMessage(to: self.bob.jid, body: body)
+            #expect(try await self.bob.receive { $0.name == "message" }.child(named: "body")?.text == body)
+        }
+    }
+
+    private static func attack(_ server: TestServer, _ bytes: [UInt8]) async throws -> StreamErrorCondition? {
+        let connection = try await XMPPConnection.connect(host: "127.0.0.1", port: server.starttlsPort)
+        try await connection.send(bytes: bytes)
+        for _ in 0..<6 {
+            do {
+                if case .element(let element) = try await connection.nextEvent(timeout: .seconds(10)), let error = StreamError(element: element) {
+                    return error.condition
+                }
+            } catch let failure as XMPPConnection.Failure {
+                return failure.streamErrorCondition
+            }
+        }
+        return nil
+    }
+
+    @Test("XML attacks get their stream errors while others keep chatting", arguments: [
+        ("billion laughs", "<?xml version='1.0'?><!DOCTYPE lolz [<!ENTITY lol 'lol'><!ENTITY lol2 '&lol;&lol;&lol;'>]>" + openHeader, StreamErrorCondition.restrictedXML),
+        ("external entity", openHeader + "<!DOCTYPE x [<!ENTITY xxe SYSTEM 'file:///etc/passwd'>]>", .restrictedXML),
+        ("comment", openHeader + "<!-- hello -->", .restrictedXML),
+        ("processing instruction", openHeader + "<?evil?>", .restrictedXML),
+        ("XML 1.1 header", "<?xml version='1.1'?>" + openHeader, .restrictedXML),
+        ("wrong stream namespace", "<stream:stream xmlns='jabber:client' xmlns:stream='urn:wrong' to='localhost' version='1.0'>", .invalidNamespace),
+        ("second stream header", openHeader + openHeader, .notWellFormed),
+        ("NUL byte", openHeader + "<message>\u{0}</message>", .notWellFormed),
+        ("ten thousand nested elements", openHeader + String(repeating: "<a>", count: 10_000), .policyViolation),
+        ("unclosed tag growing forever", openHeader + "<message a='" + String(repeating: "x", count: 300_000), .policyViolation),
+        ("one-megabyte attribute", openHeader + "<message a='" + String(repeating: "x", count: 1_048_576) + "'/>", .policyViolation),
+    ])
+    func xmlAttacks(_ name: String, _ input: String, _ expected: StreamErrorCondition) async throws {
+        try await withServer { server in
+            var bystanders = try await Bystanders.start(server)
+            try await bystanders.check()
+            #expect(try await Self.attack(server, Array(input.utf8)) == expected, "\(name)")
+            try await bystanders.check()
+        }
+    }
+
+    @Test("invalid UTF-8 and overlong encodings get not-well-formed", arguments: [[0xC0, 0xAF] as [UInt8], [0xE0, 0x80, 0xAF], [0xF8, 0x88, 0x80, 0x80, 0x80], [0xED, 0xA0, 0x80]])
+    func invalidEncodings(_ bad: [UInt8]) async throws {
+        try await withServer { server in
+            var bystanders = try await Bystanders.start(server)
+            #expect(try await Self.attack(server, Array((openHeader + "<message><body>").utf8) + bad + Array("</body></message>".utf8)) == .notWellFormed)
+            try await bystanders.check()
+        }
+    }
+
+    @Test("a slow sender that never finishes an element is dropped (slowloris)")
+    func slowloris() async throws {
+        try await withServer(configure: { $0.limits.stanzaTimeoutSeconds = 2 }) { server in
+            var bystanders = try await Bystanders.start(server)
+            let connection = try await XMPPConnection.connect(host: "127.0.0.1", port: server.starttlsPort)
+            try await connection.send(raw: openHeader)
+            _ = try await connection.expectStreamHeader()
+            _ = try await connection.nextElement()
+            var condition: StreamErrorCondition?
+            // One byte a second of a stanza that would exceed the pre-authentication limit.
+            for byte in Array("<message><body>".utf8) + Array(repeating: UInt8(ascii: "x"), count: 20) {
+                do {
+                    try await connection.send(bytes: [byte])
+                } catch {
+                    break
+                }
+                if case .element(let element)? = try? await connection.nextEvent(timeout: .seconds(1)), let error = StreamError(element: element) {
+                    condition = error.condition
+                    break
+                }
+            }
+            #expect(condition == .connectionTimeout)
+            #expect(server.server.statistics.slowInputTimeouts >= 1)
+            try await bystanders.check()
+        }
+    }
+
+    @Test("password guessing meets a growing delay, then a temporary refusal")
+    func passwordGuessing() async throws {
+        try await withServer(configure: { $0.limits.authenticationLockoutFailures = 3 }) { server in
+            var bystanders = try await Bystanders.start(server)
+            for _ in 1...3 {
+                await #expect(throws: (any Error).self) { _ = try await server.login("alice", password: "guess", mechanisms: [.plain]) }
+            }
+            // Now even the right password is refused for a while.
+            await #expect {
+                _ = try await server.login("alice", password: "a-password", mechanisms: [.plain])
+            } throws: { error in
+                guard case XMPPClient.LoginError.authenticationFailed(let failure) = error else { return false }
+                return failure == .temporaryAuthFailure
+            }
+            #expect(server.server.statistics.authenticationLockouts >= 1)
+            try await bystanders.check()
+        }
+    }
+
+    @Test("unauthenticated connections are capped per address")
+    func connectionCap() async throws {
+        try await withServer(configure: { $0.limits.maxUnauthenticatedPerAddress = 3 }) { server in
+            var bystanders = try await Bystanders.start(server)
+            var open: [XMPPConnection] = []
+            for _ in 1...3 {
+                let (connection, _) = try await server.rawStream()
+                open.append(connection)
+            }
+            let extra = try await XMPPConnection.connect(host: "127.0.0.1", port: server.starttlsPort)
+            try await extra.openStream(to: "localhost")
+            _ = try await extra.expectStreamHeader()
+            #expect(try await expectStreamError(extra) == .policyViolation)
+            #expect(server.server.statistics.refusedConnections == 1)
+            // Closing one makes room again.
+            await open[0].close()
+            try await Task.sleep(nanoseconds: 200_000_000)
+            let (again, features) = try await server.rawStream()
+            #expect(features.name == "features")
+            await again.close()
+            for connection in open.dropFirst() { await connection.close() }
+            try await bystanders.check()
+        }
+    }
+
+    @Test("a flood is read at the configured rate, not faster")
+    func readRateShaping() async throws {
+        try await withServer(configure: {
+            $0.limits.readRateBytesPerSecond = 2048
+            $0.limits.readBurstBytes = 4096
+        }) { server in
+            var bystanders = try await Bystanders.start(server)
+            let flooder = try await server.login("alice", password: "a-password", resource: "flood")
+            for _ in 0..<8 {
+                try await flooder.send(Element("presence", namespace: XMPPNamespace.client, children: [Element("status", namespace: XMPPNamespace.client, text: String(repeating: "z", count: 1000))]))
+            }
+            try await Task.sleep(nanoseconds: 500_000_000)
+            #expect(server.server.statistics.throttledReads >= 1)
+            await flooder.close()
+            try await bystanders.check()
+        }
+    }
+
+    @Test("a stanza from a full JID the session does not own is invalid-from")
+    func spoofedFullJID() async throws {
+        try await withServer { server in
+            var bystanders = try await Bystanders.start(server)
+            let mallory = try await server.login("alice", password: "a-password", resource: "mallory")
+            try await mallory.connection.send(raw: "<message from='alice@localhost/other' to='bob@localhost'><body>x</body></message>")
+            #expect(try await expectStreamError(mallory.connection) == .invalidFrom)
+            try await bystanders.check()
+        }
+    }
+}

@@ -107,7 +107,11 @@ let package = Package(
             swiftSettings: swift5Mode
         ),
         .executableTarget(name: "XMPPFuzzer", dependencies: ["XMPPCore", "XMPPSASL", "XMPPStream"], swiftSettings: swift5Mode),
-        .executableTarget(name: "StarlingBench", dependencies: ["XMPPCore", "XMPPSASL", "XMPPStorage", "XMPPStorageSQLite"]),
+        .executableTarget(
+            name: "StarlingBench",
+            dependencies: ["XMPPCore", "XMPPSASL", "XMPPStorage", "XMPPStorageSQLite", "XMPPClient", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swift5Mode
+        ),
 
         // MARK: - Tests
         .testTarget(name: "XMPPCoreTests", dependencies: ["XMPPCore"]),

@@ -10,8 +10,19 @@ import XMPPStorageSQLite
 /// peer, and a time range. Prints the median and worst of 50 runs of each, in milliseconds.
 
 let arguments = CommandLine.arguments.dropFirst()
+if arguments.first == "soak" {
+    let values = Array(arguments.dropFirst())
+    guard values.count == 5, let port = Int(values[1]), let users = Int(values[3]), let seconds = Int(values[4]),
+        let pem = try? String(contentsOfFile: values[2], encoding: .utf8)
+    else {
+        print("usage: starling-bench soak HOST PORT CERT_PEM USERS SECONDS")
+        exit(2)
+    }
+    try await Soak.run(host: values[0], port: port, certificatePEM: pem, users: users, seconds: seconds)
+    exit(0)
+}
 guard arguments.first == "mam" else {
-    print("usage: starling-bench mam [message-count]")
+    print("usage: starling-bench mam [message-count] | soak HOST PORT CERT_PEM USERS SECONDS")
     exit(2)
 }
 let total = arguments.dropFirst().first.flatMap(Int.init) ?? 1_000_000

@@ -32,6 +32,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("icuuc"), .linkedLibrary("icui18n"), .linkedLibrary("icudata")]
         ),
         .target(name: "CResolvShim", linkerSettings: [.linkedLibrary("resolv")]),
+        .target(name: "CMallocShim"),
         .systemLibrary(name: "CSQLite", pkgConfig: "sqlite3", providers: [.apt(["libsqlite3-dev"])]),
 
         // MARK: - Core, no I/O
@@ -64,7 +65,7 @@ let package = Package(
         .target(
             name: "XMPPServer",
             dependencies: [
-                "XMPPCore", "XMPPSASL", "XMPPStream", "XMPPStorage", "XMPPStorageSQLite", "CResolvShim",
+                "XMPPCore", "XMPPSASL", "XMPPStream", "XMPPStorage", "XMPPStorageSQLite", "CResolvShim", "CMallocShim",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),

@@ -1,4 +1,8 @@
+import CMallocShim
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import NIOCore
 import NIOPosix
@@ -97,7 +101,18 @@ public final class XMPPServer: @unchecked Sendable {
 
     // MARK: - Lifecycle
 
+    /// Returns freed heap to the system now and then: after a load peak glibc keeps freed
+    /// memory in its per-thread arenas, and a server that idles should not look like it leaks.
+    private var trimTask: RepeatedTask?
+
+    private func startMemoryTrimming() {
+        self.trimTask = self.group.next().scheduleRepeatedTask(initialDelay: .seconds(15), delay: .seconds(15)) { _ in
+            starling_release_free_memory()
+        }
+    }
+
     public func start() async throws {
+        self.startMemoryTrimming()
         for listener in self.configuration.listeners {
             var boundPort = listener.port
             for address in listener.addresses {
@@ -171,6 +186,7 @@ public final class XMPPServer: @unchecked Sendable {
     public func shutdown() async {
         guard !self.stopped else { return }
         self.stopped = true
+        self.trimTask?.cancel()
         self.logger.info("shutting down", metadata: ["connections": "\(self.core.connections.count)"])
         await self.closeListeners()
         self.core.connections.terminateAll(.systemShutdown)

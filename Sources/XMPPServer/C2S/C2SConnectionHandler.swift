@@ -52,6 +52,11 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         self.tls = tls
         self.logger = logger
         self.machine = C2SStreamStateMachine(policy: server.negotiationPolicy(tlsAvailable: tls != nil), directTLS: directTLS)
+        server.statistics.increment(\.liveConnectionHandlers)
+    }
+
+    deinit {
+        self.server.statistics.decrement(\.liveConnectionHandlers)
     }
 
     // MARK: - Channel events
@@ -85,6 +90,11 @@ final class C2SConnectionHandler: ChannelInboundHandler {
             self.run(self.machine.shutdown(.connectionTimeout))
         }
         self.server.connections.add(self, eventLoop: context.eventLoop)
+    }
+
+    /// The context refers back to this handler: let go of it, or neither is ever freed.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -366,7 +376,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     private func bind(requested: String?, account: JID, context: ChannelHandlerContext) {
         let handlers = self.server.sessions.detachedDeliveryHandlers
         let outcome = self.server.sessions.bind(account: account, requested: requested) { jid in
-            let session = ClientSession(jid: jid, eventLoop: context.eventLoop, connection: self)
+            let session = ClientSession(jid: jid, eventLoop: context.eventLoop, connection: self, statistics: self.server.statistics)
             session.detachedDelivery = handlers
             return session
         }

@@ -57,6 +57,11 @@ final class S2SInboundHandler: ChannelInboundHandler {
         }
     }
 
+    /// The context refers back to this handler: let go of it, or neither is ever freed.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
         self.timeout?.cancel()
         if self.counted { self.manager.inboundClosed() }

@@ -46,6 +46,11 @@ final class S2SOutboundHandler: ChannelInboundHandler {
         }
     }
 
+    /// The context refers back to this handler: let go of it, or neither is ever freed.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
     func channelActive(context: ChannelHandlerContext) {
         self.run(self.machine.connected())
         context.fireChannelActive()

@@ -42,6 +42,10 @@ public final class ServerStatistics: @unchecked Sendable {
         public var authenticationLockouts = 0
         public var refusedConnections = 0
         public var slowInputTimeouts = 0
+        /// Client connection handlers alive in memory (open or not yet freed).
+        public var liveConnectionHandlers = 0
+        /// Client sessions alive in memory (bound, detached, or not yet freed).
+        public var liveSessions = 0
     }
 
     private let box = NIOLockedValueBox(Values())
@@ -50,5 +54,9 @@ public final class ServerStatistics: @unchecked Sendable {
 
     func increment(_ keyPath: WritableKeyPath<Values, Int>) {
         self.box.withLockedValue { $0[keyPath: keyPath] += 1 }
+    }
+
+    func decrement(_ keyPath: WritableKeyPath<Values, Int>) {
+        self.box.withLockedValue { $0[keyPath: keyPath] -= 1 }
     }
 }

@@ -21,9 +21,17 @@ public final class ClientSession: @unchecked Sendable, Hashable {
         var counters = StreamManagementCounters()
     }
 
-    init(jid: JID, eventLoop: any EventLoop, connection: C2SConnectionHandler) {
+    private let statistics: ServerStatistics?
+
+    init(jid: JID, eventLoop: any EventLoop, connection: C2SConnectionHandler, statistics: ServerStatistics? = nil) {
         self.jid = jid
         self.attachment = (connection, eventLoop)
+        self.statistics = statistics
+        statistics?.increment(\.liveSessions)
+    }
+
+    deinit {
+        self.statistics?.decrement(\.liveSessions)
     }
 
     /// Writes the stanza to the client (or keeps it for a resume while detached).

@@ -57,6 +57,7 @@ public final class XMPPServer: @unchecked Sendable {
         if configuration.listeners.contains(where: { $0.kind == .s2s }), let tls = self.tls {
             let s2s = try S2SManager(configuration: configuration, hosts: hosts, tls: tls, group: self.group, logger: logger)
             s2s.router = self.core.router
+            s2s.statistics = self.core.statistics
             self.core.router.s2s = s2s
             self.s2s = s2s
         }

@@ -21,22 +21,23 @@ struct FederatedPair {
     let a: TestServer
     let b: TestServer
 
-    static func start(pinned: Bool, directTLS: Bool = false, captureA: CapturedLog? = nil) async throws -> FederatedPair {
+    static func start(pinned: Bool, directTLS: Bool = false, secondDomainOnA: Bool = false, captureA: CapturedLog? = nil) async throws -> FederatedPair {
         let portA = try freePort()
         let portB = try freePort()
         let dirA = NSTemporaryDirectory() + "starling-s2s-a-" + UUID().uuidString
         let dirB = NSTemporaryDirectory() + "starling-s2s-b-" + UUID().uuidString
         // Make both certificates first so each server can pin the other's.
-        for (dir, host) in [(dirA, "a.test"), (dirB, "b.test")] {
+        for (dir, hosts) in [(dirA, secondDomainOnA ? ["a.test", "a2.test"] : ["a.test"]), (dirB, ["b.test"])] {
             var configuration = ServerConfiguration()
             configuration.dataDirectory = dir
-            _ = try CertificateStore.load(configuration, hosts: [host], generateIfMissing: true)
+            _ = try CertificateStore.load(configuration, hosts: hosts, generateIfMissing: true)
         }
         func configure(_ configuration: inout ServerConfiguration, domain: String, dir: String, port: Int, peer: String, peerPort: Int, peerDir: String) {
-            configuration.hosts = [domain]
+            configuration.hosts = domain == "a.test" && secondDomainOnA ? ["a.test", "a2.test"] : [domain]
             configuration.dataDirectory = dir
             configuration.listeners.append(ServerConfiguration.Listener(kind: .s2s, addresses: ["127.0.0.1"], port: port, tls: directTLS ? .direct : .starttls))
             configuration.s2s.routes = [peer: "\(directTLS ? "xmpps://" : "")127.0.0.1:\(peerPort)", "unreachable.test": "127.0.0.1:1"]
+            if peer == "a.test" { configuration.s2s.routes["a2.test"] = "127.0.0.1:\(peerPort)" }
             configuration.s2s.resolveDNS = false
             configuration.s2s.caFile = nil
             if pinned { configuration.s2s.pinned = [peer: peerDir + "/tls/certificate.pem"] }
@@ -123,6 +124,35 @@ struct S2SIntegrationTests {
             #expect(try await bob.receive(timeout: .seconds(20)) { $0.name == "message" }.child(named: "body")?.text == "over direct TLS")
             await alice.close()
             await bob.close()
+        } catch {
+            await pair.stop()
+            throw error
+        }
+        await pair.stop()
+    }
+
+    @Test("two local domains share one outbound stream (dialback piggybacking)")
+    func piggybacking() async throws {
+        let pair = try await FederatedPair.start(pinned: false, secondDomainOnA: true)
+        do {
+            try await pair.a.addUser("alice", password: "a-password")
+            let manager = AccountManager(store: pair.a.server.storage.accounts, hosts: ["a.test", "a2.test"])
+            _ = try await manager.create("amy@a2.test", password: "amy-password")
+            try await pair.b.addUser("bob", password: "b-password")
+            let bob = try await pair.b.login("bob", password: "b-password")
+            try await bob.sendPresence()
+            let alice = try await pair.a.login("alice", password: "a-password")
+            try await alice.sendMessage(to: try JID("bob@b.test"), body: "from a.test")
+            #expect(try await bob.receive(timeout: .seconds(20)) { $0.name == "message" }.child(named: "body")?.text == "from a.test")
+            var amyConfiguration = pair.a.configuration("amy", password: "amy-password")
+            amyConfiguration.account = try JID("amy@a2.test")
+            let amy = try await XMPPClient.login(amyConfiguration)
+            try await amy.sendMessage(to: try JID("bob@b.test"), body: "from a2.test")
+            let second = try await bob.receive(timeout: .seconds(20)) { $0.name == "message" }
+            #expect(second.child(named: "body")?.text == "from a2.test")
+            #expect(second[attribute: "from"]?.hasPrefix("amy@a2.test") == true)
+            #expect(pair.a.server.statistics.outboundStreamsOpened == 1)
+            for client in [alice, amy, bob] { await client.close() }
         } catch {
             await pair.stop()
             throw error

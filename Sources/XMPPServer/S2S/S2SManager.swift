@@ -21,14 +21,11 @@ final class S2SManager: @unchecked Sendable {
     let clientTLS: NIOSSLContext
     private let group: any EventLoopGroup
     weak var router: Router?
-
-    private struct Pair: Hashable {
-        var local: String
-        var remote: String
-    }
+    var statistics: ServerStatistics?
 
     private let lock = NIOLock()
-    private var links: [Pair: OutboundLink] = [:]
+    /// One outbound stream per remote domain; further local domains ride on it by dialback.
+    private var links: [String: OutboundLink] = [:]
     private var inboundStreams = 0
 
     init(configuration: ServerConfiguration, hosts: [String], tls: TLSMaterial, group: any EventLoopGroup, logger: Logger) throws {
@@ -74,23 +71,22 @@ final class S2SManager: @unchecked Sendable {
     /// Sends a stanza (in `jabber:client` form) to its remote domain.
     func send(_ stanza: Element) {
         guard let to = stanza.to?.domainpart, let from = stanza.from?.domainpart, self.hosts.contains(from) else { return }
-        let pair = Pair(local: from, remote: to)
         let (link, isNew) = self.lock.withLock { () -> (OutboundLink, Bool) in
-            if let existing = self.links[pair], !existing.isFinished { return (existing, false) }
+            if let existing = self.links[to], !existing.isFinished { return (existing, false) }
             let link = OutboundLink(local: from, remote: to, manager: self)
-            self.links[pair] = link
+            self.links[to] = link
             return (link, true)
         }
         link.enqueue(stanza)
         if isNew {
+            self.statistics?.increment(\.outboundStreamsOpened)
             self.connect(link, purpose: .stanzas)
         }
     }
 
     func linkFinished(_ link: OutboundLink) {
         self.lock.withLock {
-            let pair = Pair(local: link.local, remote: link.remote)
-            if self.links[pair] === link { self.links[pair] = nil }
+            if self.links[link.remote] === link { self.links[link.remote] = nil }
         }
     }
 
@@ -168,11 +164,16 @@ final class S2SManager: @unchecked Sendable {
 
 /// One outbound stream and the stanzas waiting for it.
 final class OutboundLink: @unchecked Sendable {
+    /// The domain the stream was opened for.
     let local: String
     let remote: String
     private weak var manager: S2SManager?
     private let lock = NIOLock()
-    private var queue: [Element] = []
+    /// Stanzas waiting, per local domain, for the stream or for that domain's dialback.
+    private var queues: [String: [Element]] = [:]
+    /// Local domains the remote server accepted on this stream.
+    private var authenticated: Set<String> = []
+    private var piggybackRequested: Set<String> = []
     private var handler: S2SOutboundHandler?
     private var eventLoop: (any EventLoop)?
     private(set) var isFinished = false
@@ -187,20 +188,32 @@ final class OutboundLink: @unchecked Sendable {
     func enqueue(_ stanza: Element) {
         enum Decision {
             case write(S2SOutboundHandler, any EventLoop)
+            case piggyback(S2SOutboundHandler, any EventLoop, String)
             case queued
             case full
         }
         let limit = self.manager?.settings.queueLimit ?? 1000
+        let from = stanza.from?.domainpart ?? self.local
         let decision: Decision = self.lock.withLock {
-            if let handler = self.handler, let eventLoop = self.eventLoop { return .write(handler, eventLoop) }
-            guard self.queue.count < limit else { return .full }
-            self.queue.append(stanza)
+            if let handler = self.handler, let eventLoop = self.eventLoop, self.authenticated.contains(from) {
+                return .write(handler, eventLoop)
+            }
+            guard (self.queues[from]?.count ?? 0) < limit else { return .full }
+            self.queues[from, default: []].append(stanza)
+            // XEP-0220 §2.5: another of our domains rides on the established stream by dialback.
+            if let handler = self.handler, let eventLoop = self.eventLoop, !self.piggybackRequested.contains(from) {
+                self.piggybackRequested.insert(from)
+                return .piggyback(handler, eventLoop, from)
+            }
             return .queued
         }
         switch decision {
         case .write(let handler, let eventLoop):
             let transfer = UnsafeTransfer(handler)
             eventLoop.execute { transfer.value.write(stanza) }
+        case .piggyback(let handler, let eventLoop, let domain):
+            let transfer = UnsafeTransfer(handler)
+            eventLoop.execute { transfer.value.requestDialback(for: domain) }
         case .queued:
             break
         case .full:
@@ -209,13 +222,31 @@ final class OutboundLink: @unchecked Sendable {
     }
 
     func established(_ handler: S2SOutboundHandler, eventLoop: any EventLoop) {
-        let waiting = self.lock.withLock { () -> [Element] in
+        let (waiting, others) = self.lock.withLock { () -> ([Element], [String]) in
             self.handler = handler
             self.eventLoop = eventLoop
-            defer { self.queue.removeAll() }
-            return self.queue
+            self.authenticated.insert(self.local)
+            let waiting = self.queues.removeValue(forKey: self.local) ?? []
+            let others = Array(self.queues.keys)
+            self.piggybackRequested.formUnion(others)
+            return (waiting, others)
         }
         for stanza in waiting { handler.write(stanza) }
+        for domain in others { handler.requestDialback(for: domain) }
+    }
+
+    /// The remote server answered a piggybacked `db:result` for one of our domains.
+    func piggybackAnswered(domain: String, valid: Bool) {
+        let (handler, waiting) = self.lock.withLock { () -> (S2SOutboundHandler?, [Element]) in
+            self.piggybackRequested.remove(domain)
+            if valid { self.authenticated.insert(domain) }
+            return (self.handler, self.queues.removeValue(forKey: domain) ?? [])
+        }
+        if valid, let handler {
+            for stanza in waiting { handler.write(stanza) }
+        } else {
+            self.manager?.bounce(waiting, .remoteServerNotFound)
+        }
     }
 
     func verified(_ valid: Bool) {
@@ -230,8 +261,8 @@ final class OutboundLink: @unchecked Sendable {
         let waiting = self.lock.withLock { () -> [Element] in
             self.isFinished = true
             self.handler = nil
-            defer { self.queue.removeAll() }
-            return self.queue
+            defer { self.queues.removeAll() }
+            return self.queues.values.flatMap { $0 }
         }
         self.manager?.logger.info("s2s stream failed", metadata: ["local": "\(self.local)", "remote": "\(self.remote)", "reason": "\(reason)"])
         self.verified(false)
@@ -240,11 +271,14 @@ final class OutboundLink: @unchecked Sendable {
     }
 
     func closed() {
-        self.lock.withLock {
+        let waiting = self.lock.withLock { () -> [Element] in
             self.isFinished = true
             self.handler = nil
+            defer { self.queues.removeAll() }
+            return self.queues.values.flatMap { $0 }
         }
         self.verified(false)
+        self.manager?.bounce(waiting, .remoteServerTimeout)
         self.manager?.linkFinished(self)
     }
 

@@ -20,6 +20,7 @@ final class S2SOutboundHandler: ChannelInboundHandler {
     private var timeout: Scheduled<Void>?
     private var idleCheck: RepeatedTask?
     private var lastUsed = NIODeadline.now()
+    private var streamID: String?
     private let serializer = XMLSerializer(
         defaultNamespace: XMPPNamespace.server, prefixes: [XMPPNamespace.stream: "stream", S2SNamespace.dialback: "db"])
 
@@ -66,8 +67,15 @@ final class S2SOutboundHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch self.unwrapInboundIn(data) {
-        case .streamOpened(let header): self.run(self.machine.streamOpened(header))
-        case .element(let element): self.run(self.machine.elementReceived(element))
+        case .streamOpened(let header):
+            self.streamID = header[attribute: "id"]
+            self.run(self.machine.streamOpened(header))
+        case .element(let element):
+            if self.machine.isEstablished, element.name == "result", element.namespace == S2SNamespace.dialback, let domain = element[attribute: "to"] {
+                self.link.piggybackAnswered(domain: domain, valid: element[attribute: "type"] == "valid")
+                return
+            }
+            self.run(self.machine.elementReceived(element))
         case .streamClosed: self.run(self.machine.streamClosed())
         }
     }
@@ -169,6 +177,18 @@ final class S2SOutboundHandler: ChannelInboundHandler {
         guard let context = self.context else { return }
         self.lastUsed = .now()
         self.write(raw: self.serializer.string(stanza.relabeling(namespace: XMPPNamespace.client, to: XMPPNamespace.server)), context: context)
+        context.flush()
+    }
+
+    /// Asks the remote server to accept another of our domains on this stream (dialback key).
+    func requestDialback(for domain: String) {
+        guard let context = self.context, let streamID = self.streamID else {
+            self.link.piggybackAnswered(domain: domain, valid: false)
+            return
+        }
+        let key = self.manager.keys.key(receiving: self.machine.remote, originating: domain, streamID: streamID)
+        let result = Element("result", namespace: S2SNamespace.dialback, attributes: [("from", domain), ("to", self.machine.remote)], text: key)
+        self.write(raw: self.serializer.string(result), context: context)
         context.flush()
     }
 

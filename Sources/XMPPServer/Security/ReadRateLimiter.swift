@@ -46,6 +46,8 @@ public final class ServerStatistics: @unchecked Sendable {
         public var liveConnectionHandlers = 0
         /// Client sessions alive in memory (bound, detached, or not yet freed).
         public var liveSessions = 0
+        /// Outbound server-to-server streams opened.
+        public var outboundStreamsOpened = 0
     }
 
     private let box = NIOLockedValueBox(Values())

@@ -19,9 +19,8 @@ struct S2SResolver: Sendable {
             // "xmpps://host:port" routes to a direct TLS listener (XEP-0368).
             let directTLS = route.hasPrefix("xmpps://")
             if directTLS { route.removeFirst("xmpps://".count) }
-            let parts = route.split(separator: ":")
-            guard parts.count >= 2, let port = Int(parts[parts.count - 1]) else { return [] }
-            let host = parts.dropLast().joined(separator: ":").trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            guard let colon = route.lastIndex(of: ":"), let port = Int(route[route.index(after: colon)...]) else { return [] }
+            let host = route[..<colon].trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
             return [Target(host: host, port: port, directTLS: directTLS)]
         }
         guard self.useDNS else { return [] }
@@ -46,6 +45,26 @@ struct S2SResolver: Sendable {
             if host == "." { return [] }  // "service not available" (RFC 2782)
             records.append((priority, weight, Target(host: host, port: port, directTLS: directTLS)))
         }
-        return records.sorted { $0.priority != $1.priority ? $0.priority < $1.priority : $0.weight > $1.weight }.map(\.target)
+        return self.order(records.map { ($0.priority, $0.weight, $0.target) })
+    }
+
+    /// RFC 2782: lowest priority first; within a priority, a weighted random order.
+    static func order(_ records: [(priority: Int, weight: Int, target: Target)], random: (Int) -> Int = { Int.random(in: 0..<max($0, 1)) }) -> [Target] {
+        var result: [Target] = []
+        for priority in Set(records.map(\.priority)).sorted() {
+            var group = records.filter { $0.priority == priority }.sorted { $0.weight < $1.weight }
+            while !group.isEmpty {
+                let total = group.reduce(0) { $0 + $1.weight }
+                var pick = random(total + 1)
+                var index = 0
+                for (position, record) in group.enumerated() {
+                    pick -= record.weight
+                    index = position
+                    if pick <= 0 { break }
+                }
+                result.append(group.remove(at: index).target)
+            }
+        }
+        return result
     }
 }

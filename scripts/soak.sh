@@ -30,7 +30,7 @@ limits:
   read_rate_bytes_per_second: 0
 modules: {registration: true, registrations_per_ip_per_hour: 100000}
 CONFIG
-.build/release/starling serve --config "$WORK/soak.yml" &
+MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-}" .build/release/starling serve --config "$WORK/soak.yml" &
 SERVER_PID=$!
 for _ in $(seq 1 100); do [[ -s "$WORK/data/tls/certificate.pem" ]] && (echo > "/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done
 rss() { awk '/VmRSS/ {print $2}' "/proc/$SERVER_PID/status"; }

@@ -97,18 +97,9 @@ final class S2SInboundHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event {
-            self.decoder.pause()
-            let chain = self.peerChain
-            let manager = self.manager
-            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let eventLoop = context.eventLoop
-            Task {
-                let identity = await manager.validator.identity(of: chain)
-                eventLoop.execute {
-                    let handler = loopBound.value
-                    handler.run(handler.machine.tlsEstablished(certificate: identity))
-                    handler.decoder.resume()
-                }
+            self.manager.judgeCertificate(self.peerChain, decoder: self.decoder, eventLoop: context.eventLoop) { [weak self] identity in
+                guard let self else { return }
+                self.run(self.machine.tlsEstablished(certificate: identity))
             }
         }
         context.fireUserInboundEventTriggered(event)

@@ -52,6 +52,22 @@ final class S2SManager: @unchecked Sendable {
         XMLParserLimits(maxStanzaBytes: self.settings.maxStanzaBytes, maxAttributeValueBytes: min(self.settings.maxStanzaBytes, 262_144))
     }
 
+    /// Judges a peer's certificate chain off the event loop with input paused, then hands the
+    /// identity back on the loop (both stream directions use this after the TLS handshake).
+    func judgeCertificate(_ chain: [NIOSSLCertificate], decoder: XMLStreamDecoderHandler, eventLoop: any EventLoop, then: @escaping (CertificateIdentity) -> Void) {
+        decoder.pause()
+        let validator = self.validator
+        let continuation = UnsafeTransfer(then)
+        let pausedDecoder = UnsafeTransfer(decoder)
+        Task {
+            let identity = await validator.identity(of: chain)
+            eventLoop.execute {
+                continuation.value(identity)
+                pausedDecoder.value.resume()
+            }
+        }
+    }
+
     // MARK: - Inbound stream accounting
 
     func inboundOpened() -> Bool {

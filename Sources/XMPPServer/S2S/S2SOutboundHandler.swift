@@ -87,22 +87,14 @@ final class S2SOutboundHandler: ChannelInboundHandler {
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event {
-            self.decoder.pause()
-            let chain = self.peerChain
             let remote = self.machine.remote
-            let manager = self.manager
-            let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
-            let eventLoop = context.eventLoop
-            Task {
-                let identity = await manager.validator.identity(of: chain)
-                eventLoop.execute {
-                    let handler = loopBound.value
-                    if !identity.covers(remote) && manager.settings.requireValidCertificates {
-                        handler.run(handler.machine.connectionFailed("the certificate of \(remote) does not verify"))
-                    } else {
-                        handler.run(handler.machine.tlsEstablished())
-                    }
-                    handler.decoder.resume()
+            let requireValid = self.manager.settings.requireValidCertificates
+            self.manager.judgeCertificate(self.peerChain, decoder: self.decoder, eventLoop: context.eventLoop) { [weak self] identity in
+                guard let self else { return }
+                if !identity.covers(remote) && requireValid {
+                    self.run(self.machine.connectionFailed("the certificate of \(remote) does not verify"))
+                } else {
+                    self.run(self.machine.tlsEstablished())
                 }
             }
         }

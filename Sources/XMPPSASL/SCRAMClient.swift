@@ -17,6 +17,8 @@ public struct SCRAMClient: Sendable {
         case malformedChallenge
         case nonceMismatch
         case iterationCountTooLow(Int)
+        /// A server asking for more work than this client will do (a hang, not a login).
+        case iterationCountTooHigh(Int)
         case serverSignatureMismatch
         case serverError(String)
         case invalidPassword(SASLPasswordError)
@@ -36,6 +38,7 @@ public struct SCRAMClient: Sendable {
     private let binding: Binding
     private let clientNonce: String
     private let minimumIterations: Int
+    private let maximumIterations: Int
     private var state: State = .initial
     private var clientFirstBare = ""
 
@@ -49,7 +52,8 @@ public struct SCRAMClient: Sendable {
         authzid: String? = nil,
         binding: Binding = .unsupported,
         clientNonce: String = SASLRandom.nonce(),
-        minimumIterations: Int = SCRAMCredentials.minimumIterations
+        minimumIterations: Int = SCRAMCredentials.minimumIterations,
+        maximumIterations: Int = 1_000_000
     ) {
         self.hash = hash
         self.username = username
@@ -58,6 +62,7 @@ public struct SCRAMClient: Sendable {
         self.binding = binding
         self.clientNonce = clientNonce
         self.minimumIterations = minimumIterations
+        self.maximumIterations = maximumIterations
     }
 
     private var gs2Header: String {
@@ -91,6 +96,7 @@ public struct SCRAMClient: Sendable {
         guard let nonce, let salt, let iterations else { throw .malformedChallenge }
         guard nonce.hasPrefix(self.clientNonce), nonce.count > self.clientNonce.count else { throw .nonceMismatch }
         guard iterations >= self.minimumIterations else { throw .iterationCountTooLow(iterations) }
+        guard iterations <= self.maximumIterations else { throw .iterationCountTooHigh(iterations) }
 
         var bindingData = Array(self.gs2Header.utf8)
         if case .bound(_, let data) = self.binding {

@@ -170,6 +170,15 @@ struct SCRAMTests {
         }
     }
 
+    @Test("fuzz regression: a server demanding 409 million iterations is refused, not obeyed")
+    func absurdIterationCount() {
+        var client = SCRAMClient(hash: .sha1, username: "user", password: "pencil", clientNonce: "n", minimumIterations: 1)
+        _ = client.clientFirstMessage()
+        #expect(throws: SCRAMClient.ClientError.iterationCountTooHigh(409_224_092)) {
+            try client.receivedServerFirst(bytes("r=nfuzz,s=QSXCR+Q6sek8bf92,i=409224092"))
+        }
+    }
+
     @Test("saslnames are escaped and unescaped")
     func saslNames() {
         #expect(SCRAMServer.encodeSASLName("a,b=c") == "a=2Cb=3Dc")

@@ -28,7 +28,7 @@ limits:
   max_unauthenticated_per_address: 100000
   max_unauthenticated_connections: 100000
   read_rate_bytes_per_second: 0
-modules: {registration: true, registrations_per_ip_per_hour: 100000}
+modules: {registration: true, registrations_per_ip_per_hour: 100000, archive: ${SOAK_ARCHIVE:-true}}
 CONFIG
 MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-}" .build/release/starling serve --config "$WORK/soak.yml" &
 SERVER_PID=$!

@@ -11,8 +11,9 @@ public enum DefaultModules {
         var modules: [any ServerModule] = [
             RosterModule(), PresenceModule(), PushModule(), OfflineModule(), DiscoModule(), PingModule(), TimeModule(),
             LastActivityModule(), VCardModule(), PrivateStorageModule(), BlockingModule(policy: policy), PrivacyListsModule(policy: policy),
-            MessageArchiveModule(), CarbonsModule(),
+            CarbonsModule(),
         ]
+        if configuration.modules.archive { modules.append(MessageArchiveModule()) }
         if configuration.modules.version { modules.append(VersionModule()) }
         if configuration.modules.registration { modules.append(RegistrationModule()) }
         return modules

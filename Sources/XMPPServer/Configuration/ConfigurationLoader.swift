@@ -263,11 +263,12 @@ public enum ConfigurationLoader {
         }
 
         mutating func readModules(_ node: Node, into modules: inout ServerConfiguration.ModuleSettings) {
-            guard let entries = self.mapping(node, "modules", known: ["version", "registration", "registrations_per_ip_per_hour", "archive_retention_days"]) else { return }
+            guard let entries = self.mapping(node, "modules", known: ["version", "registration", "registrations_per_ip_per_hour", "archive", "archive_retention_days"]) else { return }
             for (key, value) in entries {
                 switch key {
                 case "version": if let flag = self.bool(value, "modules.version") { modules.version = flag }
                 case "registration": if let flag = self.bool(value, "modules.registration") { modules.registration = flag }
+                case "archive": if let flag = self.bool(value, "modules.archive") { modules.archive = flag }
                 case "archive_retention_days":
                     if let days = self.int(value, "modules.archive_retention_days", range: 0...36_500) { modules.archiveRetentionDays = days }
                 default:

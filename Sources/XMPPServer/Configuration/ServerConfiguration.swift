@@ -53,6 +53,8 @@ public struct ServerConfiguration: Sendable, Hashable {
         public var registration = false
         /// In-band registrations allowed per IP address per hour.
         public var registrationsPerIPPerHour = 5
+        /// Archive messages (XEP-0313).
+        public var archive = true
         /// Archived messages (XEP-0313) older than this are deleted; 0 keeps them forever.
         public var archiveRetentionDays = 0
     }

@@ -29,6 +29,8 @@ enum Soak {
                 mechanisms: [.scramSHA1], timeout: .seconds(60))
         }
         let deadline = Date().addingTimeInterval(Double(seconds))
+        // SOAK_LOGINS_ONLY=1: only log in and out, to tell per-login costs from per-message ones.
+        let loginsOnly = ProcessInfo.processInfo.environment["SOAK_LOGINS_ONLY"] == "1"
         let counters = Counters()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<users {
@@ -40,8 +42,10 @@ enum Soak {
                     var round = 0
                     while Date() < deadline {
                         round += 1
-                        try await client.sendMessage(to: partner, body: "round \(round) from \(index)")
-                        counters.add(sent: 1)
+                        if !loginsOnly {
+                            try await client.sendMessage(to: partner, body: "round \(round) from \(index)")
+                            counters.add(sent: 1)
+                        }
                         while let stanza = try? await client.receive(timeout: .milliseconds(50)) {
                             if stanza.name == "message" { counters.add(received: 1) }
                         }

@@ -75,7 +75,11 @@ make_cert() { # domain mode(ca|self)
     local domain="$1" mode="$2"
     openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=$domain" \
         -keyout "$WORK/$domain.key" -out "$WORK/$domain.csr" 2> /dev/null
-    printf 'subjectAltName=DNS:%s,DNS:*.%s\nextendedKeyUsage=serverAuth,clientAuth\nbasicConstraints=CA:FALSE\n' "$domain" "$domain" > "$WORK/$domain.ext"
+    # prosody.test gets serverAuth only, as public CAs issue them since 2026: Starling must
+    # still accept it as the client certificate of an inbound stream.
+    local usage="serverAuth,clientAuth"
+    [[ "$domain" == prosody.test ]] && usage="serverAuth"
+    printf 'subjectAltName=DNS:%s,DNS:*.%s\nextendedKeyUsage=%s\nbasicConstraints=CA:FALSE\n' "$domain" "$domain" "$usage" > "$WORK/$domain.ext"
     if [[ "$mode" == ca ]]; then
         openssl x509 -req -in "$WORK/$domain.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial -days 30 \
             -extfile "$WORK/$domain.ext" -out "$WORK/$domain.crt" 2> /dev/null

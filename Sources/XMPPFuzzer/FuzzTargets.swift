@@ -59,7 +59,7 @@ enum FuzzTargets {
             }
         }
         _ = try? PLAINMessage(parsing: input)
-        var client = SCRAMClient(hash: .sha1, username: "user", password: "pencil", clientNonce: "n", minimumIterations: 1)
+        var client = SCRAMClient(hash: .sha1, username: "user", password: "pencil", clientNonce: "n", minimumIterations: 1, maximumIterations: 10_000)
         _ = client.clientFirstMessage()
         if let final = try? client.receivedServerFirst(Array(parts[0])), !final.isEmpty {
             _ = try? client.receivedServerFinal(parts.count > 1 ? Array(parts[1]) : [])

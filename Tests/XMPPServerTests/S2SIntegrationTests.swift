@@ -58,13 +58,24 @@ struct FederatedPair {
     }
 }
 
+/// Runs `body` against a fresh federated pair and always stops both servers.
+func withFederatedPair(pinned: Bool = false, directTLS: Bool = false, secondDomainOnA: Bool = false, captureA: CapturedLog? = nil, _ body: (FederatedPair) async throws -> Void) async throws {
+    let pair = try await FederatedPair.start(pinned: pinned, directTLS: directTLS, secondDomainOnA: secondDomainOnA, captureA: captureA)
+    do {
+        try await body(pair)
+    } catch {
+        await pair.stop()
+        throw error
+    }
+    await pair.stop()
+}
+
 @Suite("Federation over real sockets")
 struct S2SIntegrationTests {
     @Test("messages, subscriptions, presence and IQs cross between two servers", arguments: [false, true])
     func federate(pinned: Bool) async throws {
         let log = CapturedLog()
-        let pair = try await FederatedPair.start(pinned: pinned, captureA: log)
-        do {
+        try await withFederatedPair(pinned: pinned, captureA: log) { pair in
             try await pair.a.addUser("alice", password: "a-password")
             try await pair.b.addUser("bob", password: "b-password")
             let alice = try await pair.a.login("alice", password: "a-password", resource: "home")
@@ -101,11 +112,7 @@ struct S2SIntegrationTests {
             #expect(vcard.stanzaType == "result")
             await alice.close()
             await bob.close()
-        } catch {
-            await pair.stop()
-            throw error
         }
-        await pair.stop()
         let method = pinned ? "sasl-external" : "dialback"
         #expect(log.text.contains("s2s peer authenticated") && log.text.contains(method))
         #expect(!log.text.contains(pinned ? "dialback" : "sasl-external"))
@@ -113,8 +120,7 @@ struct S2SIntegrationTests {
 
     @Test("direct TLS between servers (XEP-0368)")
     func directTLS() async throws {
-        let pair = try await FederatedPair.start(pinned: true, directTLS: true)
-        do {
+        try await withFederatedPair(pinned: true, directTLS: true) { pair in
             try await pair.a.addUser("alice", password: "a-password")
             try await pair.b.addUser("bob", password: "b-password")
             let alice = try await pair.a.login("alice", password: "a-password")
@@ -124,17 +130,12 @@ struct S2SIntegrationTests {
             #expect(try await bob.receive(timeout: .seconds(20)) { $0.name == "message" }.child(named: "body")?.text == "over direct TLS")
             await alice.close()
             await bob.close()
-        } catch {
-            await pair.stop()
-            throw error
         }
-        await pair.stop()
     }
 
     @Test("two local domains share one outbound stream (dialback piggybacking)")
     func piggybacking() async throws {
-        let pair = try await FederatedPair.start(pinned: false, secondDomainOnA: true)
-        do {
+        try await withFederatedPair(pinned: false, secondDomainOnA: true) { pair in
             try await pair.a.addUser("alice", password: "a-password")
             let manager = AccountManager(store: pair.a.server.storage.accounts, hosts: ["a.test", "a2.test"])
             _ = try await manager.create("amy@a2.test", password: "amy-password")
@@ -153,17 +154,12 @@ struct S2SIntegrationTests {
             #expect(second[attribute: "from"]?.hasPrefix("amy@a2.test") == true)
             #expect(pair.a.server.statistics.outboundStreamsOpened == 1)
             for client in [alice, amy, bob] { await client.close() }
-        } catch {
-            await pair.stop()
-            throw error
         }
-        await pair.stop()
     }
 
     @Test("an unreachable domain bounces remote-server-not-found")
     func unreachable() async throws {
-        let pair = try await FederatedPair.start(pinned: false)
-        do {
+        try await withFederatedPair(pinned: false) { pair in
             try await pair.a.addUser("alice", password: "a-password")
             let alice = try await pair.a.login("alice", password: "a-password")
             try await alice.sendMessage(to: try JID("someone@unreachable.test"), body: "hello?", id: "lost")
@@ -172,32 +168,22 @@ struct S2SIntegrationTests {
             try await alice.sendMessage(to: try JID("someone@nowhere.example"), body: "no route", id: "noroute")
             #expect(StanzaError(stanza: try await alice.receive(timeout: .seconds(20)) { $0.id == "noroute" })?.condition == .remoteServerNotFound)
             await alice.close()
-        } catch {
-            await pair.stop()
-            throw error
         }
-        await pair.stop()
     }
 
     @Test("a peer that sends from a domain it did not authenticate gets invalid-from")
     func invalidFrom() async throws {
-        let pair = try await FederatedPair.start(pinned: false)
-        do {
+        try await withFederatedPair(pinned: false) { pair in
             // A fake peer authenticates as b.test by dialback (b.test confirms the key), then lies.
             let connection = try await rawS2S(to: pair, as: "b.test")
             try await connection.send(raw: "<message from='mallory@evil.test' to='alice@a.test'><body>hi</body></message>")
             #expect(try await expectStreamError(connection) == .invalidFrom)
-        } catch {
-            await pair.stop()
-            throw error
         }
-        await pair.stop()
     }
 
     @Test("a dialback key that does not verify closes the stream with not-authorized")
     func badDialbackKey() async throws {
-        let pair = try await FederatedPair.start(pinned: false)
-        do {
+        try await withFederatedPair(pinned: false) { pair in
             let port = try #require(pair.a.server.boundListeners.first { $0.listener.kind == .s2s }?.address.port)
             let connection = try await XMPPConnection.connect(host: "127.0.0.1", port: port)
             try await openS2S(connection, to: "a.test", from: "b.test", tls: XMPPClientTLS(serverName: "a.test", trust: .pinned(certificatePEM: pair.a.server.certificatePEM ?? "")))
@@ -205,11 +191,7 @@ struct S2SIntegrationTests {
             let result = try await connection.nextElement(timeout: .seconds(20))
             #expect(result[attribute: "type"] == "invalid")
             #expect(try await expectStreamError(connection) == .notAuthorized)
-        } catch {
-            await pair.stop()
-            throw error
         }
-        await pair.stop()
     }
 }
 

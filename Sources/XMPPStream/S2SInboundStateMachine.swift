@@ -75,7 +75,6 @@ public struct S2SInboundStateMachine: Sendable {
         self.state = .awaitingHeader(directTLS ? .encrypted : .plaintext)
     }
 
-    public var currentStreamID: String { self.streamID }
     public var isClosed: Bool {
         if case .closed = self.state { return true }
         return false

@@ -27,9 +27,6 @@ public final class XMLStreamDecoderHandler: ChannelInboundHandler {
         set { self.parser.limits = newValue }
     }
 
-    /// True while a depth-1 element has started but not finished.
-    public var isInsideStanza: Bool { self.parser.isInsideStanza }
-
     /// Since when the input has held an unfinished element (nil when it holds none).
     public private(set) var unfinishedSince: NIODeadline?
 

@@ -126,6 +126,30 @@ struct MobileIntegrationTests {
         }
     }
 
+    @Test("archiving preferences apply at once: never archives nothing, always again archives")
+    func archivePreferences() async throws {
+        try await withServer { server in
+            try await server.addUser("alice", password: "a-password")
+            try await server.addUser("bob", password: "b-password")
+            let alice = try await server.login("alice", password: "a-password")
+            let bob = try await server.login("bob", password: "b-password")
+            try await bob.sendPresence()
+            try await alice.sendMessage(to: bob.jid, body: "kept 1")
+            _ = try await bob.receive { $0.name == "message" }
+            let never = try await alice.iq("set", to: nil, payload: Element(name: "prefs", namespace: mam, attributes: [Attribute(name: "default", value: "never")]))
+            #expect(never.child(named: "prefs")?[attribute: "default"] == "never")
+            try await alice.sendMessage(to: bob.jid, body: "not kept")
+            _ = try await bob.receive { $0.name == "message" }
+            _ = try await alice.iq("set", to: nil, payload: Element(name: "prefs", namespace: mam, attributes: [Attribute(name: "default", value: "always")]))
+            try await alice.sendMessage(to: bob.jid, body: "kept 2")
+            _ = try await bob.receive { $0.name == "message" }
+            let (bodies, _, _) = try await alice.archiveQuery(max: 10, id: "p")
+            #expect(bodies == ["kept 1", "kept 2"])
+            await alice.close()
+            await bob.close()
+        }
+    }
+
     @Test("an inactive client gets presence held back and collapsed, flushed by a message")
     func clientStateIndication() async throws {
         try await withServer { server in

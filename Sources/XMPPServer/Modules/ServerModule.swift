@@ -107,11 +107,6 @@ public struct ModuleContext: Sendable {
         await self.router.route(stanza, origin: .server)
     }
 
-    /// Delivers to local sessions by the RFC 6121 rules, skipping inbound hooks.
-    public func deliverLocally(_ stanza: Element) {
-        self.router.deliverWithoutHooks(stanza)
-    }
-
     /// Sends an event to every module that listens.
     public func emit(_ event: ServerEvent) async {
         await self.router.emit(event)

@@ -166,27 +166,6 @@ public final class Router: @unchecked Sendable {
         await self.deliver(stanza, kind: kind, to: to)
     }
 
-    /// Delivery by RFC 6121 §8 without any hook: for modules that already did their part.
-    func deliverWithoutHooks(_ stanza: Element) {
-        guard let kind = stanza.stanzaKind, let to = stanza.to else { return }
-        if to.isFull {
-            self.sessions.session(for: to)?.deliver(stanza)
-            return
-        }
-        switch kind {
-        case .presence, .iq:
-            for (session, presence) in self.sessions.sessions(of: to) where presence.available {
-                session.deliver(stanza)
-            }
-        case .message:
-            let candidates = self.sessions.sessions(of: to).filter { $0.1.available && $0.1.priority >= 0 }
-            guard let highest = candidates.map(\.1.priority).max() else { return }
-            for (session, presence) in candidates where presence.priority == highest {
-                session.deliver(stanza)
-            }
-        }
-    }
-
     private func deliver(_ stanza: Element, kind: StanzaKind, to: JID) async {
         if to.isFull {
             if let session = self.sessions.session(for: to) {
@@ -224,19 +203,19 @@ public final class Router: @unchecked Sendable {
     /// offline storage, or an error.
     private func deliverMessageToBareJID(_ stanza: Element, to: JID) async {
         let type = stanza.stanzaType ?? "normal"
-        let candidates = self.sessions.sessions(of: to).filter { $0.1.available && $0.1.priority >= 0 }
         if type == "headline" {
-            for (session, _) in candidates { session.deliver(stanza) }
+            for (session, presence) in self.sessions.sessions(of: to) where presence.available && presence.priority >= 0 {
+                session.deliver(stanza)
+            }
             return
         }
         if type == "groupchat" || type == "error" {
             if type == "groupchat" { await self.bounce(stanza, StanzaError(.serviceUnavailable)) }
             return
         }
-        if let highest = candidates.map(\.1.priority).max() {
-            for (session, presence) in candidates where presence.priority == highest {
-                session.deliver(stanza)
-            }
+        let recipients = self.sessions.messageRecipients(of: to)
+        if !recipients.isEmpty {
+            for session in recipients { session.deliver(stanza) }
             return
         }
         for hook in self.registrar?.undeliverableHooks ?? [] {

@@ -105,6 +105,14 @@ public final class SessionManager: @unchecked Sendable {
         }
     }
 
+    /// Who gets a chat or normal message sent to the bare JID (RFC 6121 §8.5.2.1.1): the
+    /// available resources with the highest non-negative priority; none means offline.
+    public func messageRecipients(of account: JID) -> [ClientSession] {
+        let candidates = self.sessions(of: account).filter { $0.1.available && $0.1.priority >= 0 }
+        guard let highest = candidates.map(\.1.priority).max() else { return [] }
+        return candidates.filter { $0.1.priority == highest }.map(\.0)
+    }
+
     /// True when at least one session of the account is available.
     public func isAvailable(_ account: JID) -> Bool {
         self.lock.withLock { (self.accounts[account.bare] ?? [:]).values.contains { $0.presence.available } }
@@ -118,10 +126,6 @@ public final class SessionManager: @unchecked Sendable {
     /// Every session of the account with its presence.
     public func sessions(of account: JID) -> [(ClientSession, SessionPresence)] {
         self.lock.withLock { (self.accounts[account.bare] ?? [:]).values.map { ($0.session, $0.presence) } }
-    }
-
-    public func allSessions() -> [ClientSession] {
-        self.lock.withLock { self.accounts.values.flatMap { $0.values.map(\.session) } }
     }
 
     // MARK: - Resumable sessions (XEP-0198)

@@ -35,18 +35,11 @@ public struct CarbonsModule: ServerModule {
 
         registrar.onInbound(.message, priority: -10) { message, account in
             guard Self.eligible(message), let to = message.to else { return .continue(message) }
-            let sessions = context.sessions.sessions(of: account)
-            let recipients: [ClientSession]
-            if to.isFull {
-                guard let direct = context.sessions.session(for: to) else { return .continue(message) }
-                recipients = [direct]
-            } else {
-                let candidates = sessions.filter { $0.1.available && $0.1.priority >= 0 }
-                guard let highest = candidates.map(\.1.priority).max() else { return .continue(message) }
-                recipients = candidates.filter { $0.1.priority == highest }.map(\.0)
-            }
+            // The same recipients the router would pick; nobody means offline storage, so go on.
+            let recipients = to.isFull ? context.sessions.session(for: to).map { [$0] } ?? [] : context.sessions.messageRecipients(of: account)
+            guard !recipients.isEmpty else { return .continue(message) }
             for recipient in recipients { recipient.deliver(message) }
-            for (other, presence) in sessions where !recipients.contains(other) && presence.moduleState[Self.stateKey] != nil {
+            for (other, presence) in context.sessions.sessions(of: account) where !recipients.contains(other) && presence.moduleState[Self.stateKey] != nil {
                 other.deliver(Self.wrap(message, as: "received", account: account, to: other.jid))
             }
             return .handled

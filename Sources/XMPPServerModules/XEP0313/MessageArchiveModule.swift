@@ -15,11 +15,14 @@ public struct MessageArchiveModule: ServerModule {
     static let fulltext = "{urn:xmpp:fulltext:0}fulltext"
     static let prefsKey = "mam.prefs"
     static let maxPage = 250
+    /// Preferences are asked for on every archived message: read once per account, then kept.
+    private let prefsCache = LockedBox<[JID: ArchivePrefs]>([:])
 
     public init() {}
 
     public func register(with registrar: ModuleRegistrar) {
         let context = registrar.context
+        let cache = self.prefsCache
         registrar.addFeature(Self.namespace, target: .account)
         registrar.addFeature(Self.stanzaID, target: .account)
         registrar.addFeature(Self.namespace)
@@ -27,7 +30,7 @@ public struct MessageArchiveModule: ServerModule {
         // Archive what the account's own clients send…
         registrar.onOutbound(.message, priority: 20) { message, session in
             guard Self.archivable(message), let peer = message.to?.bare else { return .continue(message) }
-            if await Self.allowed(account: session.jid.bare, peer: peer, context: context) {
+            if await Self.allowed(account: session.jid.bare, peer: peer, context: context, cache: cache) {
                 _ = await Self.archive(message, account: session.jid.bare, peer: peer, context: context)
             }
             return .continue(message)
@@ -39,7 +42,7 @@ public struct MessageArchiveModule: ServerModule {
             stamped.removeChildren { $0.name == "stanza-id" && $0.namespace == Self.stanzaID && $0[attribute: "by"] == account.description }
             guard Self.archivable(message), let peer = message.from?.bare,
                 (try? await context.storage.accounts.accountExists(account)) == true,
-                await Self.allowed(account: account, peer: peer, context: context),
+                await Self.allowed(account: account, peer: peer, context: context, cache: cache),
                 let id = await Self.archive(stamped, account: account, peer: peer, context: context)
             else { return .continue(stamped) }
             stamped.append(Element("stanza-id", namespace: Self.stanzaID, attributes: [("id", id), ("by", account.description)]))
@@ -49,7 +52,7 @@ public struct MessageArchiveModule: ServerModule {
         registrar.handleIQ(.get, namespace: Self.namespace, target: .account) { request in
             guard request.from.bare == request.to.bare else { throw StanzaError(.forbidden) }
             if request.payload.name == "prefs" {
-                return await Self.prefs(account: request.from.bare, context: context).element
+                return await Self.prefs(account: request.from.bare, context: context, cache: cache).element
             }
             // The query form (XEP-0313 §6.1).
             let fields = ["with", "start", "end", Self.fulltext].map { Element("field", namespace: XMPPNamespace.dataForms, attributes: [("var", $0), ("type", $0 == "with" ? "jid-single" : "text-single")]) }
@@ -65,6 +68,7 @@ public struct MessageArchiveModule: ServerModule {
             if request.payload.name == "prefs" {
                 let prefs = try ArchivePrefs(element: request.payload)
                 try await context.storage.accountData.setValue(prefs.element.storedText, for: account, key: Self.prefsKey)
+                cache.withLock { $0[account] = prefs }
                 return prefs.element
             }
             guard request.payload.name == "query", let session = request.session else { throw StanzaError(.badRequest) }
@@ -133,7 +137,7 @@ public struct MessageArchiveModule: ServerModule {
 
     // MARK: - Preferences
 
-    struct ArchivePrefs {
+    struct ArchivePrefs: Sendable {
         var defaultMode = "always"
         var always: [JID] = []
         var never: [JID] = []
@@ -159,15 +163,22 @@ public struct MessageArchiveModule: ServerModule {
         }
     }
 
-    static func prefs(account: JID, context: ModuleContext) async -> ArchivePrefs {
+    static func prefs(account: JID, context: ModuleContext, cache: LockedBox<[JID: ArchivePrefs]>) async -> ArchivePrefs {
+        if let cached = cache.withLock({ $0[account] }) { return cached }
+        let prefs = await self.storedPrefs(account: account, context: context)
+        cache.withLock { $0[account] = prefs }
+        return prefs
+    }
+
+    private static func storedPrefs(account: JID, context: ModuleContext) async -> ArchivePrefs {
         guard let stored = try? await context.storage.accountData.value(for: account, key: Self.prefsKey), let element = Element.parse(stored),
             let prefs = try? ArchivePrefs(element: element)
         else { return ArchivePrefs() }
         return prefs
     }
 
-    static func allowed(account: JID, peer: JID, context: ModuleContext) async -> Bool {
-        let prefs = await self.prefs(account: account, context: context)
+    static func allowed(account: JID, peer: JID, context: ModuleContext, cache: LockedBox<[JID: ArchivePrefs]>) async -> Bool {
+        let prefs = await self.prefs(account: account, context: context, cache: cache)
         if prefs.never.contains(peer) { return false }
         if prefs.always.contains(peer) { return true }
         switch prefs.defaultMode {

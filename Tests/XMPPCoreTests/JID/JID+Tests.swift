@@ -92,7 +92,7 @@ struct JIDTests {
     func usernamePolicy() throws {
         #expect(try UsernamePolicy.validate("Alice") == "alice")
         #expect(throws: UsernamePolicy.Problem.self) { try UsernamePolicy.validate("ß-user") }
-        #expect(UsernamePolicy.confusableSkeleton("alice") == UsernamePolicy.confusableSkeleton("a\u{0430}ice".lowercased()) || true)
+        #expect(UsernamePolicy.confusableSkeleton("alice") == UsernamePolicy.confusableSkeleton("\u{0430}lice"))
         #expect(UsernamePolicy.confusableSkeleton("paypal") == UsernamePolicy.confusableSkeleton("p\u{0430}yp\u{0430}l"))
         #expect(UsernamePolicy.confusableSkeleton("alice") != UsernamePolicy.confusableSkeleton("bob"))
     }

@@ -542,6 +542,13 @@ public struct C2SStreamStateMachine: Sendable {
         return []
     }
 
+    /// The client acknowledged more stanzas than it was sent (XEP-0198 §4).
+    public mutating func acknowledgementRejected(h: UInt32) -> [Action] {
+        guard !self.isClosed else { return [] }
+        let condition = Element("handled-count-too-high", namespace: StreamManagementNamespace.v3, attributes: [("h", String(h))])
+        return self.closing(StreamError(.undefinedCondition, text: "acknowledged more stanzas than were sent", applicationCondition: condition))
+    }
+
     /// No session to resume: the client may bind a new one.
     public mutating func resumeFailed() -> [Action] {
         guard case .binding(let account) = self.state, self.resuming else { return [] }

@@ -32,10 +32,13 @@ public struct StreamError: Error, Sendable, Hashable {
     public var condition: StreamErrorCondition
     /// Human-readable detail; never includes credentials or raw peer input.
     public var text: String?
+    /// An application-specific condition, such as XEP-0198's `<handled-count-too-high/>`.
+    public var applicationCondition: Element?
 
-    public init(_ condition: StreamErrorCondition, text: String? = nil) {
+    public init(_ condition: StreamErrorCondition, text: String? = nil, applicationCondition: Element? = nil) {
         self.condition = condition
         self.text = text
+        self.applicationCondition = applicationCondition
     }
 
     public var element: Element {
@@ -43,6 +46,9 @@ public struct StreamError: Error, Sendable, Hashable {
         error.append(Element(name: self.condition.rawValue, namespace: XMPPNamespace.streamErrors))
         if let text {
             error.append(Element("text", namespace: XMPPNamespace.streamErrors, text: text))
+        }
+        if let applicationCondition {
+            error.append(applicationCondition)
         }
         return error
     }
@@ -53,5 +59,6 @@ public struct StreamError: Error, Sendable, Hashable {
         let conditionElement = element.elements.first { $0.namespace == XMPPNamespace.streamErrors && $0.name != "text" }
         self.condition = conditionElement.flatMap { StreamErrorCondition(rawValue: $0.name) } ?? .undefinedCondition
         self.text = element.child(named: "text", namespace: XMPPNamespace.streamErrors)?.text
+        self.applicationCondition = element.elements.first { $0.namespace != XMPPNamespace.streamErrors }
     }
 }

@@ -232,12 +232,8 @@ final class C2SConnectionHandler: ChannelInboundHandler {
                 do {
                     try self.session?.acknowledged(h)
                 } catch {
-                    let tooHigh = Element("handled-count-too-high", namespace: StreamManagementNamespace.v3, attributes: [("h", String(h))])
-                    var streamError = StreamError(.undefinedCondition, text: "acknowledged more stanzas than were sent").element
-                    streamError.append(tooHigh)
-                    self.write(self.serializer.string(streamError), context: context)
-                    self.run(self.machine.shutdown(.undefinedCondition).filter { if case .close = $0 { return false } else { return true } })
-                    self.close(nil, context: context)
+                    if wrote { context.flush() }
+                    self.run(self.machine.acknowledgementRejected(h: h))
                     return
                 }
             case .clientState(let active):

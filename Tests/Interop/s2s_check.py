@@ -7,10 +7,10 @@ with STARTTLS on port 5222 and trusts CA_FILE.
 """
 import asyncio
 import logging
-import ssl
 import sys
 
 import slixmpp
+from interop_client import InteropClient
 
 JID_A, HOST_A, JID_B, HOST_B, CA_FILE = sys.argv[1:6]
 TIMEOUT = 60
@@ -25,31 +25,17 @@ def check(condition, description):
     print(f"  ok: {description}")
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(InteropClient):
     def __init__(self, jid, host):
-        super().__init__(jid + "/interop", "interop-pass")
+        super().__init__(jid + "/interop", "interop-pass", CA_FILE, plugins=("xep_0199",))
         self.host = host
-        self.enable_direct_tls = False
-        self.enable_plaintext = False
-        self.ssl_context = ssl.create_default_context(cafile=CA_FILE)
-        self.register_plugin("xep_0199")
         self.roster.auto_authorize = True
         self.roster.auto_subscribe = True
-        self.ready = asyncio.get_event_loop().create_future()
         self.messages = asyncio.Queue()
-        self.add_event_handler("session_start", self.on_start)
-        self.add_event_handler("failed_auth", lambda _: self.ready.done() or self.ready.set_exception(RuntimeError(f"{jid}: login failed")))
         self.add_event_handler("message", lambda message: self.messages.put_nowait(message))
 
-    async def on_start(self, _event):
-        await self.get_roster()
-        self.send_presence()
-        if not self.ready.done():
-            self.ready.set_result(True)
-
     async def login(self):
-        self.connect(self.host, 5222)
-        await asyncio.wait_for(self.ready, TIMEOUT)
+        await super().login(self.host, 5222, TIMEOUT)
 
 
 async def wait_until(predicate, description):

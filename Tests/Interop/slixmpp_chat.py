@@ -6,42 +6,26 @@ Accounts alice@localhost / bob@localhost must exist with passwords alice-pass / 
 """
 import asyncio
 import logging
-import ssl
 import sys
 
 import slixmpp
+from interop_client import InteropClient
 
 HOST, PORT, CA_FILE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 TIMEOUT = 30
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(InteropClient):
     def __init__(self, jid, password):
-        super().__init__(jid, password, sasl_mech="SCRAM-SHA-256")
-        self.enable_direct_tls = False
-        self.enable_starttls = True
-        self.enable_plaintext = False
-        self.ssl_context = ssl.create_default_context(cafile=CA_FILE)
-        self.ready = asyncio.get_event_loop().create_future()
+        # The roster (RFC 6121 §2) is not needed here: presence only.
+        super().__init__(jid, password, CA_FILE, roster_first=False, sasl_mech="SCRAM-SHA-256")
         self.received = asyncio.Queue()
         self.mechanism_used = None
-        self.add_event_handler("session_start", self.on_session_start)
         self.add_event_handler("message", self.on_message)
-        self.add_event_handler("failed_auth", self.on_failed_auth)
         self.add_event_handler("auth_success", self.on_auth_success)
-
-    async def on_session_start(self, _event):
-        # The roster (RFC 6121 §2) arrives with the IM work; this test needs only presence.
-        self.send_presence()
-        if not self.ready.done():
-            self.ready.set_result(True)
 
     def on_auth_success(self, _event):
         self.mechanism_used = self.plugin["feature_mechanisms"].mech.name
-
-    def on_failed_auth(self, _event):
-        if not self.ready.done():
-            self.ready.set_exception(RuntimeError(f"{self.boundjid.bare}: authentication failed"))
 
     def on_message(self, message):
         if message["type"] in ("chat", "normal"):
@@ -51,9 +35,7 @@ class Client(slixmpp.ClientXMPP):
 async def main():
     alice = Client("alice@localhost", "alice-pass")
     bob = Client("bob@localhost", "bob-pass")
-    for client in (alice, bob):
-        client.connect(HOST, PORT)
-    await asyncio.wait_for(asyncio.gather(alice.ready, bob.ready), TIMEOUT)
+    await asyncio.gather(alice.login(HOST, PORT), bob.login(HOST, PORT))
     for client in (alice, bob):
         assert client.mechanism_used == "SCRAM-SHA-256", client.mechanism_used
         assert client.is_connected()

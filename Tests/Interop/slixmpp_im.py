@@ -7,10 +7,10 @@ Accounts alice@, bob@ and carol@localhost must exist with passwords <name>-pass.
 """
 import asyncio
 import logging
-import ssl
 import sys
 
 import slixmpp
+from interop_client import InteropClient
 from slixmpp.exceptions import IqError
 
 HOST, PORT, CA_FILE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
@@ -25,28 +25,14 @@ def check(condition, description):
     passed += 1
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(InteropClient):
     def __init__(self, name):
-        super().__init__(f"{name}@localhost/slix", f"{name}-pass")
-        self.enable_direct_tls = False
-        self.enable_plaintext = False
-        self.ssl_context = ssl.create_default_context(cafile=CA_FILE)
-        for plugin in ("xep_0030", "xep_0054", "xep_0191", "xep_0199", "xep_0203"):
-            self.register_plugin(plugin)
-        self.ready = asyncio.get_event_loop().create_future()
+        super().__init__(f"{name}@localhost/slix", f"{name}-pass", CA_FILE, plugins=("xep_0030", "xep_0054", "xep_0191", "xep_0199", "xep_0203"))
         self.messages = asyncio.Queue()
-        self.add_event_handler("session_start", self.on_start)
         self.add_event_handler("message", lambda message: self.messages.put_nowait(message))
 
-    async def on_start(self, _event):
-        await self.get_roster()
-        self.send_presence()
-        if not self.ready.done():
-            self.ready.set_result(True)
-
     async def login(self):
-        self.connect(HOST, PORT)
-        await asyncio.wait_for(self.ready, TIMEOUT)
+        await super().login(HOST, PORT)
 
 
 async def wait_until(predicate, description):

@@ -7,10 +7,10 @@ Accounts alice@ and bob@localhost must exist with passwords <name>-pass.
 """
 import asyncio
 import logging
-import ssl
 import sys
 
 import slixmpp
+from interop_client import InteropClient
 
 HOST, PORT, CA_FILE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 TIMEOUT = 30
@@ -24,30 +24,18 @@ def check(condition, description):
     passed += 1
 
 
-class Client(slixmpp.ClientXMPP):
+class Client(InteropClient):
     def __init__(self, name, resource):
-        super().__init__(f"{name}@localhost/{resource}", f"{name}-pass")
-        self.enable_direct_tls = False
-        self.enable_plaintext = False
-        self.ssl_context = ssl.create_default_context(cafile=CA_FILE)
-        for plugin in ("xep_0198", "xep_0280", "xep_0313", "xep_0352", "xep_0059"):
-            self.register_plugin(plugin)
-        self.ready = asyncio.get_event_loop().create_future()
+        super().__init__(f"{name}@localhost/{resource}", f"{name}-pass", CA_FILE, roster_first=False,
+                         plugins=("xep_0198", "xep_0280", "xep_0313", "xep_0352", "xep_0059"))
         self.events = asyncio.Queue()
-        self.add_event_handler("session_start", self.on_start)
         self.add_event_handler("message", lambda m: self.events.put_nowait(("message", m)))
         self.add_event_handler("carbon_sent", lambda m: self.events.put_nowait(("sent", m)))
         self.add_event_handler("carbon_received", lambda m: self.events.put_nowait(("received", m)))
         self.add_event_handler("presence", lambda p: self.events.put_nowait(("presence", p)))
 
-    async def on_start(self, _event):
-        self.send_presence()
-        if not self.ready.done():
-            self.ready.set_result(True)
-
     async def login(self):
-        self.connect(HOST, PORT)
-        await asyncio.wait_for(self.ready, TIMEOUT)
+        await super().login(HOST, PORT)
 
     async def next(self, kind, predicate=lambda _: True):
         while True:

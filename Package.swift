@@ -11,6 +11,7 @@ let package = Package(
     products: [
         .executable(name: "starling", targets: ["StarlingCLI"]),
         .executable(name: "starling-bench", targets: ["StarlingBench"]),
+        .executable(name: "starling-load", targets: ["StarlingLoad"]),
         .library(name: "XMPPCore", targets: ["XMPPCore"]),
         .library(name: "XMPPClient", targets: ["XMPPClient"]),
         .library(name: "XMPPServer", targets: ["XMPPServer"]),
@@ -24,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // MARK: - System libraries
@@ -111,6 +113,20 @@ let package = Package(
         .executableTarget(
             name: "StarlingBench",
             dependencies: ["XMPPCore", "XMPPSASL", "XMPPStorage", "XMPPStorageSQLite", "XMPPClient", .product(name: "NIOCore", package: "swift-nio")],
+            swiftSettings: swift5Mode
+        ),
+
+        .executableTarget(
+            name: "StarlingLoad",
+            dependencies: [
+                "XMPPCore", "XMPPSASL",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOTLS", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
             swiftSettings: swift5Mode
         ),
 

@@ -1,3 +1,4 @@
+import Synchronization
 import XMPPCore
 
 /// The client side of SCRAM, used by Starling's client library and by the tests that check
@@ -39,6 +40,7 @@ public struct SCRAMClient: Sendable {
     private let clientNonce: String
     private let minimumIterations: Int
     private let maximumIterations: Int
+    private let saltedPasswordCache: SCRAMSaltedPasswordCache?
     private var state: State = .initial
     private var clientFirstBare = ""
 
@@ -53,7 +55,8 @@ public struct SCRAMClient: Sendable {
         binding: Binding = .unsupported,
         clientNonce: String = SASLRandom.nonce(),
         minimumIterations: Int = SCRAMCredentials.minimumIterations,
-        maximumIterations: Int = 1_000_000
+        maximumIterations: Int = 1_000_000,
+        saltedPasswordCache: SCRAMSaltedPasswordCache? = nil
     ) {
         self.hash = hash
         self.username = username
@@ -63,6 +66,7 @@ public struct SCRAMClient: Sendable {
         self.clientNonce = clientNonce
         self.minimumIterations = minimumIterations
         self.maximumIterations = maximumIterations
+        self.saltedPasswordCache = saltedPasswordCache
     }
 
     private var gs2Header: String {
@@ -109,7 +113,14 @@ public struct SCRAMClient: Sendable {
         } catch {
             throw .invalidPassword(error)
         }
-        let salted = self.hash.saltedPassword(Array(prepared.utf8), salt: salt, iterations: iterations)
+        let cacheKey = SCRAMSaltedPasswordCache.Key(hash: self.hash, username: self.username, salt: salt, iterations: iterations)
+        let salted: [UInt8]
+        if let cached = self.saltedPasswordCache?.saltedPassword(for: cacheKey) {
+            salted = cached
+        } else {
+            salted = self.hash.saltedPassword(Array(prepared.utf8), salt: salt, iterations: iterations)
+            self.saltedPasswordCache?.store(salted, for: cacheKey)
+        }
         self.saltedPassword = salted
         let clientKey = self.hash.hmac(key: salted, Array("Client Key".utf8))
         let storedKey = self.hash.hash(clientKey)
@@ -130,5 +141,42 @@ public struct SCRAMClient: Sendable {
         guard text.hasPrefix("v="), let signature = Base64.decode(text.dropFirst(2)) else { throw .malformedChallenge }
         guard constantTimeEquals(signature, expected) else { throw .serverSignatureMismatch }
         self.state = .finished
+    }
+}
+
+/// Salted passwords a client has already derived, keyed by what the server sent. RFC 5802 §5.1
+/// lets a client cache `SaltedPassword` so that reconnecting skips the deliberately slow `Hi()`;
+/// a server that changes the salt or the iteration count simply misses the cache. An entry whose
+/// password is wrong fails the server's proof check exactly as a wrong password would.
+public final class SCRAMSaltedPasswordCache: Sendable {
+    public struct Key: Hashable, Sendable {
+        public var hash: SCRAMHash
+        public var username: String
+        public var salt: [UInt8]
+        public var iterations: Int
+
+        public init(hash: SCRAMHash, username: String, salt: [UInt8], iterations: Int) {
+            self.hash = hash
+            self.username = username
+            self.salt = salt
+            self.iterations = iterations
+        }
+    }
+
+    private let entries = Mutex<[Key: [UInt8]]>([:])
+
+    public init() {}
+
+    public func saltedPassword(for key: Key) -> [UInt8]? {
+        self.entries.withLock { $0[key] }
+    }
+
+    public func store(_ saltedPassword: [UInt8], for key: Key) {
+        self.entries.withLock { $0[key] = saltedPassword }
+    }
+
+    /// Every entry, for a client that keeps the cache across runs.
+    public var allEntries: [(Key, [UInt8])] {
+        self.entries.withLock { $0.map { ($0.key, $0.value) } }
     }
 }

@@ -1,0 +1,153 @@
+import Histogram
+import NIOCore
+import NIOPosix
+import NIOSSL
+import XMPPSASL
+
+/// Where the generator connects and as whom; shared by every scenario.
+struct LoadTarget {
+    var host: String
+    var port: Int
+    var domain: String
+    var sources: [String]
+    var security: LoginMachine.Security
+    var mechanism: LoginMachine.Mechanism
+    var userPrefix: String
+    var password: String
+    var concurrency: Int
+    var timeout: TimeAmount
+
+    func username(_ index: Int) -> String { "\(self.userPrefix)\(index)" }
+    func jid(_ index: Int) -> String { "\(self.userPrefix)\(index)@\(self.domain)" }
+}
+
+/// Owns the simulated clients of one run and the figures they produce. Confined to a single
+/// event loop: every callback and every scenario step runs there, so no state is shared across
+/// threads (the generator is pinned to one core anyway).
+final class LoadDriver: LoadConnectionObserver {
+    let target: LoadTarget
+    let loop: any EventLoop
+    private let tlsContext: NIOSSLContext
+    let saltedPasswordCache: SCRAMSaltedPasswordCache
+
+    private(set) var ready: [Int: LoadConnection] = [:]
+    var loginLatency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+    var deliveryLatency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
+    private(set) var errors: [String: Int] = [:]
+    private(set) var completedLogins = 0
+    var recording = false
+    var delivered = 0
+
+    /// Set by a scenario; called on the loop.
+    var onMarker: ((LoadConnection, MarkerScanner.Marker) -> Void)?
+    var onReadComplete: ((LoadConnection) -> Void)?
+    var onFinished: ((LoadConnection) -> Void)?
+
+    init(target: LoadTarget, loop: any EventLoop, saltedPasswordCache: SCRAMSaltedPasswordCache) throws {
+        self.target = target
+        self.loop = loop
+        self.saltedPasswordCache = saltedPasswordCache
+        // The generator measures servers, it does not audit their certificates: every server
+        // here uses its own self-signed one on loopback.
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.certificateVerification = .none
+        self.tlsContext = try NIOSSLContext(configuration: configuration)
+    }
+
+    var errorCount: Int { self.errors.values.reduce(0, +) }
+
+    static func nowNanoseconds() -> UInt64 { NIODeadline.now().uptimeNanoseconds }
+
+    // MARK: - Opening connections
+
+    @discardableResult
+    func open(_ index: Int, purpose: LoginMachine.Purpose, resource: String = "load") -> LoadConnection {
+        let machine = LoginMachine(
+            username: self.target.username(index), password: self.target.password, domain: self.target.domain,
+            mechanism: self.target.mechanism, security: self.target.security, purpose: purpose, resource: resource,
+            saltedPasswordCache: self.saltedPasswordCache)
+        let source = self.target.sources.isEmpty ? nil : self.target.sources[index % self.target.sources.count]
+        return LoadConnection.open(
+            index: index, machine: machine, host: self.target.host, port: self.target.port, source: source,
+            tlsContext: self.tlsContext, observer: self, on: self.loop, timeout: self.target.timeout)
+    }
+
+    /// Logs in (or registers) every index, at most `concurrency` negotiating at once; succeeds
+    /// when each has finished one way or the other.
+    func openAll(_ indices: [Int], purpose: LoginMachine.Purpose) -> EventLoopFuture<Void> {
+        let done = self.loop.makePromise(of: Void.self)
+        var pending = indices[...]
+        var outstanding = 0
+        let previous = self.onFinished
+        func startMore() {
+            while outstanding < self.target.concurrency, let next = pending.popFirst() {
+                outstanding += 1
+                self.open(next, purpose: purpose)
+            }
+            if outstanding == 0 && pending.isEmpty {
+                self.onFinished = previous
+                done.succeed(())
+            }
+        }
+        self.onFinished = { _ in
+            outstanding -= 1
+            startMore()
+        }
+        startMore()
+        return done.futureResult
+    }
+
+    func closeAll() {
+        for connection in self.ready.values { connection.close() }
+        self.ready.removeAll()
+    }
+
+    // MARK: - LoadConnectionObserver
+
+    func connectionReady(_ connection: LoadConnection) {
+        self.ready[connection.index] = connection
+        self.completedLogins += 1
+        self.loginLatency.record(UInt64(max(0, (NIODeadline.now() - connection.startedAt).nanoseconds / 1000)))
+        self.onFinished?(connection)
+    }
+
+    func connectionRegistered(_ connection: LoadConnection) {
+        self.completedLogins += 1
+        self.loginLatency.record(UInt64(max(0, (NIODeadline.now() - connection.startedAt).nanoseconds / 1000)))
+        self.onFinished?(connection)
+    }
+
+    func connection(_ connection: LoadConnection, failed reason: String) {
+        let wasReady = self.ready.removeValue(forKey: connection.index) != nil
+        self.errors[reason, default: 0] += 1
+        if !wasReady { self.onFinished?(connection) }
+    }
+
+    func connection(_ connection: LoadConnection, received marker: MarkerScanner.Marker) {
+        self.onMarker?(connection, marker)
+    }
+
+    func connectionReadComplete(_ connection: LoadConnection) {
+        self.onReadComplete?(connection)
+    }
+
+    /// Records one delivery while the measured window is open.
+    func recordDelivery(_ marker: MarkerScanner.Marker) {
+        guard self.recording else { return }
+        self.delivered += 1
+        let now = Self.nowNanoseconds()
+        self.deliveryLatency.record(now > marker.sentAt ? (now - marker.sentAt) / 1000 : 0)
+    }
+}
+
+extension LoadDriver {
+    /// A connection the scenario closed on purpose is no longer ready.
+    func forget(_ connection: LoadConnection) {
+        self.ready.removeValue(forKey: connection.index)
+    }
+
+    func resetErrors() {
+        self.errors.removeAll()
+        self.completedLogins = 0
+    }
+}

@@ -210,7 +210,22 @@ struct LoginMachine {
     }
 
     private mutating func fail(_ reason: String) -> [Action] {
+        let phase = self.phase
         self.state = .finished
-        return [.failed(reason)]
+        return [.failed("\(reason) (\(phase))")]
+    }
+
+    /// Where negotiation stood, for failure reports.
+    private var phase: String {
+        switch self.state {
+        case .connecting: "connecting"
+        case .awaitingTLSHandshake: "during the TLS handshake"
+        case .awaitingFeatures(let stage): "awaiting \(stage) stream features"
+        case .awaitingProceed: "awaiting <proceed/>"
+        case .awaitingRegistration: "awaiting the registration result"
+        case .authenticating: "during SASL"
+        case .awaitingBind: "awaiting the bind result"
+        case .finished: "finished"
+        }
     }
 }

@@ -1,0 +1,239 @@
+#!/usr/bin/env bash
+# Starling against Prosody and ejabberd (Debian's packages) on this machine, under the same
+# load from starling-load, on loopback. Not part of CI; run as root (it installs the rivals).
+#
+#   scripts/bench-compare.sh                 # default sizes, about 15 minutes on 2 cores
+#   CONNECTIONS=2000 PAIRS=200 RUNS=1 scripts/bench-compare.sh   # a quick look
+#
+# Every server gets fresh data for every run (a copy of the accounts it registered once by
+# XEP-0077), TLS required, SCRAM-SHA-1 with 4096 iterations, no archiving, no rate limits or
+# shapers, a listen backlog of 1024 (Starling's), logging at warn. The server is pinned to core 0 and the generator to core 1. Each
+# scenario runs RUNS times, the servers interleaved; the table shows medians and the ratio
+# Starling / best other. Writes bench-results/<date>/{results.jsonl,table.md}.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+CONNECTIONS="${CONNECTIONS:-10000}"   # idle TLS connections
+PAIRS="${PAIRS:-1000}"                # chat pairs
+CHURN_RATE="${CHURN_RATE:-200}"       # logins/s for the paced churn
+PRESENCE_PAIRS="${PRESENCE_PAIRS:-200}"
+PRESENCE_RATE="${PRESENCE_RATE:-2000}"
+DURATION="${DURATION:-8}"             # measured seconds per timed scenario
+RUNS="${RUNS:-3}"
+SERVERS=(${SERVERS:-starling prosody ejabberd})
+SERVER_CORE="${SERVER_CORE:-0}"
+LOAD_CORE="${LOAD_CORE:-1}"
+SOURCES="127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4"
+PORT=25222
+ACCOUNTS=$((CONNECTIONS > 2 * PAIRS ? CONNECTIONS : 2 * PAIRS))
+
+OUT="bench-results/$(date -u +%Y%m%dT%H%M%SZ)"
+mkdir -p "$OUT"
+WORK="$(mktemp -d /tmp/starling-bench.XXXXXX)"
+chmod 755 "$WORK"
+SERVER_PID=""
+LIMITS_FILE=/etc/security/limits.d/starling-bench-ejabberd.conf
+cleanup() {
+    stop_server
+    # The Erlang port mapper the ejabberd node started.
+    [[ -n "${EPMD_PID:-}" ]] && kill "$EPMD_PID" 2> /dev/null || true
+    rm -f "$LIMITS_FILE"
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+ulimit -n "$(ulimit -Hn)"
+
+# --- Installation -------------------------------------------------------------------------
+need=()
+command -v prosody > /dev/null || need+=(prosody)
+command -v ejabberdctl > /dev/null || need+=(ejabberd)
+command -v openssl > /dev/null || need+=(openssl)
+if ((${#need[@]})); then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" > /dev/null
+fi
+swift build -c release --product starling > /dev/null
+swift build -c release --product starling-load > /dev/null
+STARLING=.build/release/starling
+LOAD=(taskset -c "$LOAD_CORE" .build/release/starling-load)
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost" -keyout "$WORK/localhost.key" -out "$WORK/localhost.crt" 2> /dev/null
+cat "$WORK/localhost.crt" "$WORK/localhost.key" > "$WORK/localhost.pem"
+chmod 644 "$WORK/localhost.key" "$WORK/localhost.pem"
+
+# --- Servers --------------------------------------------------------------------------------
+# Each start_* takes a data directory and leaves SERVER_PID (the process to measure) set.
+wait_port() { # data-dir
+    for _ in $(seq 1 300); do
+        (echo > "/dev/tcp/127.0.0.1/$PORT") 2> /dev/null && return 0
+        sleep 0.1
+    done
+    echo "the server did not open port $PORT; its log:" >&2
+    tail -20 "$1/server.log" >&2
+    return 1
+}
+
+start_starling() { # data-dir
+    local dir="$1"
+    mkdir -p "$dir"
+    # The same certificate as the others, so that the TLS handshakes cost the same.
+    cat > "$dir/starling.yml" << EOF
+data_dir: $dir/data
+log_level: warning
+tls: {certificate: $WORK/localhost.crt, private_key: $WORK/localhost.key}
+listeners:
+  - {kind: c2s, addresses: [127.0.0.1], port: $PORT, tls: starttls}
+storage: {sqlite: {synchronous: normal}}
+limits:
+  max_unauthenticated_per_address: 100000
+  max_unauthenticated_connections: 100000
+  read_rate_bytes_per_second: 0
+modules: {registration: true, registrations_per_ip_per_hour: 100000, archive: false}
+EOF
+    taskset -c "$SERVER_CORE" "$STARLING" serve --config "$dir/starling.yml" > "$dir/server.log" 2>&1 &
+    SERVER_PID=$!
+    wait_port "$dir"
+}
+
+start_prosody() { # data-dir
+    local dir="$1"
+    mkdir -p "$dir/data"
+    cat > "$dir/prosody.cfg.lua" << EOF
+run_as_root = true
+pidfile = "$dir/prosody.pid"
+data_path = "$dir/data"
+interfaces = { "127.0.0.1" }
+c2s_ports = { $PORT }
+s2s_ports = { }
+network_backend = "epoll"
+network_settings = { tcp_backlog = 1024 }
+c2s_require_encryption = true
+authentication = "internal_hashed"
+default_iteration_count = 4096
+allow_registration = true
+modules_enabled = { "roster"; "saslauth"; "tls"; "disco"; "carbons"; "blocklist"; "vcard_legacy"; "version"; "time"; "ping"; "register"; "posix" }
+log = { warn = "$dir/prosody.log" }
+ssl = { certificate = "$WORK/localhost.crt"; key = "$WORK/localhost.key" }
+VirtualHost "localhost"
+EOF
+    taskset -c "$SERVER_CORE" prosody --config "$dir/prosody.cfg.lua" -F > "$dir/server.log" 2>&1 &
+    SERVER_PID=$!
+    wait_port "$dir"
+}
+
+start_ejabberd() { # data-dir
+    local dir="$1"
+    mkdir -p "$dir/spool" "$dir/logs"
+    cat > "$dir/ejabberd.yml" << EOF
+hosts: [localhost]
+loglevel: warning
+certfiles: ["$WORK/localhost.pem"]
+listen:
+  - {port: $PORT, ip: "127.0.0.1", module: ejabberd_c2s, starttls_required: true, shaper: none, max_stanza_size: 262144, backlog: 1024}
+auth_method: internal
+auth_password_format: scram
+registration_timeout: infinity
+acl: {local: {user_regexp: ""}}
+access_rules: {local: {allow: local}, register: {allow: all}}
+shaper_rules: {c2s_shaper: none, max_user_sessions: 10}
+modules:
+  mod_roster: {}
+  mod_disco: {}
+  mod_carboncopy: {}
+  mod_blocking: {}
+  mod_privacy: {}
+  mod_vcard: {}
+  mod_version: {}
+  mod_ping: {}
+  mod_offline: {}
+  mod_stream_mgmt: {}
+  mod_register: {ip_access: all, access: register}
+EOF
+    echo "ERLANG_NODE=bench@localhost" > "$dir/ejabberdctl.cfg"
+    id ejabberd > /dev/null 2>&1 && chown -R ejabberd: "$dir"
+    # ejabberdctl starts the node through su, whose PAM session would set the soft fd limit to
+    # 1024 (the node sizes its tables at boot, so it must start with the higher limit).
+    echo "ejabberd - nofile $(ulimit -Hn)" > "$LIMITS_FILE"
+    taskset -c "$SERVER_CORE" ejabberdctl --config "$dir/ejabberd.yml" --ctl-config "$dir/ejabberdctl.cfg" \
+        --logs "$dir/logs" --spool "$dir/spool" foreground > "$dir/server.log" 2>&1 &
+    EJABBERD_CTL_PID=$!
+    wait_port "$dir"
+    SERVER_PID="$(pgrep -f 'beam.smp.*bench@localhost' | head -1)"
+    EPMD_PID="${EPMD_PID:-$(pgrep -u ejabberd -x epmd | head -1)}"
+}
+
+stop_server() {
+    if [[ -n "${EJABBERD_CTL_PID:-}" ]]; then
+        [[ -n "$SERVER_PID" ]] && kill "$SERVER_PID" 2> /dev/null || true
+        wait "$EJABBERD_CTL_PID" 2> /dev/null || true
+        EJABBERD_CTL_PID=""
+    elif [[ -n "$SERVER_PID" ]]; then
+        kill "$SERVER_PID" 2> /dev/null || true
+        wait "$SERVER_PID" 2> /dev/null || true
+    fi
+    SERVER_PID=""
+}
+
+# --- Accounts, once per server ----------------------------------------------------------------
+load() { # server scenario-label args...
+    local server="$1" label="$2"
+    shift 2
+    local output
+    output="$("${LOAD[@]}" "$@" --port "$PORT" --server-pid "$SERVER_PID" --sources "$SOURCES" \
+        --scram-cache "$WORK/$server.scram" 2>&1)" || { echo "$output" | tail -5 >&2; return 1; }
+    local result
+    result="$(echo "$output" | sed -n 's/^RESULT //p')"
+    echo "$output" | grep -E '^    [0-9]+× ' | head -3 || true
+    echo "{\"server\": \"$server\", \"run\": $RUN, \"label\": \"$label\", \"result\": $result}" >> "$OUT/results.jsonl"
+    echo "$result" | python3 -c "import json,sys; r=json.load(sys.stdin); print('   $server $label:', ', '.join(f'{k}={v:.4g}' for k,v in sorted(r.items()) if isinstance(v,(int,float)) and k in ('connections_per_second','memory_per_connection_kib','delivered_per_second','latency_p99_ms','server_cpu_seconds_per_1000','logins_per_second','login_latency_p99_ms','generator_cpu_seconds','errors')))"
+}
+
+RUN=0
+for server in "${SERVERS[@]}"; do
+    echo "== $server: registering $ACCOUNTS accounts"
+    rm -rf "$WORK/template-$server"
+    mkdir -p "$WORK/template-$server"
+    "start_$server" "$WORK/template-$server"
+    # Registration runs from 127.0.0.1 only: Prosody exempts only that address from its throttle.
+    "${LOAD[@]}" register --port "$PORT" --users "$ACCOUNTS" --subscribe-pairs "$PRESENCE_PAIRS" --sources 127.0.0.1 \
+        --concurrency 50 --scram-cache "$WORK/$server.scram" | grep -E "^  (registered|subscribed_pairs|errors):"
+    # One login per account, unmeasured: fills the generator's SCRAM cache, so that measured
+    # logins cost the generator HMACs, not PBKDF2.
+    "${LOAD[@]}" idle --port "$PORT" --connections "$ACCOUNTS" --settle 0 --sources "$SOURCES" \
+        --scram-cache "$WORK/$server.scram" | grep -E "^  (connections|errors):"
+    stop_server
+    sleep 1
+done
+
+# --- The runs -----------------------------------------------------------------------------------
+for RUN in $(seq 1 "$RUNS"); do
+    HALF_RATE=""
+    for server in "${SERVERS[@]}"; do
+        echo "== run $RUN: $server"
+        dir="$WORK/run-$server"
+        rm -rf "$dir"
+        cp -a "$WORK/template-$server" "$dir"
+        rm -f "$dir"/*.pid "$dir"/server.log
+        "start_$server" "$dir"
+        sleep 2
+        load "$server" idle idle --connections "$CONNECTIONS" --concurrency 200 --settle 5 || true
+        sleep 2
+        load "$server" chat-peak chat --pairs "$PAIRS" --window 2 --warmup 3 --duration "$DURATION" || true
+        # p99 is compared at half of Starling's peak rate of this run, the same rate for all.
+        if [[ "$server" == starling ]]; then
+            HALF_RATE="$(tail -1 "$OUT/results.jsonl" | python3 -c "import json,sys; print(int(json.load(sys.stdin)['result'].get('delivered_per_second', 2000) / 2))")"
+        fi
+        load "$server" chat-half chat --pairs "$PAIRS" --rate "${HALF_RATE:-5000}" --warmup 3 --duration "$DURATION" || true
+        load "$server" churn-paced churn --first 0 --accounts "$ACCOUNTS" --rate "$CHURN_RATE" --concurrency 200 --duration "$DURATION" || true
+        load "$server" churn-peak churn --first 0 --accounts "$ACCOUNTS" --concurrency 100 --duration "$DURATION" || true
+        load "$server" presence presence --pairs "$PRESENCE_PAIRS" --rate "$PRESENCE_RATE" --warmup 2 --duration "$DURATION" || true
+        stop_server
+        sleep 1
+    done
+done
+
+python3 scripts/bench-table.py "$OUT/results.jsonl" \
+    --setting "connections=$CONNECTIONS pairs=$PAIRS churn_rate=$CHURN_RATE presence=${PRESENCE_PAIRS}x${PRESENCE_RATE}/s duration=${DURATION}s runs=$RUNS" \
+    > "$OUT/table.md"
+cat "$OUT/table.md"

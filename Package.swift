@@ -13,6 +13,7 @@ let package = Package(
         .executable(name: "starling-bench", targets: ["StarlingBench"]),
         .executable(name: "starling-load", targets: ["StarlingLoad"]),
         .library(name: "XMPPCore", targets: ["XMPPCore"]),
+        .library(name: "XMPPSASL", targets: ["XMPPSASL"]),
         .library(name: "XMPPClient", targets: ["XMPPClient"]),
         .library(name: "XMPPServer", targets: ["XMPPServer"]),
     ],
@@ -140,6 +141,11 @@ let package = Package(
         ),
         .testTarget(name: "XMPPStorageSQLiteTests", dependencies: ["XMPPStorageSQLite"]),
         .testTarget(name: "XMPPServerModulesTests", dependencies: ["XMPPServerModules", "XMPPCore"], swiftSettings: swift5Mode),
+        .testTarget(
+            name: "StarlingLoadTests",
+            dependencies: ["StarlingLoad", "XMPPServer", "XMPPServerModules", "XMPPSASL"],
+            swiftSettings: swift5Mode
+        ),
         .testTarget(
             name: "XMPPServerTests",
             dependencies: ["XMPPServer", "XMPPServerModules", "XMPPClient"],

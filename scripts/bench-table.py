@@ -78,7 +78,8 @@ def main():
         if higher is not None and medians.get("starling") is not None and others:
             best = max(others) if higher else min(others)
             if best:
-                ratio = f"{medians['starling'] / best:.2f}×"
+                value = medians["starling"] / best
+                ratio = f"{value:.2f}×" if value >= 0.01 else f"{value:.1e}×"
         print(f"| {description} | " + " | ".join(cell(medians[s]) for s in servers) + f" | {ratio} |")
     print("\nCPU share of one core during each measured window (server / generator) and errors:\n")
     print("| scenario | " + " | ".join(servers) + " |")

@@ -30,6 +30,14 @@ public final class ClientSession: @unchecked Sendable, Hashable {
         statistics?.increment(\.liveSessions)
     }
 
+    /// A session with no connection yet, as a resumable one is between connections; what it
+    /// is sent waits for a connection to attach (used by benchmarks and tests).
+    public init(detachedJID jid: JID) {
+        self.jid = jid
+        self.attachment = nil
+        self.statistics = nil
+    }
+
     deinit {
         self.statistics?.decrement(\.liveSessions)
     }

@@ -15,7 +15,7 @@ public final class SessionManager: @unchecked Sendable {
     private let conflictPolicy: ServerConfiguration.C2SSettings.ResourceConflict
     private let maxSessionsPerAccount: Int
 
-    init(conflictPolicy: ServerConfiguration.C2SSettings.ResourceConflict, maxSessionsPerAccount: Int) {
+    public init(conflictPolicy: ServerConfiguration.C2SSettings.ResourceConflict, maxSessionsPerAccount: Int) {
         self.conflictPolicy = conflictPolicy
         self.maxSessionsPerAccount = maxSessionsPerAccount
     }
@@ -27,7 +27,7 @@ public final class SessionManager: @unchecked Sendable {
 
     /// Binds a resource (RFC 6120 §7): the requested one when free, a generated one when none
     /// was asked, and on conflict whatever the configured policy says.
-    func bind(account: JID, requested: String?, makeSession: (JID) -> ClientSession) -> BindOutcome {
+    public func bind(account: JID, requested: String?, makeSession: (JID) -> ClientSession) -> BindOutcome {
         let bare = account.bare
         var resource: String
         if let requested {

@@ -1,0 +1,93 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import Testing
+import XMPPSASL
+import XMPPServer
+import XMPPServerModules
+
+@testable import StarlingLoad
+
+/// The generator against a real Starling on loopback: what it reports must be what happened.
+@Suite(.serialized) struct ScenarioTests {
+    private func withServer(_ body: (XMPPServer, Int) async throws -> Void) async throws {
+        var configuration = ServerConfiguration()
+        configuration.dataDirectory = NSTemporaryDirectory() + "starling-load-test-" + UUID().uuidString
+        configuration.listeners = [ServerConfiguration.Listener(kind: .c2s, addresses: ["127.0.0.1"], port: 0, tls: .starttls)]
+        configuration.modules.registration = true
+        configuration.modules.registrationsPerIPPerHour = 1000
+        configuration.logLevel = .warning
+        var logger = Logger(label: "starling-load-test")
+        logger.logLevel = .warning
+        let server = try XMPPServer(configuration: configuration, modules: DefaultModules.modules(for: configuration), logger: logger)
+        try await server.start()
+        do {
+            try await body(server, server.port(for: .starttls) ?? 0)
+        } catch {
+            await server.shutdown()
+            throw error
+        }
+        await server.shutdown()
+        try? FileManager.default.removeItem(atPath: configuration.dataDirectory)
+    }
+
+    private func scenarios(port: Int, mechanism: LoginMachine.Mechanism, group: MultiThreadedEventLoopGroup) throws -> Scenarios {
+        let target = LoadTarget(
+            host: "127.0.0.1", port: port, domain: "localhost", sources: ["127.0.0.1", "127.0.0.2"], security: .starttls,
+            mechanism: mechanism, userPrefix: "load", password: "load-password", concurrency: 4, timeout: .seconds(10))
+        let driver = try LoadDriver(target: target, loop: group.next(), saltedPasswordCache: SCRAMSaltedPasswordCache())
+        return Scenarios(driver: driver, serverPIDs: [getpid()])
+    }
+
+    @Test func registersChatsAndChurnsAgainstARealServer() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        try await self.withServer { server, port in
+            let load = try self.scenarios(port: port, mechanism: .scramSHA1, group: group)
+            let registered = try await load.register(first: 0, count: 6, subscribedPairs: 1)
+            #expect(registered.values["registered"] == 6)
+            #expect(registered.values["subscribed_pairs"] == 1)
+            #expect(registered.errors.isEmpty)
+
+            let idle = try await load.idle(connections: 6, settle: 0.2, hold: 0)
+            #expect(idle.values["connections"] == 6)
+            #expect(idle.values["still_connected"] == 6)
+            #expect(idle.values["memory_per_connection_kib"] != nil)
+
+            let chat = try await load.chat(pairs: 2, rate: 0, window: 2, warmup: 0.2, duration: 0.5)
+            #expect(chat.errors.isEmpty)
+            #expect((chat.values["delivered"] ?? 0) > 10)
+            #expect((chat.values["latency_p99_ms"] ?? 0) > 0)
+            #expect(chat.values["server_cpu_seconds"] != nil)
+
+            let paced = try await load.chat(pairs: 2, rate: 200, window: 0, warmup: 0.2, duration: 1)
+            // 200 a second for a second, give or take the edges of the window.
+            #expect((150...250).contains(paced.values["delivered"] ?? 0))
+
+            let presence = try await load.presence(pairs: 1, rate: 50, warmup: 0.2, duration: 1)
+            // Only the partner's broadcasts count (each client also gets its own back).
+            #expect((30...70).contains(presence.values["delivered"] ?? 0))
+
+            let churn = try await load.churn(first: 0, accounts: 6, rate: 0, duration: 0.5)
+            #expect(churn.errors.isEmpty)
+            #expect((churn.values["logins"] ?? 0) > 2)
+        }
+        try await group.shutdownGracefully()
+    }
+
+    @Test func reportsAWrongPasswordAsAnError() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        try await self.withServer { server, port in
+            let load = try self.scenarios(port: port, mechanism: .plain, group: group)
+            _ = try await load.register(first: 0, count: 1, subscribedPairs: 0)
+            let wrong = LoadTarget(
+                host: "127.0.0.1", port: port, domain: "localhost", sources: [], security: .starttls, mechanism: .plain,
+                userPrefix: "load", password: "not-the-password", concurrency: 1, timeout: .seconds(10))
+            let driver = try LoadDriver(target: wrong, loop: group.next(), saltedPasswordCache: SCRAMSaltedPasswordCache())
+            let report = try await Scenarios(driver: driver, serverPIDs: []).idle(connections: 1, settle: 0, hold: 0)
+            #expect(report.values["connections"] == 0)
+            #expect(report.errors.keys.contains { $0.contains("not-authorized") })
+        }
+        try await group.shutdownGracefully()
+    }
+}

@@ -162,6 +162,9 @@ public final class XMPPServer: @unchecked Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Each connection keeps its receive buffer between reads; stanzas are small, and the
+            // allocator still grows the buffer for a connection whose reads fill it.
+            .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let decoder = XMLStreamDecoderHandler(limits: core.parserLimits(authenticated: false))

@@ -75,6 +75,7 @@ public final class XMLStreamDecoderHandler: ChannelInboundHandler {
                     if self.unfinishedSince == nil { self.unfinishedSince = .now() }
                 } else {
                     self.unfinishedSince = nil
+                    self.parser.releaseConsumedInput()
                 }
                 return
             }

@@ -61,6 +61,15 @@ public struct XMLStreamParser: Sendable {
         self.buffer.append(contentsOf: bytes)
     }
 
+    /// Gives back the input buffer once everything in it was consumed: most connections are
+    /// idle most of the time, and each would otherwise keep its largest read allocated.
+    public mutating func releaseConsumedInput() {
+        guard self.position == self.buffer.count, self.buffer.capacity > 0 else { return }
+        self.buffer = []
+        self.position = 0
+        self.incompleteScanFrom = nil
+    }
+
     /// The next complete event, or nil when more input is needed.
     public mutating func nextEvent() throws(XMLStreamError) -> XMLStreamEvent? {
         if let failure = self.failure {

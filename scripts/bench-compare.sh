@@ -2,7 +2,7 @@
 # Starling against Prosody and ejabberd (Debian's packages) on this machine, under the same
 # load from starling-load, on loopback. Not part of CI; run as root (it installs the rivals).
 #
-#   scripts/bench-compare.sh                 # default sizes, about 15 minutes on 2 cores
+#   scripts/bench-compare.sh                 # default sizes: ~15 minutes on 2 cores, plus ~8 the first time (registration)
 #   CONNECTIONS=2000 PAIRS=200 RUNS=1 scripts/bench-compare.sh   # a quick look
 #
 # Every server gets fresh data for every run (a copy of the accounts it registered once by
@@ -18,7 +18,7 @@ PAIRS="${PAIRS:-1000}"                # chat pairs
 CHURN_RATE="${CHURN_RATE:-200}"       # logins/s for the paced churn
 PRESENCE_PAIRS="${PRESENCE_PAIRS:-200}"
 PRESENCE_RATE="${PRESENCE_RATE:-2000}"
-DURATION="${DURATION:-8}"             # measured seconds per timed scenario
+DURATION="${DURATION:-6}"             # measured seconds per timed scenario
 RUNS="${RUNS:-3}"
 SERVERS=(${SERVERS:-starling prosody ejabberd})
 SERVER_CORE="${SERVER_CORE:-0}"
@@ -175,11 +175,27 @@ stop_server() {
     SERVER_PID=""
 }
 
+# Waits (at most 60 s) until the server has used under a tenth of a core for a second, so
+# that one scenario's backlog is not measured as the next one's slowness.
+wait_idle() {
+    [[ -n "$SERVER_PID" && -r "/proc/$SERVER_PID/stat" ]] || return 0
+    local ticks before after
+    ticks="$(getconf CLK_TCK)"
+    for _ in $(seq 1 60); do
+        before="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
+        sleep 1
+        after="$(awk '{print $14 + $15}' "/proc/$SERVER_PID/stat")"
+        (((after - before) * 10 < ticks)) && return 0
+    done
+    echo "   (the server was still busy after 60 s)"
+}
+
 # --- Accounts, once per server ----------------------------------------------------------------
 load() { # server scenario-label args...
     local server="$1" label="$2"
     shift 2
     local output
+    wait_idle
     output="$("${LOAD[@]}" "$@" --port "$PORT" --server-pid "$SERVER_PID" --sources "$SOURCES" \
         --scram-cache "$WORK/$server.scram" 2>&1)" || { echo "$output" | tail -5 >&2; return 1; }
     local result
@@ -189,21 +205,36 @@ load() { # server scenario-label args...
     echo "$result" | python3 -c "import json,sys; r=json.load(sys.stdin); print('   $server $label:', ', '.join(f'{k}={v:.4g}' for k,v in sorted(r.items()) if isinstance(v,(int,float)) and k in ('connections_per_second','memory_per_connection_kib','delivered_per_second','latency_p99_ms','server_cpu_seconds_per_1000','logins_per_second','login_latency_p99_ms','generator_cpu_seconds','errors')))"
 }
 
+# Registering 10,000 accounts takes minutes per server, so the registered data directories
+# (and the generator's SCRAM cache) are kept under .build-bench/ for the next invocation;
+# every run still starts from a fresh copy. FRESH_TEMPLATES=1 registers anew.
+TEMPLATES=".build-bench/templates-$ACCOUNTS-$PRESENCE_PAIRS-$(git rev-parse --short HEAD 2> /dev/null || echo local)"
+[[ "${FRESH_TEMPLATES:-0}" == 1 ]] && rm -rf "$TEMPLATES"
+mkdir -p "$TEMPLATES"
 RUN=0
 for server in "${SERVERS[@]}"; do
+    if [[ -d "$TEMPLATES/$server" && -s "$TEMPLATES/$server.scram" ]]; then
+        cp -a "$TEMPLATES/$server" "$WORK/template-$server"
+        cp "$TEMPLATES/$server.scram" "$WORK/$server.scram"
+        echo "== $server: $ACCOUNTS accounts from $TEMPLATES"
+        continue
+    fi
     echo "== $server: registering $ACCOUNTS accounts"
     rm -rf "$WORK/template-$server"
     mkdir -p "$WORK/template-$server"
     "start_$server" "$WORK/template-$server"
     # Registration runs from 127.0.0.1 only: Prosody exempts only that address from its throttle.
     "${LOAD[@]}" register --port "$PORT" --users "$ACCOUNTS" --subscribe-pairs "$PRESENCE_PAIRS" --sources 127.0.0.1 \
-        --concurrency 50 --scram-cache "$WORK/$server.scram" | grep -E "^  (registered|subscribed_pairs|errors):"
+        --concurrency 100 --scram-cache "$WORK/$server.scram" | grep -E "^  (registered|subscribed_pairs|errors):"
     # One login per account, unmeasured: fills the generator's SCRAM cache, so that measured
     # logins cost the generator HMACs, not PBKDF2.
-    "${LOAD[@]}" idle --port "$PORT" --connections "$ACCOUNTS" --settle 0 --sources "$SOURCES" \
+    "${LOAD[@]}" idle --port "$PORT" --connections "$ACCOUNTS" --concurrency 200 --settle 0 --sources "$SOURCES" \
         --scram-cache "$WORK/$server.scram" | grep -E "^  (connections|errors):"
     stop_server
     sleep 1
+    rm -rf "$TEMPLATES/$server"
+    cp -a "$WORK/template-$server" "$TEMPLATES/$server"
+    cp "$WORK/$server.scram" "$TEMPLATES/$server.scram"
 done
 
 # --- The runs -----------------------------------------------------------------------------------
@@ -219,12 +250,12 @@ for RUN in $(seq 1 "$RUNS"); do
         sleep 2
         load "$server" idle idle --connections "$CONNECTIONS" --concurrency 200 --settle 5 || true
         sleep 2
-        load "$server" chat-peak chat --pairs "$PAIRS" --window 2 --warmup 3 --duration "$DURATION" || true
+        load "$server" chat-peak chat --pairs "$PAIRS" --window 2 --warmup 2 --duration "$DURATION" || true
         # p99 is compared at half of Starling's peak rate of this run, the same rate for all.
         if [[ "$server" == starling ]]; then
             HALF_RATE="$(tail -1 "$OUT/results.jsonl" | python3 -c "import json,sys; print(int(json.load(sys.stdin)['result'].get('delivered_per_second', 2000) / 2))")"
         fi
-        load "$server" chat-half chat --pairs "$PAIRS" --rate "${HALF_RATE:-5000}" --warmup 3 --duration "$DURATION" || true
+        load "$server" chat-half chat --pairs "$PAIRS" --rate "${HALF_RATE:-5000}" --warmup 2 --duration "$DURATION" || true
         load "$server" churn-paced churn --first 0 --accounts "$ACCOUNTS" --rate "$CHURN_RATE" --concurrency 200 --duration "$DURATION" || true
         load "$server" churn-peak churn --first 0 --accounts "$ACCOUNTS" --concurrency 100 --duration "$DURATION" || true
         load "$server" presence presence --pairs "$PRESENCE_PAIRS" --rate "$PRESENCE_RATE" --warmup 2 --duration "$DURATION" || true

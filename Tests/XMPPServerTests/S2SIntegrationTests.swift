@@ -8,12 +8,18 @@ import XMPPSASL
 import XMPPServer
 import XMPPStream
 
-/// A free TCP port on 127.0.0.1 (bound and released; good enough for tests on loopback).
+/// A free TCP port on 127.0.0.1, below the kernel's ephemeral range (32768 and up here) so
+/// that the outgoing connections other tests open at the same time cannot take it as their
+/// source port between this check and the server's bind.
 func freePort() throws -> Int {
-    let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).wait()
-    let port = channel.localAddress?.port ?? 0
-    try channel.close().wait()
-    return port
+    for _ in 0..<200 {
+        let port = Int.random(in: 20_000..<32_000)
+        guard let channel = try? ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: port).wait()
+        else { continue }
+        try channel.close().wait()
+        return port
+    }
+    throw ChannelError.inappropriateOperationForState
 }
 
 /// Two federating Starling servers, `a.test` and `b.test`, on loopback with static routes.

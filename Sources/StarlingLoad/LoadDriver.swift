@@ -61,10 +61,10 @@ final class LoadDriver: LoadConnectionObserver {
     // MARK: - Opening connections
 
     @discardableResult
-    func open(_ index: Int, purpose: LoginMachine.Purpose, resource: String = "load") -> LoadConnection {
+    func open(_ index: Int, purpose: LoginMachine.Purpose) -> LoadConnection {
         let machine = LoginMachine(
             username: self.target.username(index), password: self.target.password, domain: self.target.domain,
-            mechanism: self.target.mechanism, security: self.target.security, purpose: purpose, resource: resource,
+            mechanism: self.target.mechanism, security: self.target.security, purpose: purpose,
             saltedPasswordCache: self.saltedPasswordCache)
         let source = self.target.sources.isEmpty ? nil : self.target.sources[index % self.target.sources.count]
         return LoadConnection.open(
@@ -78,14 +78,13 @@ final class LoadDriver: LoadConnectionObserver {
         let done = self.loop.makePromise(of: Void.self)
         var pending = indices[...]
         var outstanding = 0
-        let previous = self.onFinished
         func startMore() {
             while outstanding < self.target.concurrency, let next = pending.popFirst() {
                 outstanding += 1
                 self.open(next, purpose: purpose)
             }
             if outstanding == 0 && pending.isEmpty {
-                self.onFinished = previous
+                self.onFinished = nil
                 done.succeed(())
             }
         }
@@ -106,12 +105,14 @@ final class LoadDriver: LoadConnectionObserver {
 
     func connectionReady(_ connection: LoadConnection) {
         self.ready[connection.index] = connection
-        self.completedLogins += 1
-        self.loginLatency.record(UInt64(max(0, (NIODeadline.now() - connection.startedAt).nanoseconds / 1000)))
-        self.onFinished?(connection)
+        self.loginCompleted(connection)
     }
 
     func connectionRegistered(_ connection: LoadConnection) {
+        self.loginCompleted(connection)
+    }
+
+    private func loginCompleted(_ connection: LoadConnection) {
         self.completedLogins += 1
         self.loginLatency.record(UInt64(max(0, (NIODeadline.now() - connection.startedAt).nanoseconds / 1000)))
         self.onFinished?(connection)
@@ -131,6 +132,20 @@ final class LoadDriver: LoadConnectionObserver {
         self.onReadComplete?(connection)
     }
 
+    /// A connection the scenario closed on purpose is no longer ready.
+    func forget(_ connection: LoadConnection) {
+        self.ready.removeValue(forKey: connection.index)
+    }
+
+    /// Starts the figures of the next scenario from zero.
+    func resetFigures() {
+        self.loginLatency.reset()
+        self.deliveryLatency.reset()
+        self.delivered = 0
+        self.errors.removeAll()
+        self.completedLogins = 0
+    }
+
     /// Records one delivery while the measured window is open.
     func recordDelivery(_ marker: MarkerScanner.Marker) {
         guard self.recording else { return }
@@ -140,14 +155,3 @@ final class LoadDriver: LoadConnectionObserver {
     }
 }
 
-extension LoadDriver {
-    /// A connection the scenario closed on purpose is no longer ready.
-    func forget(_ connection: LoadConnection) {
-        self.ready.removeValue(forKey: connection.index)
-    }
-
-    func resetErrors() {
-        self.errors.removeAll()
-        self.completedLogins = 0
-    }
-}

@@ -265,12 +265,7 @@ struct Scenarios {
         let (latency, errors) = try await self.onLoop { (self.driver.loginLatency, self.driver.errors) }
         report.latency(latency, prefix: "login_latency")
         report.errors = errors
-        try await self.onLoop {
-            self.driver.loginLatency.reset()
-            self.driver.deliveryLatency.reset()
-            self.driver.delivered = 0
-            self.driver.resetErrors()
-        }
+        try await self.onLoop { self.driver.resetFigures() }
     }
 }
 

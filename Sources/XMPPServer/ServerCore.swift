@@ -1,6 +1,5 @@
 import Logging
 import NIOConcurrencyHelpers
-import Foundation
 import NIOCore
 import XMPPCore
 import XMPPSASL

@@ -1,8 +1,5 @@
 import CMallocShim
 import Foundation
-#if canImport(Glibc)
-import Glibc
-#endif
 import Logging
 import NIOCore
 import NIOPosix

@@ -656,6 +656,15 @@ public struct C2SStreamStateMachine: Sendable {
         return actions + self.closing(StreamError(error.condition, text: error.detail))
     }
 
+    /// A stream the server will not serve (too many unauthenticated connections): the header
+    /// goes out first, as RFC 6120 §4.9.1.1 asks, then the error; no features are offered.
+    public mutating func streamRefused(_ header: StreamHeader, streamID: String, condition: StreamErrorCondition) -> [Action] {
+        let opened = self.streamOpened(header, streamID: streamID)
+        guard !self.isClosed else { return opened }
+        let headerOnly = opened.filter { if case .sendStreamHeader = $0 { true } else { false } }
+        return headerOnly + self.closing(StreamError(condition))
+    }
+
     /// The server is stopping, or another session took this one's place.
     public mutating func shutdown(_ condition: StreamErrorCondition) -> [Action] {
         guard !self.isClosed else { return [] }

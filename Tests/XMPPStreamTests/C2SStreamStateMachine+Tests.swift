@@ -42,6 +42,20 @@ struct C2SStreamStateMachineTests {
         #expect(features.child(named: "mechanisms") == nil)
     }
 
+    @Test("a refused stream gets the header, then the error, and no features")
+    func refusedStream() {
+        var machine = C2SStreamStateMachine(policy: self.policy)
+        let actions = machine.streamRefused(clientHeader, streamID: "s1", condition: .policyViolation)
+        #expect(actions.count == 2)
+        guard case .sendStreamHeader = actions.first, case .close(let error) = actions.last else {
+            Issue.record("not header then close: \(actions)")
+            return
+        }
+        #expect(error?.condition == .policyViolation)
+        #expect(sentElements(actions).isEmpty)
+        #expect(machine.isClosed)
+    }
+
     @Test("STARTTLS: proceed, then TLS, then SASL features with -PLUS and XEP-0440")
     func starttlsFlow() throws {
         var machine = C2SStreamStateMachine(policy: self.policy)

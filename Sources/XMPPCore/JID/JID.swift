@@ -14,8 +14,14 @@ public struct JID: Sendable, Hashable, CustomStringConvertible, Comparable {
     public init(_ string: String) throws(JIDError) {
         if let prepared = Self.alreadyPreparedASCII(string) {
             self = prepared
-            return
+        } else {
+            try self.init(preparing: string)
         }
+    }
+
+    /// The full RFC 7622 path: split at the first `/`, then at the `@` before it, and prepare
+    /// each part (PRECIS, IDNA).
+    init(preparing string: String) throws(JIDError) {
         var rest = Substring(string)
         var resource: Substring?
         if let slash = rest.firstIndex(of: "/") {

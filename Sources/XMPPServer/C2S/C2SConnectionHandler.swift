@@ -29,9 +29,10 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     /// stack slabs of its deepest call for good, about 10 KiB for every idle connection.
     private var routingSession: ClientSession?
     private var routingQueue: [OutboundWork] = []
-    private var routingInProgress = false
+    /// The size of the batch a task is routing now; 0 when none runs.
+    private var routingInFlight = 0
     private var eventLoop: (any EventLoop)?
-    private var pendingOutbound = 0
+    private var pendingOutbound: Int { self.routingQueue.count + self.routingInFlight }
     private var pausedForBackpressure = false
     private static let pauseAbove = 64
     private static let resumeBelow = 16
@@ -124,12 +125,11 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         self.pingSentAt = nil
         switch self.unwrapInboundIn(data) {
         case .streamOpened(let header):
-            var actions = self.machine.streamOpened(header, streamID: Self.newStreamID())
-            if self.refused && !self.machine.isClosed {
-                actions = actions.filter { if case .send = $0 { return false } else { return true } }
-                actions += self.machine.shutdown(.policyViolation)
+            if self.refused {
+                self.run(self.machine.streamRefused(header, streamID: Self.newStreamID(), condition: .policyViolation))
+            } else {
+                self.run(self.machine.streamOpened(header, streamID: Self.newStreamID()))
             }
-            self.run(actions)
         case .element(let element):
             self.run(self.machine.elementReceived(element))
         case .streamClosed:
@@ -403,14 +403,14 @@ final class C2SConnectionHandler: ChannelInboundHandler {
 
     private func enqueueRouting(_ work: OutboundWork) {
         self.routingQueue.append(work)
-        if !self.routingInProgress { self.routeQueuedBatch() }
+        if self.routingInFlight == 0 { self.routeQueuedBatch() }
     }
 
     private func routeQueuedBatch() {
         guard let eventLoop = self.eventLoop else { return }
-        self.routingInProgress = true
         let batch = self.routingQueue
         self.routingQueue = []
+        self.routingInFlight = batch.count
         let router = self.server.router
         let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
         Task {
@@ -423,20 +423,18 @@ final class C2SConnectionHandler: ChannelInboundHandler {
                     await router.rerouteUnacknowledged(of: session)
                 }
             }
-            eventLoop.execute { loopBound.value.routedBatch(of: batch.count) }
+            eventLoop.execute { loopBound.value.routedBatch() }
         }
     }
 
-    private func routedBatch(of count: Int) {
-        self.pendingOutbound -= count
+    private func routedBatch() {
+        self.routingInFlight = 0
+        // The next batch starts before reading resumes: resuming parses stanzas at once, and
+        // they must queue behind that batch, not start a second task beside it.
+        if !self.routingQueue.isEmpty { self.routeQueuedBatch() }
         if self.pausedForBackpressure && self.pendingOutbound < Self.resumeBelow {
             self.pausedForBackpressure = false
             self.decoder.resume()
-        }
-        if self.routingQueue.isEmpty {
-            self.routingInProgress = false
-        } else {
-            self.routeQueuedBatch()
         }
     }
 
@@ -469,7 +467,6 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     /// A stanza from this client goes to the router, in order; reading pauses while too many wait.
     private func handleOutgoing(_ stanza: Element) {
         guard let session = self.routingSession else { return }
-        self.pendingOutbound += 1
         self.enqueueRouting(.stanza(stanza, from: session))
         if self.pendingOutbound > Self.pauseAbove && !self.pausedForBackpressure {
             self.pausedForBackpressure = true
@@ -620,7 +617,6 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         self.session = nil
         session.detach(from: self)
         let last = self.server.sessions.unbind(session) ?? SessionPresence()
-        self.pendingOutbound += 1
         self.routingSession = nil
         self.enqueueRouting(.ended(session, last))
         self.logger.info("session ended")

@@ -3,22 +3,6 @@ import Testing
 @testable import XMPPCore
 
 @Suite struct JIDFastPathTests {
-    /// The slow path, split exactly as `JID(_:)` splits.
-    private func prepareSlowly(_ string: String) -> JID? {
-        var rest = Substring(string)
-        var resource: Substring?
-        if let slash = rest.firstIndex(of: "/") {
-            resource = rest[rest.index(after: slash)...]
-            rest = rest[..<slash]
-        }
-        var local: Substring?
-        if let at = rest.firstIndex(of: "@") {
-            local = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-        }
-        return try? JID(localpart: local.map(String.init), domainpart: String(rest), resourcepart: resource.map(String.init))
-    }
-
     @Test func agreesWithFullPreparationOnEveryAddressItAccepts() {
         var samples = [
             "juliet@capulet.example/balcony", "romeo@montague.example", "capulet.example", "a.b-c_d+e@x1.example/Res Source",
@@ -36,7 +20,7 @@ import Testing
         for sample in samples {
             guard let fast = JID.alreadyPreparedASCII(sample) else { continue }
             fastPathUsed += 1
-            let slow = self.prepareSlowly(sample)
+            let slow = try? JID(preparing: sample)
             #expect(slow == fast, "\(sample)")
             #expect(slow?.localpart == fast.localpart && slow?.resourcepart == fast.resourcepart && slow?.domainpart == fast.domainpart)
         }

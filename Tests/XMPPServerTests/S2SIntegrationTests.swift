@@ -27,7 +27,20 @@ struct FederatedPair {
     let a: TestServer
     let b: TestServer
 
+    /// Each server must know the other's port before it starts, so both are chosen up front;
+    /// another test can take one in between, and then the pair starts again on new ports.
     static func start(pinned: Bool, directTLS: Bool = false, secondDomainOnA: Bool = false, captureA: CapturedLog? = nil) async throws -> FederatedPair {
+        var attempt = 1
+        while true {
+            do {
+                return try await self.startOnce(pinned: pinned, directTLS: directTLS, secondDomainOnA: secondDomainOnA, captureA: captureA)
+            } catch where attempt < 5 && "\(error)".contains("Address already in use") {
+                attempt += 1
+            }
+        }
+    }
+
+    private static func startOnce(pinned: Bool, directTLS: Bool, secondDomainOnA: Bool, captureA: CapturedLog?) async throws -> FederatedPair {
         let portA = try freePort()
         let portB = try freePort()
         let dirA = NSTemporaryDirectory() + "starling-s2s-a-" + UUID().uuidString
@@ -54,8 +67,14 @@ struct FederatedPair {
                 if captureA != nil { $0.logLevel = .info }
             },
             logger: captureA?.logger)
-        let b = try await TestServer(configure: { configure(&$0, domain: "b.test", dir: dirB, port: portB, peer: "a.test", peerPort: portA, peerDir: dirA) })
-        return FederatedPair(a: a, b: b)
+        do {
+            let b = try await TestServer(configure: { configure(&$0, domain: "b.test", dir: dirB, port: portB, peer: "a.test", peerPort: portA, peerDir: dirA) })
+            return FederatedPair(a: a, b: b)
+        } catch {
+            await a.stop()
+            try? FileManager.default.removeItem(atPath: dirB)
+            throw error
+        }
     }
 
     func stop() async {

@@ -78,24 +78,65 @@ final class ServerCore: @unchecked Sendable {
     }
 }
 
-/// Every open client connection, so that shutdown can reach each one.
+/// Every open client connection, grouped by event loop: shutdown reaches each one, and one
+/// repeated task per loop checks every connection's deadlines (negotiation, slow input,
+/// keepalive) once a second.
 final class ConnectionRegistry: @unchecked Sendable {
     private let lock = NIOLock()
-    private var connections: [ObjectIdentifier: (C2SConnectionHandler, any EventLoop)] = [:]
+    private var byLoop: [ObjectIdentifier: [ObjectIdentifier: C2SConnectionHandler]] = [:]
+    private var loops: [ObjectIdentifier: any EventLoop] = [:]
+    private var sweeps: [ObjectIdentifier: RepeatedTask] = [:]
+    private var sweeping = true
+    private var total = 0
+    var count: Int { self.lock.withLock { self.total } }
+
+    static let sweepInterval = TimeAmount.seconds(1)
 
     func add(_ handler: C2SConnectionHandler, eventLoop: any EventLoop) {
-        self.lock.withLock { self.connections[ObjectIdentifier(handler)] = (handler, eventLoop) }
+        let loopID = ObjectIdentifier(eventLoop)
+        self.lock.withLock {
+            if self.byLoop[loopID, default: [:]].updateValue(handler, forKey: ObjectIdentifier(handler)) == nil {
+                self.total += 1
+            }
+            self.loops[loopID] = eventLoop
+            if self.sweeps[loopID] == nil && self.sweeping {
+                self.sweeps[loopID] = eventLoop.scheduleRepeatedTask(initialDelay: Self.sweepInterval, delay: Self.sweepInterval) {
+                    [weak self] _ in self?.checkDeadlines(onLoop: loopID)
+                }
+            }
+        }
     }
 
-    func remove(_ handler: C2SConnectionHandler) {
-        self.lock.withLock { self.connections[ObjectIdentifier(handler)] = nil }
+    func remove(_ handler: C2SConnectionHandler, eventLoop: any EventLoop) {
+        self.lock.withLock {
+            if self.byLoop[ObjectIdentifier(eventLoop)]?.removeValue(forKey: ObjectIdentifier(handler)) != nil {
+                self.total -= 1
+            }
+        }
     }
 
-    var count: Int { self.lock.withLock { self.connections.count } }
+    /// Runs on the loop itself, so each handler is only touched on its own loop.
+    private func checkDeadlines(onLoop loopID: ObjectIdentifier) {
+        let handlers = self.lock.withLock { Array(self.byLoop[loopID]?.values ?? [:].values) }
+        let now = NIODeadline.now()
+        for handler in handlers { handler.checkDeadlines(now: now) }
+    }
+
+    func stopSweeping() {
+        let sweeps = self.lock.withLock {
+            self.sweeping = false
+            defer { self.sweeps = [:] }
+            return Array(self.sweeps.values)
+        }
+        for sweep in sweeps { sweep.cancel() }
+    }
 
     func terminateAll(_ condition: StreamErrorCondition) {
-        let all = self.lock.withLock { Array(self.connections.values) }
+        let all = self.lock.withLock {
+            self.byLoop.flatMap { loopID, handlers in handlers.values.map { ($0, self.loops[loopID]) } }
+        }
         for (handler, eventLoop) in all {
+            guard let eventLoop else { continue }
             // The handler is only ever touched on its own loop; the closure carries it there.
             let transfer = UnsafeTransfer(handler)
             eventLoop.execute { transfer.value.terminate(condition) }

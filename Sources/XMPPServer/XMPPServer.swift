@@ -142,6 +142,7 @@ public final class XMPPServer: @unchecked Sendable {
                 .serverChannelOption(.backlog, value: 256)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.allocator, value: .paged)
                 .childChannelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         let decoder = XMLStreamDecoderHandler(limits: s2s.parserLimits)
@@ -159,6 +160,7 @@ public final class XMPPServer: @unchecked Sendable {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allocator, value: .paged)
             // Each connection keeps its receive buffer between reads; stanzas are small, and the
             // allocator still grows the buffer for a connection whose reads fill it.
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
@@ -195,6 +197,7 @@ public final class XMPPServer: @unchecked Sendable {
         for _ in 0..<50 where self.core.connections.count > 0 {
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
+        self.core.connections.stopSweeping()
         await self.core.storage.close()
         try? await self.group.shutdownGracefully()
         self.logger.info("stopped")

@@ -41,9 +41,11 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         case stanza(Element, from: ClientSession)
         case ended(ClientSession, SessionPresence)
     }
-    private var negotiationTimeout: Scheduled<Void>?
-    private var keepAlive: RepeatedTask?
-    private var slowInputCheck: RepeatedTask?
+    /// Timers are deadlines the registry's once-a-second sweep checks (`checkDeadlines`): a
+    /// scheduled task per timer and connection would cost every idle connection several
+    /// hundred bytes and the event loop thousands of wake-ups a second.
+    private var negotiationDeadline: NIODeadline?
+    private var keepAliveStarted = false
     private var address = "unknown"
     private var countedAsUnauthenticated = false
     private var refused = false
@@ -81,21 +83,8 @@ final class C2SConnectionHandler: ChannelInboundHandler {
             self.server.statistics.increment(\.refusedConnections)
             self.logger.notice("connection refused: too many unauthenticated connections")
         }
-        // A slow sender (one byte a second) never finishes an element: drop it.
-        let timeout = TimeAmount.seconds(Int64(self.server.configuration.limits.stanzaTimeoutSeconds))
-        let every = min(timeout, .seconds(5))
-        self.slowInputCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: every, delay: every) { [weak self] _ in
-            guard let self, !self.closing, let since = self.decoder.unfinishedSince, NIODeadline.now() - since >= timeout else { return }
-            self.server.statistics.increment(\.slowInputTimeouts)
-            self.logger.info("input left unfinished too long; closing")
-            self.run(self.machine.shutdown(.connectionTimeout))
-        }
         let seconds = Int64(self.server.configuration.limits.negotiationTimeoutSeconds)
-        self.negotiationTimeout = context.eventLoop.scheduleTask(in: .seconds(seconds)) { [weak self] in
-            guard let self, self.machine.boundJID == nil else { return }
-            self.logger.info("negotiation timed out")
-            self.run(self.machine.shutdown(.connectionTimeout))
-        }
+        self.negotiationDeadline = .now() + .seconds(seconds)
         self.server.connections.add(self, eventLoop: context.eventLoop)
     }
 
@@ -105,9 +94,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.negotiationTimeout?.cancel()
-        self.keepAlive?.cancel()
-        self.slowInputCheck?.cancel()
+        self.negotiationDeadline = nil
         self.leaveUnauthenticated()
         // A connection lost without a clean close keeps a resumable session for a while (XEP-0198).
         if !self.closing, let session = self.session, session.isResumable {
@@ -115,7 +102,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         } else {
             self.endSession()
         }
-        self.server.connections.remove(self)
+        self.server.connections.remove(self, eventLoop: context.eventLoop)
         context.fireChannelInactive()
     }
 
@@ -387,8 +374,8 @@ final class C2SConnectionHandler: ChannelInboundHandler {
             replaced?.terminate(.conflict)
             self.session = session
             self.startOutboundQueue(for: session, context: context)
-            self.startKeepAlive(context: context)
-            self.negotiationTimeout?.cancel()
+            self.keepAliveStarted = true
+            self.negotiationDeadline = nil
             self.logger[metadataKey: "jid"] = "\(session.jid)"
             self.logger.info("resource bound")
             self.run(self.machine.resourceBound(session.jid))
@@ -438,29 +425,42 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         }
     }
 
+    /// Called about once a second on this connection's event loop by `ConnectionRegistry`.
+    func checkDeadlines(now: NIODeadline) {
+        guard !self.closing else { return }
+        if let deadline = self.negotiationDeadline, now >= deadline, self.machine.boundJID == nil {
+            self.negotiationDeadline = nil
+            self.logger.info("negotiation timed out")
+            self.run(self.machine.shutdown(.connectionTimeout))
+            return
+        }
+        // A slow sender (one byte a second) never finishes an element: drop it.
+        let slowInputTimeout = TimeAmount.seconds(Int64(self.server.configuration.limits.stanzaTimeoutSeconds))
+        if let since = self.decoder.unfinishedSince, now - since >= slowInputTimeout {
+            self.server.statistics.increment(\.slowInputTimeouts)
+            self.logger.info("input left unfinished too long; closing")
+            self.run(self.machine.shutdown(.connectionTimeout))
+            return
+        }
+        if self.keepAliveStarted { self.checkKeepAlive(now: now) }
+    }
+
     /// XEP-0199 from the server's side: a quiet client is pinged, and an unanswered ping ends the stream.
-    private func startKeepAlive(context: ChannelHandlerContext) {
+    private func checkKeepAlive(now: NIODeadline) {
         let settings = self.server.configuration.c2s
-        guard settings.pingIntervalSeconds > 0 else { return }
-        let interval = TimeAmount.seconds(Int64(settings.pingIntervalSeconds))
-        let timeout = TimeAmount.seconds(Int64(settings.pingTimeoutSeconds))
-        let check = min(interval, timeout, .seconds(30))
-        self.keepAlive = context.eventLoop.scheduleRepeatedTask(initialDelay: check, delay: check) { [weak self] _ in
-            guard let self, let session = self.session, !self.closing else { return }
-            let now = NIODeadline.now()
-            if let sent = self.pingSentAt {
-                if now - sent >= timeout {
-                    self.logger.info("ping unanswered; closing")
-                    self.run(self.machine.shutdown(.connectionTimeout))
-                }
-            } else if now - self.lastHeard >= interval {
-                self.pingSentAt = now
-                var ping = Element("iq", namespace: XMPPNamespace.client, attributes: [("type", "get"), ("id", "s2c-ping-\(UInt32.random(in: 0...UInt32.max))")])
-                ping[attribute: "from"] = session.jid.domainpart
-                ping[attribute: "to"] = session.jid.description
-                ping.append(Element(name: "ping", namespace: XMPPNamespace.ping))
-                session.deliver(ping)
+        guard settings.pingIntervalSeconds > 0, let session = self.session else { return }
+        if let sent = self.pingSentAt {
+            if now - sent >= .seconds(Int64(settings.pingTimeoutSeconds)) {
+                self.logger.info("ping unanswered; closing")
+                self.run(self.machine.shutdown(.connectionTimeout))
             }
+        } else if now - self.lastHeard >= .seconds(Int64(settings.pingIntervalSeconds)) {
+            self.pingSentAt = now
+            var ping = Element("iq", namespace: XMPPNamespace.client, attributes: [("type", "get"), ("id", "s2c-ping-\(UInt32.random(in: 0...UInt32.max))")])
+            ping[attribute: "from"] = session.jid.domainpart
+            ping[attribute: "to"] = session.jid.description
+            ping.append(Element(name: "ping", namespace: XMPPNamespace.ping))
+            session.deliver(ping)
         }
     }
 
@@ -571,14 +571,14 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         }
         self.session = session
         self.server.sessions.cancelExpiry(of: session)
-        self.negotiationTimeout?.cancel()
+        self.negotiationDeadline = nil
         self.logger[metadataKey: "jid"] = "\(session.jid)"
         self.logger.info("session resumed", metadata: ["resent": "\(resend.count)"])
         self.run(self.machine.resumed(session.jid))
         let resumed = Element("resumed", namespace: StreamManagementNamespace.v3, attributes: [("previd", previd), ("h", String(session.handledCount))])
         self.write(self.serializer.string(resumed), context: context)
         self.startOutboundQueue(for: session, context: context)
-        self.startKeepAlive(context: context)
+        self.keepAliveStarted = true
         for stanza in resend {
             session.deliver(stanza)
         }

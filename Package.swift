@@ -148,7 +148,7 @@ let package = Package(
         ),
         .testTarget(
             name: "XMPPServerTests",
-            dependencies: ["XMPPServer", "XMPPServerModules", "XMPPClient"],
+            dependencies: ["XMPPServer", "XMPPServerModules", "XMPPClient", "CMallocShim"],
             swiftSettings: swift5Mode
         ),
     ]

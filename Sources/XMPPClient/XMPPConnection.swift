@@ -77,7 +77,7 @@ public final class XMPPConnection: @unchecked Sendable {
     }
 
     public func send(_ element: Element) async throws {
-        try await self.send(raw: XMLSerializer.stream(contentNamespace: XMPPNamespace.client).string(element))
+        try await self.send(raw: XMLSerializer.clientStream.string(element))
     }
 
     public func openStream(to domain: String, from: String? = nil) async throws {

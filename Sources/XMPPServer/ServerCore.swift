@@ -33,10 +33,16 @@ final class ServerCore: @unchecked Sendable {
             ? RegistrationService(
                 accounts: AccountManager(store: storage.accounts, hosts: Set(hosts)), perHour: configuration.modules.registrationsPerIPPerHour)
             : nil
+        self.negotiationPolicies = self.makeNegotiationPolicies()
     }
 
     /// Stream features from modules (caps, …), built once every module is registered.
-    var authenticatedFeatures: [Element] = []
+    var authenticatedFeatures: [Element] = [] {
+        didSet { self.negotiationPolicies = self.makeNegotiationPolicies() }
+    }
+
+    /// Built once and shared by every connection (copies share their sets and arrays).
+    private var negotiationPolicies: (withTLS: C2SNegotiationPolicy, withoutTLS: C2SNegotiationPolicy)?
 
     /// A detached session that was not resumed in time ends like any other.
     func endDetachedSession(_ session: ClientSession) async {
@@ -47,16 +53,24 @@ final class ServerCore: @unchecked Sendable {
     }
 
     func negotiationPolicy(tlsAvailable: Bool) -> C2SNegotiationPolicy {
-        C2SNegotiationPolicy(
-            hostedDomains: Set(self.hosts),
-            tlsAvailable: tlsAvailable,
-            tlsRequired: self.configuration.tls.required,
-            mechanisms: SASLMechanismName.allCases,
-            maxAuthenticationFailures: self.configuration.limits.maxAuthenticationFailures,
-            offerLegacySession: self.configuration.c2s.legacySession,
-            authenticatedFeatures: self.authenticatedFeatures,
-            registrationAvailable: self.registration != nil && tlsAvailable
-        )
+        let policies = self.negotiationPolicies ?? self.makeNegotiationPolicies()
+        return tlsAvailable ? policies.withTLS : policies.withoutTLS
+    }
+
+    private func makeNegotiationPolicies() -> (withTLS: C2SNegotiationPolicy, withoutTLS: C2SNegotiationPolicy) {
+        func policy(tlsAvailable: Bool) -> C2SNegotiationPolicy {
+            C2SNegotiationPolicy(
+                hostedDomains: Set(self.hosts),
+                tlsAvailable: tlsAvailable,
+                tlsRequired: self.configuration.tls.required,
+                mechanisms: SASLMechanismName.allCases,
+                maxAuthenticationFailures: self.configuration.limits.maxAuthenticationFailures,
+                offerLegacySession: self.configuration.c2s.legacySession,
+                authenticatedFeatures: self.authenticatedFeatures,
+                registrationAvailable: self.registration != nil && tlsAvailable
+            )
+        }
+        return (policy(tlsAvailable: true), policy(tlsAvailable: false))
     }
 
     func parserLimits(authenticated: Bool) -> XMLParserLimits {

@@ -65,8 +65,10 @@ import XMPPServerModules
             #expect((150...250).contains(paced.values["delivered"] ?? 0))
 
             let presence = try await load.presence(pairs: 1, rate: 50, warmup: 0.2, duration: 1)
-            // Only the partner's broadcasts count (each client also gets its own back).
-            #expect((30...70).contains(presence.values["delivered"] ?? 0))
+            // Only the partner's broadcasts count: each client also gets its own back, and
+            // counting those would double the rate. A busy test machine may hold some back
+            // past the window, so the lower bound is loose.
+            #expect((20...65).contains(presence.values["delivered_per_second"] ?? 0))
 
             let churn = try await load.churn(first: 0, accounts: 6, rate: 0, duration: 0.5)
             #expect(churn.errors.isEmpty)

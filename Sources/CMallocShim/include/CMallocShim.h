@@ -3,8 +3,8 @@
 
 #include <stddef.h>
 
-/// Returns free heap memory to the operating system where the C library can (glibc's
-/// malloc_trim); a no-op elsewhere.
+/// Gives free memory back to the operating system: the pages of buffer mappings kept for
+/// reuse, and free heap where the C library can (glibc's malloc_trim).
 void starling_release_free_memory(void);
 
 /// Byte-buffer storage where large buffers take whole pages of their own.
@@ -13,7 +13,9 @@ void starling_release_free_memory(void);
 /// which an idle connection only ever writes the first few hundred bytes. Taken from the heap,
 /// such a buffer often lands on pages other allocations already dirtied (or leaves freed
 /// neighbours there), so an idle connection pays for far more than it touches. Mapped on its
-/// own, a buffer costs only the pages written. Small buffers still come from malloc.
+/// own, a buffer costs only the pages written. Small buffers still come from malloc. Freed
+/// mappings are kept for reuse (up to a limit), their pages given back by
+/// `starling_release_free_memory`.
 void *starling_buffer_allocate(size_t size);
 void *starling_buffer_reallocate(void *pointer, size_t old_size, size_t new_size);
 void starling_buffer_deallocate(void *_Nonnull pointer);

@@ -19,6 +19,10 @@ public struct XMLSerializer: Sendable {
         XMLSerializer(defaultNamespace: contentNamespace, prefixes: [XMPPNamespace.stream: "stream"])
     }
 
+    /// One shared serializer for client streams: a copy shares its tables instead of building
+    /// them again for every connection.
+    public static let clientStream = XMLSerializer.stream(contentNamespace: XMPPNamespace.client)
+
     public func string(_ element: Element) -> String {
         var output = ""
         output.reserveCapacity(256)

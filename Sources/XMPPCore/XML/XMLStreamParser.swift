@@ -64,10 +64,20 @@ public struct XMLStreamParser: Sendable {
     /// Gives back the input buffer once everything in it was consumed: most connections are
     /// idle most of the time, and each would otherwise keep its largest read allocated.
     public mutating func releaseConsumedInput() {
-        guard self.position == self.buffer.count, self.buffer.capacity > 0 else { return }
-        self.buffer = []
-        self.position = 0
-        self.incompleteScanFrom = nil
+        guard self.position == self.buffer.count else { return }
+        if self.buffer.capacity > 0 {
+            self.buffer = []
+            self.position = 0
+            self.incompleteScanFrom = nil
+        }
+        // Between stanzas only the stream root is open; the stacks keep the capacity of the
+        // deepest stanza unless they are made again.
+        if self.openElements.count == 1 && self.openElements.capacity > 1 {
+            self.openElements = [self.openElements[0]]
+        }
+        if self.namespaceDeclarations.count == 1 && self.namespaceDeclarations.capacity > 1 {
+            self.namespaceDeclarations = [self.namespaceDeclarations[0]]
+        }
     }
 
     /// The next complete event, or nil when more input is needed.
@@ -223,7 +233,8 @@ public struct XMLStreamParser: Sendable {
             if selfClosing {
                 self.streamEnded = true
             } else {
-                self.openElements.append(OpenElement(qualifiedName: qualifiedName, element: element))
+                // The header went out as an event; the open root only needs its name.
+                self.openElements.append(OpenElement(qualifiedName: qualifiedName, element: Element(name: element.name, namespace: element.namespace)))
             }
             self.stanzaBytesConsumed = 0
             return .streamOpened(header)

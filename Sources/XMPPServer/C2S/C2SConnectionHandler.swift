@@ -20,7 +20,26 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     private let server: ServerCore
     private let decoder: XMLStreamDecoderHandler
     private let tls: TLSMaterial?
-    private var logger: Logger
+    private let baseLogger: Logger
+    /// The authenticated account until a resource is bound (then the session's JID says it).
+    private var account: String?
+    /// Logs with who this connection is (address, then account or JID) added to the line.
+    /// Built only for a line that is logged: metadata kept on each connection's own `Logger`
+    /// cost every idle connection about 700 bytes.
+    private func log(
+        _ level: Logger.Level, _ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata = [:],
+        file: String = #fileID, function: String = #function, line: UInt = #line
+    ) {
+        guard self.baseLogger.logLevel <= level else { return }
+        var all = metadata()
+        all["ip"] = .string(self.address)
+        if let session = self.session {
+            all["jid"] = "\(session.jid)"
+        } else if let account = self.account {
+            all["account"] = .string(account)
+        }
+        self.baseLogger.log(level: level, message(), metadata: all, file: file, function: function, line: line)
+    }
     private(set) var context: ChannelHandlerContext?
     private var session: ClientSession?
     /// Stanzas from this client are routed one after another, in the order they arrived
@@ -52,13 +71,13 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     private var lastHeard = NIODeadline.now()
     private var pingSentAt: NIODeadline?
     private var closing = false
-    private let serializer = XMLSerializer.stream(contentNamespace: XMPPNamespace.client)
+    private let serializer = XMLSerializer.clientStream
 
     init(server: ServerCore, decoder: XMLStreamDecoderHandler, tls: TLSMaterial?, directTLS: Bool, logger: Logger) {
         self.server = server
         self.decoder = decoder
         self.tls = tls
-        self.logger = logger
+        self.baseLogger = logger
         self.machine = C2SStreamStateMachine(policy: server.negotiationPolicy(tlsAvailable: tls != nil), directTLS: directTLS)
         server.statistics.increment(\.liveConnectionHandlers)
     }
@@ -73,7 +92,6 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         self.context = context
         self.eventLoop = context.eventLoop
         if let remote = context.channel.remoteAddress?.ipAddress {
-            self.logger[metadataKey: "ip"] = "\(remote)"
             self.address = remote
         }
         if self.server.abuse.connectionOpened(address: self.address) {
@@ -81,7 +99,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         } else {
             self.refused = true
             self.server.statistics.increment(\.refusedConnections)
-            self.logger.notice("connection refused: too many unauthenticated connections")
+            self.log(.notice, "connection refused: too many unauthenticated connections")
         }
         let seconds = Int64(self.server.configuration.limits.negotiationTimeoutSeconds)
         self.negotiationDeadline = .now() + .seconds(seconds)
@@ -126,27 +144,23 @@ final class C2SConnectionHandler: ChannelInboundHandler {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let parseError = error as? XMLStreamError {
-            self.logger.info("closing stream: \(parseError.condition.rawValue)", metadata: ["detail": "\(parseError.detail)"])
+            self.log(.info, "closing stream: \(parseError.condition.rawValue)", metadata: ["detail": "\(parseError.detail)"])
             self.run(self.machine.parseFailed(parseError))
             return
         }
         if error is NIOSSLError || error is BoringSSLError {
-            self.logger.info("TLS error", metadata: ["error": "\(error)"])
+            self.log(.info, "TLS error", metadata: ["error": "\(error)"])
         } else if let ioError = error as? IOError, [ECONNRESET, EPIPE].contains(ioError.errnoCode) {
-            self.logger.debug("connection reset")
+            self.log(.debug, "connection reset")
         } else {
-            self.logger.info("connection error", metadata: ["error": "\(error)"])
+            self.log(.info, "connection error", metadata: ["error": "\(error)"])
         }
         context.close(promise: nil)
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case TLSUserEvent.handshakeCompleted = event {
-            var binding: [ChannelBindingType: [UInt8]] = [:]
-            if let tls = self.tls {
-                binding[.tlsServerEndPoint] = tls.serverEndPointData
-            }
-            self.run(self.machine.tlsEstablished(channelBinding: binding))
+            self.run(self.machine.tlsEstablished(channelBinding: self.tls?.channelBindings ?? [:]))
         }
         context.fireUserInboundEventTriggered(event)
     }
@@ -195,16 +209,16 @@ final class C2SConnectionHandler: ChannelInboundHandler {
             case .authenticated(let account):
                 self.leaveUnauthenticated()
                 self.decoder.limits = self.server.parserLimits(authenticated: true)
-                self.logger[metadataKey: "account"] = "\(account)"
-                self.logger.info("authenticated")
+                self.account = "\(account)"
+                self.log(.info, "authenticated")
             case .fetchSCRAMCredentials(let username, let hash):
                 self.fetchCredentials(username: username, hash: hash, context: context)
             case .verifyPlainPassword(let username, let password):
                 self.verifyPlain(username: username, password: password, context: context)
             case .authenticationFailed(let username, let reason):
                 // One line per failure, with the address, for fail2ban; never the password.
-                self.logger.warning(
-                    "authentication failed", metadata: ["user": "\(username ?? "-")", "reason": "\(reason.rawValue)"])
+                self.log(
+                    .warning, "authentication failed", metadata: ["user": "\(username ?? "-")", "reason": "\(reason.rawValue)"])
             case .bindResource(let requested, let account):
                 self.bind(requested: requested, account: account, context: context)
             case .route(let stanza):
@@ -260,7 +274,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         do {
             try context.channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context), position: .first)
         } catch {
-            self.logger.error("cannot start TLS", metadata: ["error": "\(error)"])
+            self.log(.error, "cannot start TLS", metadata: ["error": "\(error)"])
             context.close(promise: nil)
         }
     }
@@ -288,7 +302,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     private func refuseIfLockedOut(username: String) -> Bool {
         guard self.server.abuse.isLockedOut(address: self.address, account: username) else { return false }
         self.server.statistics.increment(\.authenticationLockouts)
-        self.logger.warning("authentication refused: too many failures", metadata: ["user": "\(username)"])
+        self.log(.warning, "authentication refused: too many failures", metadata: ["user": "\(username)"])
         self.run(self.machine.authenticationRefused())
         return true
     }
@@ -327,9 +341,9 @@ final class C2SConnectionHandler: ChannelInboundHandler {
             eventLoop.execute {
                 let handler = loopBound.value
                 if reply.stanzaType == "result", request.stanzaType == "set" {
-                    handler.logger.info("account registered in-band")
+                    handler.log(.info, "account registered in-band")
                 } else if reply.stanzaType == "error" {
-                    handler.logger.notice("in-band registration refused", metadata: ["reason": "\(StanzaError(stanza: reply)?.condition.rawValue ?? "-")"])
+                    handler.log(.notice, "in-band registration refused", metadata: ["reason": "\(StanzaError(stanza: reply)?.condition.rawValue ?? "-")"])
                 }
                 handler.run([.send(reply)])
                 handler.decoder.resume()
@@ -376,8 +390,8 @@ final class C2SConnectionHandler: ChannelInboundHandler {
             self.startOutboundQueue(for: session, context: context)
             self.keepAliveStarted = true
             self.negotiationDeadline = nil
-            self.logger[metadataKey: "jid"] = "\(session.jid)"
-            self.logger.info("resource bound")
+            self.account = nil
+            self.log(.info, "resource bound")
             self.run(self.machine.resourceBound(session.jid))
         case .failed(let error):
             self.run(self.machine.bindFailed(error))
@@ -430,7 +444,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         guard !self.closing else { return }
         if let deadline = self.negotiationDeadline, now >= deadline, self.machine.boundJID == nil {
             self.negotiationDeadline = nil
-            self.logger.info("negotiation timed out")
+            self.log(.info, "negotiation timed out")
             self.run(self.machine.shutdown(.connectionTimeout))
             return
         }
@@ -438,7 +452,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         let slowInputTimeout = TimeAmount.seconds(Int64(self.server.configuration.limits.stanzaTimeoutSeconds))
         if let since = self.decoder.unfinishedSince, now - since >= slowInputTimeout {
             self.server.statistics.increment(\.slowInputTimeouts)
-            self.logger.info("input left unfinished too long; closing")
+            self.log(.info, "input left unfinished too long; closing")
             self.run(self.machine.shutdown(.connectionTimeout))
             return
         }
@@ -451,7 +465,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         guard settings.pingIntervalSeconds > 0, let session = self.session else { return }
         if let sent = self.pingSentAt {
             if now - sent >= .seconds(Int64(settings.pingTimeoutSeconds)) {
-                self.logger.info("ping unanswered; closing")
+                self.log(.info, "ping unanswered; closing")
                 self.run(self.machine.shutdown(.connectionTimeout))
             }
         } else if now - self.lastHeard >= .seconds(Int64(settings.pingIntervalSeconds)) {
@@ -572,8 +586,8 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         self.session = session
         self.server.sessions.cancelExpiry(of: session)
         self.negotiationDeadline = nil
-        self.logger[metadataKey: "jid"] = "\(session.jid)"
-        self.logger.info("session resumed", metadata: ["resent": "\(resend.count)"])
+        self.account = nil
+        self.log(.info, "session resumed", metadata: ["resent": "\(resend.count)"])
         self.run(self.machine.resumed(session.jid))
         let resumed = Element("resumed", namespace: StreamManagementNamespace.v3, attributes: [("previd", previd), ("h", String(session.handledCount))])
         self.write(self.serializer.string(resumed), context: context)
@@ -595,10 +609,10 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     }
 
     private func detach(_ session: ClientSession, context: ChannelHandlerContext) {
+        self.log(.info, "connection lost; session kept for resumption")
         self.session = nil
         session.detach(from: self)
         self.routingSession = nil
-        self.logger.info("connection lost; session kept for resumption")
         let seconds = Int64(self.server.configuration.c2s.resumeTimeoutSeconds)
         let core = self.server
         let expiry = context.eventLoop.scheduleTask(in: .seconds(seconds)) {
@@ -614,12 +628,12 @@ final class C2SConnectionHandler: ChannelInboundHandler {
 
     private func endSession() {
         guard let session = self.session else { return }
+        self.log(.info, "session ended")
         self.session = nil
         session.detach(from: self)
         let last = self.server.sessions.unbind(session) ?? SessionPresence()
         self.routingSession = nil
         self.enqueueRouting(.ended(session, last))
-        self.logger.info("session ended")
     }
 
     private static func newStreamID() -> String {

@@ -10,8 +10,32 @@ public final class SessionManager: @unchecked Sendable {
         var presence = SessionPresence()
     }
 
+    /// An account's sessions by resource. A short list, not a dictionary: accounts have a few
+    /// sessions at most (`maxSessionsPerAccount`), and a dictionary per online account cost
+    /// each connection a few hundred bytes.
+    private struct Resources {
+        private var entries: [(resource: String, entry: Entry)] = []
+
+        subscript(resource: String) -> Entry? {
+            get { self.entries.first { $0.resource == resource }?.entry }
+            set {
+                let index = self.entries.firstIndex { $0.resource == resource }
+                switch (index, newValue) {
+                case (let index?, let entry?): self.entries[index].entry = entry
+                case (let index?, nil): self.entries.remove(at: index)
+                case (nil, let entry?): self.entries.append((resource, entry))
+                case (nil, nil): break
+                }
+            }
+        }
+
+        var values: LazyMapSequence<[(resource: String, entry: Entry)], Entry> { self.entries.lazy.map(\.entry) }
+        var count: Int { self.entries.count }
+        var isEmpty: Bool { self.entries.isEmpty }
+    }
+
     private let lock = NIOLock()
-    private var accounts: [JID: [String: Entry]] = [:]
+    private var accounts: [JID: Resources] = [:]
     private let conflictPolicy: ServerConfiguration.C2SSettings.ResourceConflict
     private let maxSessionsPerAccount: Int
 
@@ -40,7 +64,7 @@ public final class SessionManager: @unchecked Sendable {
             resource = Self.generatedResource()
         }
         return self.lock.withLock {
-            var resources = self.accounts[bare] ?? [:]
+            var resources = self.accounts[bare] ?? Resources()
             var replaced: ClientSession?
             if let existing = resources[resource] {
                 switch self.conflictPolicy {
@@ -115,7 +139,7 @@ public final class SessionManager: @unchecked Sendable {
 
     /// True when at least one session of the account is available.
     public func isAvailable(_ account: JID) -> Bool {
-        self.lock.withLock { (self.accounts[account.bare] ?? [:]).values.contains { $0.presence.available } }
+        self.lock.withLock { (self.accounts[account.bare] ?? Resources()).values.contains { $0.presence.available } }
     }
 
     public func session(for full: JID) -> ClientSession? {
@@ -125,7 +149,7 @@ public final class SessionManager: @unchecked Sendable {
 
     /// Every session of the account with its presence.
     public func sessions(of account: JID) -> [(ClientSession, SessionPresence)] {
-        self.lock.withLock { (self.accounts[account.bare] ?? [:]).values.map { ($0.session, $0.presence) } }
+        self.lock.withLock { (self.accounts[account.bare] ?? Resources()).values.map { ($0.session, $0.presence) } }
     }
 
     // MARK: - Resumable sessions (XEP-0198)

@@ -15,6 +15,23 @@ public struct TLSMaterial: @unchecked Sendable {
     public let serverEndPointData: [UInt8]
     public let subjectNames: [String]
     public let notValidAfter: Date
+
+    /// The channel bindings every connection with this certificate offers, built once.
+    public let channelBindings: [ChannelBindingType: [UInt8]]
+
+    init(
+        context: NIOSSLContext, certificateChain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey, certificatePEM: String,
+        serverEndPointData: [UInt8], subjectNames: [String], notValidAfter: Date
+    ) {
+        self.context = context
+        self.certificateChain = certificateChain
+        self.privateKey = privateKey
+        self.certificatePEM = certificatePEM
+        self.serverEndPointData = serverEndPointData
+        self.subjectNames = subjectNames
+        self.notValidAfter = notValidAfter
+        self.channelBindings = [.tlsServerEndPoint: serverEndPointData]
+    }
 }
 
 /// Loads the configured certificate, or makes a self-signed one on first start.

@@ -207,8 +207,10 @@ load() { # server scenario-label args...
 
 # Registering 10,000 accounts takes minutes per server, so the registered data directories
 # (and the generator's SCRAM cache) are kept under .build-bench/ for the next invocation;
-# every run still starts from a fresh copy. FRESH_TEMPLATES=1 registers anew.
-TEMPLATES=".build-bench/templates-$ACCOUNTS-$PRESENCE_PAIRS-$(git rev-parse --short HEAD 2> /dev/null || echo local)"
+# every run still starts from a fresh copy. They are named after the last commit that changed
+# how Starling stores accounts, so other commits reuse them. FRESH_TEMPLATES=1 registers anew.
+STORAGE_VERSION=$(git log -1 --format=%h -- Sources/XMPPStorage Sources/XMPPStorageSQLite Sources/XMPPServer/Accounts 2> /dev/null)
+TEMPLATES=".build-bench/templates-$ACCOUNTS-$PRESENCE_PAIRS-${STORAGE_VERSION:-local}"
 [[ "${FRESH_TEMPLATES:-0}" == 1 ]] && rm -rf "$TEMPLATES"
 mkdir -p "$TEMPLATES"
 RUN=0

@@ -51,6 +51,10 @@ final class LoadDriver: LoadConnectionObserver {
         // here uses its own self-signed one on loopback.
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.certificateVerification = .none
+        // Classical key exchange only: Prosody and ejabberd as packaged (OpenSSL 3.0, OTP 25)
+        // cannot negotiate the X25519+ML-KEM-768 hybrid, so offering it would have Starling
+        // alone pay for post-quantum key agreement (and the generator for every key share).
+        configuration.curves = [.x25519, .secp256r1]
         self.tlsContext = try NIOSSLContext(configuration: configuration)
     }
 

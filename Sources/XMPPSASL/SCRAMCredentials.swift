@@ -145,8 +145,16 @@ func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
 /// Random bytes and nonces from the system generator.
 public enum SASLRandom {
     public static func bytes(_ count: Int) -> [UInt8] {
+        // Eight bytes per draw: each draw is a getrandom(2) call, and a login needs several
+        // nonces and stream IDs.
         var generator = SystemRandomNumberGenerator()
-        return (0..<count).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(count + 7)
+        while bytes.count < count {
+            withUnsafeBytes(of: generator.next()) { bytes.append(contentsOf: $0) }
+        }
+        bytes.removeLast(bytes.count - count)
+        return bytes
     }
 
     /// A printable nonce without ',' (RFC 5802 §5.1, `r=`).

@@ -359,7 +359,9 @@ public struct C2SStreamStateMachine: Sendable {
 
     /// Decodes SASL element text: absent means no data, `=` means empty data (RFC 6120 §6.4.2).
     private static func decodeSASLPayload(_ text: String) -> Result<[UInt8]?, SASLFailure> {
-        let trimmed = text.filter { !$0.isWhitespace }
+        // XML whitespace only (space, tab, CR, LF): Character.isWhitespace looks up Unicode
+        // properties for every character of every SASL message.
+        let trimmed = String(decoding: text.utf8.filter { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }, as: UTF8.self)
         if trimmed.isEmpty { return .success(nil) }
         if trimmed == "=" { return .success([]) }
         guard let data = Base64.decode(trimmed) else { return .failure(.incorrectEncoding) }

@@ -131,7 +131,7 @@ final class ConnectionRegistry: @unchecked Sendable {
 
     /// Runs on the loop itself, so each handler is only touched on its own loop.
     private func checkDeadlines(onLoop loopID: ObjectIdentifier) {
-        let handlers = self.lock.withLock { Array(self.byLoop[loopID]?.values ?? [:].values) }
+        let handlers = self.lock.withLock { self.byLoop[loopID].map { Array($0.values) } ?? [] }
         let now = NIODeadline.now()
         for handler in handlers { handler.checkDeadlines(now: now) }
     }

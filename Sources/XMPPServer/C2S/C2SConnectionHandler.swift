@@ -23,23 +23,6 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     private let baseLogger: Logger
     /// The authenticated account until a resource is bound (then the session's JID says it).
     private var account: String?
-    /// Logs with who this connection is (address, then account or JID) added to the line.
-    /// Built only for a line that is logged: metadata kept on each connection's own `Logger`
-    /// cost every idle connection about 700 bytes.
-    private func log(
-        _ level: Logger.Level, _ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata = [:],
-        file: String = #fileID, function: String = #function, line: UInt = #line
-    ) {
-        guard self.baseLogger.logLevel <= level else { return }
-        var all = metadata()
-        all["ip"] = .string(self.address)
-        if let session = self.session {
-            all["jid"] = "\(session.jid)"
-        } else if let account = self.account {
-            all["account"] = .string(account)
-        }
-        self.baseLogger.log(level: level, message(), metadata: all, file: file, function: function, line: line)
-    }
     private(set) var context: ChannelHandlerContext?
     private var session: ClientSession?
     /// Stanzas from this client are routed one after another, in the order they arrived
@@ -84,6 +67,26 @@ final class C2SConnectionHandler: ChannelInboundHandler {
 
     deinit {
         self.server.statistics.decrement(\.liveConnectionHandlers)
+    }
+
+    // MARK: - Logging
+
+    /// Logs with who this connection is (address, then account or JID) added to the line.
+    /// Built only for a line that is logged: metadata kept on each connection's own `Logger`
+    /// cost every idle connection about 700 bytes.
+    private func log(
+        _ level: Logger.Level, _ message: @autoclosure () -> Logger.Message, metadata: @autoclosure () -> Logger.Metadata = [:],
+        file: String = #fileID, function: String = #function, line: UInt = #line
+    ) {
+        guard self.baseLogger.logLevel <= level else { return }
+        var all = metadata()
+        all["ip"] = .string(self.address)
+        if let session = self.session {
+            all["jid"] = "\(session.jid)"
+        } else if let account = self.account {
+            all["account"] = .string(account)
+        }
+        self.baseLogger.log(level: level, message(), metadata: all, file: file, function: function, line: line)
     }
 
     // MARK: - Channel events

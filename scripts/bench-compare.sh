@@ -12,6 +12,8 @@
 # Starling / best other. Writes bench-results/<date>/{results.jsonl,table.md}.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/servers.sh
+source scripts/lib/servers.sh
 
 CONNECTIONS="${CONNECTIONS:-10000}"   # idle TLS connections
 PAIRS="${PAIRS:-1000}"                # chat pairs
@@ -44,14 +46,7 @@ trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
 
 # --- Installation -------------------------------------------------------------------------
-need=()
-command -v prosody > /dev/null || need+=(prosody)
-command -v ejabberdctl > /dev/null || need+=(ejabberd)
-command -v openssl > /dev/null || need+=(openssl)
-if ((${#need[@]})); then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" > /dev/null
-fi
+install_peer_servers
 swift build -c release --product starling > /dev/null
 swift build -c release --product starling-load > /dev/null
 STARLING=.build/release/starling
@@ -78,19 +73,8 @@ start_starling() { # data-dir
     local dir="$1"
     mkdir -p "$dir"
     # The same certificate as the others, so that the TLS handshakes cost the same.
-    cat > "$dir/starling.yml" << EOF
-data_dir: $dir/data
-log_level: warning
-tls: {certificate: $WORK/localhost.crt, private_key: $WORK/localhost.key}
-listeners:
-  - {kind: c2s, addresses: [127.0.0.1], port: $PORT, tls: starttls}
-storage: {sqlite: {synchronous: normal}}
-limits:
-  max_unauthenticated_per_address: 100000
-  max_unauthenticated_connections: 100000
-  read_rate_bytes_per_second: 0
-modules: {registration: true, registrations_per_ip_per_hour: 100000, archive: false}
-EOF
+    write_starling_load_config "$dir/starling.yml" "$dir/data" "$PORT" warning false \
+        "tls: {certificate: $WORK/localhost.crt, private_key: $WORK/localhost.key}"
     taskset -c "$SERVER_CORE" "$STARLING" serve --config "$dir/starling.yml" > "$dir/server.log" 2>&1 &
     SERVER_PID=$!
     wait_port "$dir"

@@ -12,6 +12,8 @@
 # Usage: scripts/interop-s2s.sh [prosody|ejabberd ...]   (default: both)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/servers.sh
+source scripts/lib/servers.sh
 ROOT="$(pwd)"
 STARLING="${STARLING:-$ROOT/.build/debug/starling}"
 VENV="${SLIXMPP_VENV:-$ROOT/.build-interop/venv}"
@@ -37,14 +39,7 @@ cleanup() {
 trap cleanup EXIT
 
 # --- Installation -----------------------------------------------------------------------
-need=()
-command -v prosody > /dev/null || need+=(prosody)
-command -v ejabberdctl > /dev/null || need+=(ejabberd)
-command -v openssl > /dev/null || need+=(openssl)
-if ((${#need[@]})); then
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" > /dev/null
-fi
+install_peer_servers
 if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c "import slixmpp" 2> /dev/null; then
     python3 -m venv "$VENV"
     "$VENV/bin/pip" install --quiet "slixmpp>=1.8"

@@ -5,6 +5,8 @@
 # baseline. Usage: [ROUNDS=2] [SOAK_LOGINS_ONLY=1] scripts/soak.sh [USERS] [SECONDS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib/servers.sh
+source scripts/lib/servers.sh
 USERS="${1:-1000}"
 SECONDS_TO_RUN="${2:-600}"
 WORK="$(mktemp -d)"
@@ -18,18 +20,7 @@ ulimit -n 65536 2>/dev/null || true
 swift build -c release --product starling > /dev/null
 swift build -c release --product starling-bench > /dev/null
 PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-cat > "$WORK/soak.yml" << CONFIG
-data_dir: $WORK/data
-log_level: error
-listeners:
-  - {kind: c2s, addresses: [127.0.0.1], port: $PORT, tls: starttls}
-storage: {sqlite: {synchronous: normal}}
-limits:
-  max_unauthenticated_per_address: 100000
-  max_unauthenticated_connections: 100000
-  read_rate_bytes_per_second: 0
-modules: {registration: true, registrations_per_ip_per_hour: 100000, archive: ${SOAK_ARCHIVE:-true}}
-CONFIG
+write_starling_load_config "$WORK/soak.yml" "$WORK/data" "$PORT" error "${SOAK_ARCHIVE:-true}"
 MALLOC_ARENA_MAX="${MALLOC_ARENA_MAX:-}" .build/release/starling serve --config "$WORK/soak.yml" &
 SERVER_PID=$!
 for _ in $(seq 1 100); do [[ -s "$WORK/data/tls/certificate.pem" ]] && (echo > "/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.1; done

@@ -12,7 +12,8 @@
 #endif
 #include <pthread.h>
 
-const size_t starling_buffer_page_threshold = 16 * 1024;
+// Requests at or above this many bytes are mapped on their own pages.
+static const size_t starling_buffer_page_threshold = 16 * 1024;
 
 // Every buffer is preceded by a header: the length of its own mapping, or 0 when it came from
 // malloc. Sixteen bytes keep the buffer as aligned as malloc's.

@@ -158,4 +158,3 @@ final class LoadDriver: LoadConnectionObserver {
         self.deliveryLatency.record(now > marker.sentAt ? (now - marker.sentAt) / 1000 : 0)
     }
 }
-

@@ -33,16 +33,21 @@ final class ServerCore: @unchecked Sendable {
             ? RegistrationService(
                 accounts: AccountManager(store: storage.accounts, hosts: Set(hosts)), perHour: configuration.modules.registrationsPerIPPerHour)
             : nil
-        self.negotiationPolicies = self.makeNegotiationPolicies()
+        self.negotiationPolicies = Self.negotiationPolicies(
+            configuration: configuration, hosts: hosts, authenticatedFeatures: [], registrationAvailable: self.registration != nil)
     }
 
     /// Stream features from modules (caps, …), built once every module is registered.
     var authenticatedFeatures: [Element] = [] {
-        didSet { self.negotiationPolicies = self.makeNegotiationPolicies() }
+        didSet {
+            self.negotiationPolicies = Self.negotiationPolicies(
+                configuration: self.configuration, hosts: self.hosts, authenticatedFeatures: self.authenticatedFeatures,
+                registrationAvailable: self.registration != nil)
+        }
     }
 
     /// Built once and shared by every connection (copies share their sets and arrays).
-    private var negotiationPolicies: (withTLS: C2SNegotiationPolicy, withoutTLS: C2SNegotiationPolicy)?
+    private var negotiationPolicies: (withTLS: C2SNegotiationPolicy, withoutTLS: C2SNegotiationPolicy)
 
     /// A detached session that was not resumed in time ends like any other.
     func endDetachedSession(_ session: ClientSession) async {
@@ -53,21 +58,22 @@ final class ServerCore: @unchecked Sendable {
     }
 
     func negotiationPolicy(tlsAvailable: Bool) -> C2SNegotiationPolicy {
-        let policies = self.negotiationPolicies ?? self.makeNegotiationPolicies()
-        return tlsAvailable ? policies.withTLS : policies.withoutTLS
+        tlsAvailable ? self.negotiationPolicies.withTLS : self.negotiationPolicies.withoutTLS
     }
 
-    private func makeNegotiationPolicies() -> (withTLS: C2SNegotiationPolicy, withoutTLS: C2SNegotiationPolicy) {
+    private static func negotiationPolicies(
+        configuration: ServerConfiguration, hosts: [String], authenticatedFeatures: [Element], registrationAvailable: Bool
+    ) -> (withTLS: C2SNegotiationPolicy, withoutTLS: C2SNegotiationPolicy) {
         func policy(tlsAvailable: Bool) -> C2SNegotiationPolicy {
             C2SNegotiationPolicy(
-                hostedDomains: Set(self.hosts),
+                hostedDomains: Set(hosts),
                 tlsAvailable: tlsAvailable,
-                tlsRequired: self.configuration.tls.required,
+                tlsRequired: configuration.tls.required,
                 mechanisms: SASLMechanismName.allCases,
-                maxAuthenticationFailures: self.configuration.limits.maxAuthenticationFailures,
-                offerLegacySession: self.configuration.c2s.legacySession,
-                authenticatedFeatures: self.authenticatedFeatures,
-                registrationAvailable: self.registration != nil && tlsAvailable
+                maxAuthenticationFailures: configuration.limits.maxAuthenticationFailures,
+                offerLegacySession: configuration.c2s.legacySession,
+                authenticatedFeatures: authenticatedFeatures,
+                registrationAvailable: registrationAvailable && tlsAvailable
             )
         }
         return (policy(tlsAvailable: true), policy(tlsAvailable: false))
@@ -96,25 +102,26 @@ final class ServerCore: @unchecked Sendable {
 /// repeated task per loop checks every connection's deadlines (negotiation, slow input,
 /// keepalive) once a second.
 final class ConnectionRegistry: @unchecked Sendable {
+    private struct Loop {
+        let eventLoop: any EventLoop
+        var handlers: [ObjectIdentifier: C2SConnectionHandler] = [:]
+        var sweep: RepeatedTask?
+    }
+
     private let lock = NIOLock()
-    private var byLoop: [ObjectIdentifier: [ObjectIdentifier: C2SConnectionHandler]] = [:]
-    private var loops: [ObjectIdentifier: any EventLoop] = [:]
-    private var sweeps: [ObjectIdentifier: RepeatedTask] = [:]
+    private var loops: [ObjectIdentifier: Loop] = [:]
     private var sweeping = true
-    private var total = 0
-    var count: Int { self.lock.withLock { self.total } }
 
     static let sweepInterval = TimeAmount.seconds(1)
+
+    var count: Int { self.lock.withLock { self.loops.values.reduce(0) { $0 + $1.handlers.count } } }
 
     func add(_ handler: C2SConnectionHandler, eventLoop: any EventLoop) {
         let loopID = ObjectIdentifier(eventLoop)
         self.lock.withLock {
-            if self.byLoop[loopID, default: [:]].updateValue(handler, forKey: ObjectIdentifier(handler)) == nil {
-                self.total += 1
-            }
-            self.loops[loopID] = eventLoop
-            if self.sweeps[loopID] == nil && self.sweeping {
-                self.sweeps[loopID] = eventLoop.scheduleRepeatedTask(initialDelay: Self.sweepInterval, delay: Self.sweepInterval) {
+            self.loops[loopID, default: Loop(eventLoop: eventLoop)].handlers[ObjectIdentifier(handler)] = handler
+            if self.sweeping && self.loops[loopID]?.sweep == nil {
+                self.loops[loopID]?.sweep = eventLoop.scheduleRepeatedTask(initialDelay: Self.sweepInterval, delay: Self.sweepInterval) {
                     [weak self] _ in self?.checkDeadlines(onLoop: loopID)
                 }
             }
@@ -122,16 +129,12 @@ final class ConnectionRegistry: @unchecked Sendable {
     }
 
     func remove(_ handler: C2SConnectionHandler, eventLoop: any EventLoop) {
-        self.lock.withLock {
-            if self.byLoop[ObjectIdentifier(eventLoop)]?.removeValue(forKey: ObjectIdentifier(handler)) != nil {
-                self.total -= 1
-            }
-        }
+        self.lock.withLock { _ = self.loops[ObjectIdentifier(eventLoop)]?.handlers.removeValue(forKey: ObjectIdentifier(handler)) }
     }
 
     /// Runs on the loop itself, so each handler is only touched on its own loop.
     private func checkDeadlines(onLoop loopID: ObjectIdentifier) {
-        let handlers = self.lock.withLock { self.byLoop[loopID].map { Array($0.values) } ?? [] }
+        let handlers = self.lock.withLock { self.loops[loopID].map { Array($0.handlers.values) } ?? [] }
         let now = NIODeadline.now()
         for handler in handlers { handler.checkDeadlines(now: now) }
     }
@@ -139,18 +142,14 @@ final class ConnectionRegistry: @unchecked Sendable {
     func stopSweeping() {
         let sweeps = self.lock.withLock {
             self.sweeping = false
-            defer { self.sweeps = [:] }
-            return Array(self.sweeps.values)
+            return self.loops.values.compactMap(\.sweep)
         }
         for sweep in sweeps { sweep.cancel() }
     }
 
     func terminateAll(_ condition: StreamErrorCondition) {
-        let all = self.lock.withLock {
-            self.byLoop.flatMap { loopID, handlers in handlers.values.map { ($0, self.loops[loopID]) } }
-        }
+        let all = self.lock.withLock { self.loops.values.flatMap { loop in loop.handlers.values.map { ($0, loop.eventLoop) } } }
         for (handler, eventLoop) in all {
-            guard let eventLoop else { continue }
             // The handler is only ever touched on its own loop; the closure carries it there.
             let transfer = UnsafeTransfer(handler)
             eventLoop.execute { transfer.value.terminate(condition) }

@@ -101,17 +101,7 @@ struct RegistrationIntegrationTests {
             let second = try await alice.receive(timeout: .seconds(5)) { $0.child(named: "ping", namespace: XMPPNamespace.ping) != nil }
             #expect(second.id != ping.id)
             // Then stay silent.
-            #expect(try await expectStreamErrorWithin(alice.connection, seconds: 5) == .connectionTimeout)
-        }
-    }
-}
-
-private func expectStreamErrorWithin(_ connection: XMPPConnection, seconds: Int64) async throws -> StreamErrorCondition? {
-    while true {
-        do {
-            _ = try await connection.nextElement(timeout: .seconds(seconds))
-        } catch let failure as XMPPConnection.Failure {
-            return failure.streamErrorCondition
+            #expect(try await expectStreamError(alice.connection, timeout: .seconds(5)) == .connectionTimeout)
         }
     }
 }

@@ -96,10 +96,10 @@ extension XMPPConnection.Failure {
 }
 
 /// Reads elements until a stream error arrives, returning its condition.
-func expectStreamError(_ connection: XMPPConnection) async throws -> StreamErrorCondition? {
+func expectStreamError(_ connection: XMPPConnection, timeout: TimeAmount = .seconds(10)) async throws -> StreamErrorCondition? {
     for _ in 0..<20 {
         do {
-            _ = try await connection.nextElement()
+            _ = try await connection.nextElement(timeout: timeout)
         } catch let failure as XMPPConnection.Failure {
             return failure.streamErrorCondition
         }

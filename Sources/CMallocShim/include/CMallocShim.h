@@ -7,7 +7,7 @@
 /// reuse, and free heap where the C library can (glibc's malloc_trim).
 void starling_release_free_memory(void);
 
-/// Byte-buffer storage where large buffers take whole pages of their own.
+/// Byte-buffer storage where large buffers (16 KiB and more) take whole pages of their own.
 ///
 /// TLS asks for a 32 KiB plaintext buffer and a 16 KiB ciphertext buffer per connection, of
 /// which an idle connection only ever writes the first few hundred bytes. Taken from the heap,
@@ -20,8 +20,5 @@ void *starling_buffer_allocate(size_t size);
 void *starling_buffer_reallocate(void *pointer, size_t old_size, size_t new_size);
 void starling_buffer_deallocate(void *_Nonnull pointer);
 void starling_buffer_copy(void *_Nonnull destination, const void *_Nonnull source, size_t count);
-
-/// Requests at or above this many bytes are mapped on their own pages.
-extern const size_t starling_buffer_page_threshold;
 
 #endif

@@ -175,31 +175,7 @@ public struct JID: Sendable, Hashable, CustomStringConvertible, Comparable {
                     }
                 }
             }
-            guard domainEnd > domainStart, domainEnd - domainStart <= 253 else { return nil }
-            var labelLength = 0
-            var previous = UInt8(ascii: ".")
-            for index in domainStart..<domainEnd {
-                let byte = bytes[index]
-                switch byte {
-                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                    labelLength += 1
-                case UInt8(ascii: "-") where previous != UInt8(ascii: "."):
-                    labelLength += 1
-                    // Punycode labels (xn--) must come out as U-labels: the IDNA path.
-                    if labelLength == 4, bytes[index - 3] == UInt8(ascii: "x"), bytes[index - 2] == UInt8(ascii: "n"),
-                        bytes[index - 1] == UInt8(ascii: "-")
-                    {
-                        return nil
-                    }
-                case UInt8(ascii: ".") where labelLength > 0 && previous != UInt8(ascii: "-"):
-                    labelLength = 0
-                default:
-                    return nil
-                }
-                guard labelLength <= 63 else { return nil }
-                previous = byte
-            }
-            guard labelLength > 0, previous != UInt8(ascii: "-") else { return nil }
+            guard Self.isPreparedLDHDomain(bytes[domainStart..<domainEnd]) else { return nil }
             if let slash {
                 guard slash + 1 < bytes.count, bytes.count - slash - 1 <= Self.maxPartBytes else { return nil }
                 for byte in bytes[(slash + 1)...] where !(0x20...0x7E).contains(byte) { return nil }
@@ -213,36 +189,43 @@ public struct JID: Sendable, Hashable, CustomStringConvertible, Comparable {
 
     /// Lower-cased LDH domain names (and IPv4 literals) need no IDNA processing.
     private static func asciiDomain(_ domain: Substring) -> String? {
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(domain.utf8.count)
+        let lowered = domain.utf8.map { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) ? $0 + 32 : $0 }
+        return Self.isPreparedLDHDomain(lowered) ? String(decoding: lowered, as: UTF8.self) : nil
+    }
+
+    /// "xn--" packed as `isPreparedLDHDomain` packs a label's first four bytes.
+    private static let aLabelPrefix: UInt32 = "xn--".utf8.enumerated().reduce(0) { $0 | UInt32($1.element) << (8 * $1.offset) }
+
+    /// A domain preparation leaves as it is: labels of lower-case letters, digits and inner
+    /// hyphens, 1 to 63 bytes each and 253 in all, none of them an A-label (`xn--`, which IDNA
+    /// turns into a U-label).
+    private static func isPreparedLDHDomain<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> Bool {
+        guard !bytes.isEmpty, bytes.count <= 253 else { return false }
         var labelLength = 0
-        var previous: UInt8 = UInt8(ascii: ".")
-        for byte in domain.utf8 {
+        var labelStart: UInt32 = 0
+        var previous = UInt8(ascii: ".")
+        for byte in bytes {
             switch byte {
             case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
-                bytes.append(byte)
                 labelLength += 1
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"):
-                bytes.append(byte + 32)
+            case UInt8(ascii: "-") where previous != UInt8(ascii: "."):
                 labelLength += 1
-            case UInt8(ascii: "-"):
-                guard previous != UInt8(ascii: ".") else { return nil }
-                bytes.append(byte)
-                labelLength += 1
-            case UInt8(ascii: "."):
-                guard labelLength > 0, previous != UInt8(ascii: "-") else { return nil }
-                bytes.append(byte)
+            case UInt8(ascii: ".") where labelLength > 0 && previous != UInt8(ascii: "-"):
                 labelLength = 0
+                labelStart = 0
+                previous = byte
+                continue
             default:
-                return nil
+                return false
             }
-            guard labelLength <= 63 else { return nil }
+            guard labelLength <= 63 else { return false }
+            if labelLength <= 4 {
+                labelStart |= UInt32(byte) << (8 * (labelLength - 1))
+                if labelLength == 4 && labelStart == Self.aLabelPrefix { return false }
+            }
             previous = byte
         }
-        guard labelLength > 0, previous != UInt8(ascii: "-"), bytes.count <= 253 else { return nil }
-        // Punycode labels (xn--) go through IDNA so they come out as U-labels.
-        if domain.lowercased().contains("xn--") { return nil }
-        return String(decoding: bytes, as: UTF8.self)
+        return labelLength > 0 && previous != UInt8(ascii: "-")
     }
 }
 

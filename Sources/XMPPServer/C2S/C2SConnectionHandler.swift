@@ -29,7 +29,6 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     /// (RFC 6120 §10.1): a task takes what has queued up, routes it, and the next batch starts
     /// when it is done. No task lives while the session is idle: a long-lived task keeps the
     /// stack slabs of its deepest call for good, about 10 KiB for every idle connection.
-    private var routingSession: ClientSession?
     private var routingQueue: [OutboundWork] = []
     /// The size of the batch a task is routing now; 0 when none runs.
     private var routingInFlight = 0
@@ -45,9 +44,9 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     }
     /// Timers are deadlines the registry's once-a-second sweep checks (`checkDeadlines`): a
     /// scheduled task per timer and connection would cost every idle connection several
-    /// hundred bytes and the event loop thousands of wake-ups a second.
+    /// hundred bytes and the event loop thousands of wake-ups a second. Keepalive runs while a
+    /// session is bound.
     private var negotiationDeadline: NIODeadline?
-    private var keepAliveStarted = false
     private var address = "unknown"
     private var countedAsUnauthenticated = false
     private var refused = false
@@ -115,7 +114,6 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.negotiationDeadline = nil
         self.leaveUnauthenticated()
         // A connection lost without a clean close keeps a resumable session for a while (XEP-0198).
         if !self.closing, let session = self.session, session.isResumable {
@@ -390,8 +388,6 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         case .bound(let session, let replaced):
             replaced?.terminate(.conflict)
             self.session = session
-            self.startOutboundQueue(for: session, context: context)
-            self.keepAliveStarted = true
             self.negotiationDeadline = nil
             self.account = nil
             self.log(.info, "resource bound")
@@ -399,10 +395,6 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         case .failed(let error):
             self.run(self.machine.bindFailed(error))
         }
-    }
-
-    private func startOutboundQueue(for session: ClientSession, context: ChannelHandlerContext) {
-        self.routingSession = session
     }
 
     private func enqueueRouting(_ work: OutboundWork) {
@@ -459,7 +451,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
             self.run(self.machine.shutdown(.connectionTimeout))
             return
         }
-        if self.keepAliveStarted { self.checkKeepAlive(now: now) }
+        self.checkKeepAlive(now: now)
     }
 
     /// XEP-0199 from the server's side: a quiet client is pinged, and an unanswered ping ends the stream.
@@ -483,7 +475,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
 
     /// A stanza from this client goes to the router, in order; reading pauses while too many wait.
     private func handleOutgoing(_ stanza: Element) {
-        guard let session = self.routingSession else { return }
+        guard let session = self.session else { return }
         self.enqueueRouting(.stanza(stanza, from: session))
         if self.pendingOutbound > Self.pauseAbove && !self.pausedForBackpressure {
             self.pausedForBackpressure = true
@@ -594,8 +586,6 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         self.run(self.machine.resumed(session.jid))
         let resumed = Element("resumed", namespace: StreamManagementNamespace.v3, attributes: [("previd", previd), ("h", String(session.handledCount))])
         self.write(self.serializer.string(resumed), context: context)
-        self.startOutboundQueue(for: session, context: context)
-        self.keepAliveStarted = true
         for stanza in resend {
             session.deliver(stanza)
         }
@@ -604,7 +594,6 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     /// Another connection resumed this one's session: close quietly, the session lives on.
     func abandon() {
         self.session = nil
-        self.routingSession = nil
         if let context = self.context {
             self.closing = true
             context.close(promise: nil)
@@ -615,7 +604,6 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         self.log(.info, "connection lost; session kept for resumption")
         self.session = nil
         session.detach(from: self)
-        self.routingSession = nil
         let seconds = Int64(self.server.configuration.c2s.resumeTimeoutSeconds)
         let core = self.server
         let expiry = context.eventLoop.scheduleTask(in: .seconds(seconds)) {
@@ -635,7 +623,6 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         self.session = nil
         session.detach(from: self)
         let last = self.server.sessions.unbind(session) ?? SessionPresence()
-        self.routingSession = nil
         self.enqueueRouting(.ended(session, last))
     }
 

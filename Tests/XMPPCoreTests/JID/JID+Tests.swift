@@ -61,6 +61,28 @@ struct JIDTests {
         #expect(throws: JIDError.self) { try JID("user@" + String(repeating: "a", count: 64) + ".com") }
     }
 
+    @Test("LDH domain rules: labels 1-63 bytes, no outer hyphens, 253 bytes in all", arguments: [
+        "x@a..b", "x@.example", "x@bad-.example", "x@-bad.example", "x@example-", "x@ex_ample.com",
+        "x@" + String(repeating: "a", count: 64) + ".com",
+        // 254 bytes.
+        "x@" + [String(repeating: "a", count: 63), String(repeating: "b", count: 63), String(repeating: "c", count: 63), String(repeating: "d", count: 58)].joined(separator: ".") + ".com",
+    ])
+    func invalidLDHDomains(_ input: String) {
+        #expect(throws: JIDError.self) { try JID(input) }
+    }
+
+    @Test("LDH domains at the limits are kept as they are")
+    func ldhDomainLimits() throws {
+        let longestLabel = String(repeating: "a", count: 63) + ".com"
+        #expect(try JID("x@" + longestLabel).domainpart == longestLabel)
+        let longest = [String(repeating: "a", count: 63), String(repeating: "b", count: 63), String(repeating: "c", count: 63), String(repeating: "d", count: 57)].joined(separator: ".") + ".com"
+        #expect(longest.utf8.count == 253)
+        #expect(try JID("x@" + longest).domainpart == longest)
+        #expect(try JID("x@a-b--c.example").domainpart == "a-b--c.example")
+        #expect(try JID("x@axn--b.example").domainpart == "axn--b.example")
+        #expect(try JID("x@XN--MNCHEN-3YA.de").domainpart == "münchen.de")
+    }
+
     @Test("each part is limited to 1023 octets")
     func lengthLimits() throws {
         #expect(throws: JIDError.self) { try JID(String(repeating: "a", count: 1024) + "@example.com") }

@@ -1,0 +1,36 @@
+# Sourced by the scripts that run servers on loopback (bench-compare.sh, interop-s2s.sh,
+# soak.sh); run from the repository root.
+
+# Installs Prosody, ejabberd and openssl from Debian's packages when their commands are missing.
+install_peer_servers() {
+    local need=()
+    command -v prosody > /dev/null || need+=(prosody)
+    command -v ejabberdctl > /dev/null || need+=(ejabberd)
+    command -v openssl > /dev/null || need+=(openssl)
+    if ((${#need[@]})); then
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" > /dev/null
+    fi
+}
+
+# Writes a Starling configuration for load on loopback: STARTTLS on PORT, no caps on
+# unauthenticated connections, no read-rate shaping, in-band registration without a rate limit.
+# Usage: write_starling_load_config FILE DATA_DIR PORT LOG_LEVEL ARCHIVE [TLS_LINE]
+write_starling_load_config() {
+    local file="$1" data_dir="$2" port="$3" log_level="$4" archive="$5" tls_line="${6:-}"
+    {
+        echo "data_dir: $data_dir"
+        echo "log_level: $log_level"
+        if [[ -n "$tls_line" ]]; then echo "$tls_line"; fi
+        cat << CONFIG
+listeners:
+  - {kind: c2s, addresses: [127.0.0.1], port: $port, tls: starttls}
+storage: {sqlite: {synchronous: normal}}
+limits:
+  max_unauthenticated_per_address: 100000
+  max_unauthenticated_connections: 100000
+  read_rate_bytes_per_second: 0
+modules: {registration: true, registrations_per_ip_per_hour: 100000, archive: $archive}
+CONFIG
+    } > "$file"
+}

@@ -56,6 +56,7 @@ let package = Package(
                 "XMPPCore", "XMPPSASL",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swift5Mode
         ),

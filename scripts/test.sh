@@ -21,6 +21,7 @@ swift build --build-tests
 swift test --skip-build
 bash scripts/cli-smoke.sh
 bash scripts/interop-slixmpp.sh
+bash scripts/interop-component.sh
 # Federation with Prosody and ejabberd needs root for its network namespace.
 if [[ $(id -u) -eq 0 ]]; then
     bash scripts/interop-s2s.sh

@@ -82,7 +82,10 @@ struct Serve: AsyncParsableCommand {
         } catch {
             throw CLIError("cannot start: \(error)")
         }
-        let listening = server.boundListeners.map { "\($0.address.ipAddress ?? "?") port \($0.address.port ?? 0) (\($0.listener.tls.rawValue))" }
+        let listening = server.boundListeners.map { bound in
+            let kind = bound.listener.kind == .component ? "component" : "\(bound.listener.kind.rawValue), \(bound.listener.tls.rawValue)"
+            return "\(bound.address.ipAddress ?? "?") port \(bound.address.port ?? 0) (\(kind))"
+        }
         print("Starling serving \(configuration.hosts.joined(separator: ", ")) on \(listening.joined(separator: ", "))")
         fflush(stdout)
         await SignalWaiter.waitForTermination()

@@ -18,15 +18,20 @@ final class ServerCore: @unchecked Sendable {
     let registration: RegistrationService?
     let abuse: AbuseControls
     let statistics = ServerStatistics()
+    /// The shared secret of each external component's domain (XEP-0114).
+    let componentPolicy: ComponentPolicy
 
-    init(configuration: ServerConfiguration, hosts: [String], storage: any StorageBackend, logger: Logger) {
+    init(configuration: ServerConfiguration, hosts: [String], storage: any StorageBackend, logger: Logger) throws {
         self.configuration = configuration
         self.hosts = hosts
         self.storage = storage
         self.logger = logger
         self.sessions = SessionManager(
             conflictPolicy: configuration.c2s.resourceConflict, maxSessionsPerAccount: configuration.limits.maxSessionsPerAccount)
-        self.router = Router(sessions: self.sessions, hosts: Set(hosts), logger: logger)
+        let components = try configuration.preparedComponents()
+        self.componentPolicy = ComponentPolicy(secrets: components)
+        let routes = RouteTable(hosts: Set(hosts), componentDomains: Set(components.keys))
+        self.router = Router(sessions: self.sessions, routes: routes, logger: logger)
         self.abuse = AbuseControls(limits: configuration.limits)
         self.registration =
             configuration.modules.registration
@@ -98,13 +103,20 @@ final class ServerCore: @unchecked Sendable {
     }
 }
 
-/// Every open client connection, grouped by event loop: shutdown reaches each one, and one
-/// repeated task per loop checks every connection's deadlines (negotiation, slow input,
-/// keepalive) once a second.
+/// A stream handler whose deadlines the registry's sweep checks and which shutdown reaches.
+/// Both are called on the handler's own event loop.
+protocol SweptConnection: AnyObject {
+    func checkDeadlines(now: NIODeadline)
+    func terminate(_ condition: StreamErrorCondition)
+}
+
+/// Every open client and component connection, grouped by event loop: shutdown reaches each
+/// one, and one repeated task per loop checks every connection's deadlines (negotiation, slow
+/// input, keepalive) once a second.
 final class ConnectionRegistry: @unchecked Sendable {
     private struct Loop {
         let eventLoop: any EventLoop
-        var handlers: [ObjectIdentifier: C2SConnectionHandler] = [:]
+        var handlers: [ObjectIdentifier: any SweptConnection] = [:]
         var sweep: RepeatedTask?
     }
 
@@ -116,7 +128,7 @@ final class ConnectionRegistry: @unchecked Sendable {
 
     var count: Int { self.lock.withLock { self.loops.values.reduce(0) { $0 + $1.handlers.count } } }
 
-    func add(_ handler: C2SConnectionHandler, eventLoop: any EventLoop) {
+    func add(_ handler: any SweptConnection, eventLoop: any EventLoop) {
         let loopID = ObjectIdentifier(eventLoop)
         self.lock.withLock {
             self.loops[loopID, default: Loop(eventLoop: eventLoop)].handlers[ObjectIdentifier(handler)] = handler
@@ -128,7 +140,7 @@ final class ConnectionRegistry: @unchecked Sendable {
         }
     }
 
-    func remove(_ handler: C2SConnectionHandler, eventLoop: any EventLoop) {
+    func remove(_ handler: any SweptConnection, eventLoop: any EventLoop) {
         self.lock.withLock { _ = self.loops[ObjectIdentifier(eventLoop)]?.handlers.removeValue(forKey: ObjectIdentifier(handler)) }
     }
 

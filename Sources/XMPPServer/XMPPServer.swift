@@ -27,6 +27,8 @@ public final class XMPPServer: @unchecked Sendable {
     private let registrar: ModuleRegistrar
     private var stopped = false
     private var s2s: S2SManager?
+    private let modules: [any ServerModule]
+    private var startedModules: [any ServerModule] = []
 
     /// Opens storage, loads (or makes) the certificate and registers the modules; `start()` listens.
     public init(configuration: ServerConfiguration, modules: [any ServerModule], storage: (any StorageBackend)? = nil, logger: Logger? = nil) throws {
@@ -38,21 +40,27 @@ public final class XMPPServer: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         self.tls = try CertificateStore.load(configuration, hosts: hosts, generateIfMissing: true)
         let backend = try storage ?? Self.openStorage(configuration)
-        self.core = ServerCore(configuration: configuration, hosts: hosts, storage: backend, logger: logger)
+        self.core = try ServerCore(configuration: configuration, hosts: hosts, storage: backend, logger: logger)
         self.registrar = ModuleRegistrar(
             context: ModuleContext(
-                storage: backend, hosts: Set(hosts), logger: logger, configuration: configuration, sessions: self.core.sessions,
-                router: self.core.router))
+                storage: backend, hosts: Set(hosts), admins: try configuration.preparedAdmins(), logger: logger,
+                configuration: configuration, sessions: self.core.sessions, router: self.core.router))
         for module in modules {
             module.register(with: self.registrar)
             self.registrar.registered(module)
         }
+        let problems = self.registrar.problems
+        if problems.count == 1, let problem = problems.first { throw problem }
+        if problems.count > 1 { throw ConfigurationErrors(errors: problems) }
+        self.modules = modules
         self.core.router.registrar = self.registrar
         self.core.sessions.detachedDeliveryHandlers = self.registrar.detachedDeliveryHandlers
         self.core.authenticatedFeatures = self.registrar.streamFeatures.map { $0() }
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         if configuration.listeners.contains(where: { $0.kind == .s2s }), let tls = self.tls {
-            let s2s = try S2SManager(configuration: configuration, hosts: hosts, tls: tls, group: self.group, logger: logger)
+            // Services and components federate under their own domains, like the hosts.
+            let domains = hosts + self.core.router.routes.localDomains.subtracting(hosts).sorted()
+            let s2s = try S2SManager(configuration: configuration, hosts: domains, tls: tls, group: self.group, logger: logger)
             s2s.router = self.core.router
             s2s.statistics = self.core.statistics
             self.core.router.s2s = s2s
@@ -82,8 +90,14 @@ public final class XMPPServer: @unchecked Sendable {
         self.channels.compactMap { listener, channel in channel.localAddress.map { (listener, $0) } }
     }
 
+    /// The port of the first client listener with this TLS mode.
     public func port(for mode: ServerConfiguration.Listener.TLSMode) -> Int? {
-        self.boundListeners.first { $0.listener.tls == mode }?.address.port
+        self.boundListeners.first { $0.listener.kind == .c2s && $0.listener.tls == mode }?.address.port
+    }
+
+    /// The port of the first listener of this kind.
+    public func port(for kind: ServerConfiguration.Listener.Kind) -> Int? {
+        self.boundListeners.first { $0.listener.kind == kind }?.address.port
     }
 
     public var sessionCount: Int { self.core.sessions.count }
@@ -110,6 +124,15 @@ public final class XMPPServer: @unchecked Sendable {
     }
 
     public func start() async throws {
+        for module in self.modules {
+            do {
+                try await module.start(context: self.registrar.context)
+            } catch {
+                await self.stopModules()
+                throw ServerStartError(message: "module \(module.name) did not start: \(error)")
+            }
+            self.startedModules.append(module)
+        }
         self.startMemoryTrimming()
         for listener in self.configuration.listeners {
             var boundPort = listener.port
@@ -123,6 +146,7 @@ public final class XMPPServer: @unchecked Sendable {
                         continue
                     }
                     await self.closeListeners()
+                    await self.stopModules()
                     throw ServerStartError(message: "cannot listen on \(address) port \(boundPort): \(error)")
                 }
                 // With port 0 every address of the listener shares the port the first one got.
@@ -137,6 +161,19 @@ public final class XMPPServer: @unchecked Sendable {
         let core = self.core
         let tls = self.tls
         let logger = self.logger
+        if listener.kind == .component {
+            return ServerBootstrap(group: self.group)
+                .serverChannelOption(.backlog, value: 64)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        let decoder = XMLStreamDecoderHandler(limits: core.parserLimits(authenticated: true))
+                        let handler = ComponentConnectionHandler(server: core, decoder: decoder, policy: core.componentPolicy, logger: logger)
+                        try channel.pipeline.syncOperations.addHandlers([decoder, handler])
+                    }
+                }
+        }
         if listener.kind == .s2s, let s2s = self.s2s {
             return ServerBootstrap(group: self.group)
                 .serverChannelOption(.backlog, value: 256)
@@ -198,9 +235,17 @@ public final class XMPPServer: @unchecked Sendable {
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
         self.core.connections.stopSweeping()
+        await self.stopModules()
         await self.core.storage.close()
         try? await self.group.shutdownGracefully()
         self.logger.info("stopped")
+    }
+
+    /// Stops the started modules in reverse order, before storage closes.
+    private func stopModules() async {
+        while let module = self.startedModules.popLast() {
+            await module.stop()
+        }
     }
 
     private func closeListeners() async {

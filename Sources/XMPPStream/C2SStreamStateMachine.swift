@@ -645,17 +645,20 @@ public struct C2SStreamStateMachine: Sendable {
     /// The parser rejected the input.
     public mutating func parseFailed(_ error: XMLStreamError) -> [Action] {
         guard !self.isClosed else { return [] }
-        var actions: [Action] = []
-        if !self.headerSent {
-            var reply = StreamHeader(contentNamespace: XMPPNamespace.client)
-            reply.attributes = [Attribute(name: "version", value: "1.0")]
-            if let domain = self.domain ?? (self.policy.hostedDomains.count == 1 ? self.policy.hostedDomains.first : nil) {
-                reply.attributes.insert(Attribute(name: "from", value: domain), at: 0)
-            }
-            actions.append(.sendStreamHeader(reply))
-            self.headerSent = true
+        return self.headerIfNotSent() + self.closing(StreamError(error.condition, text: error.detail))
+    }
+
+    /// RFC 6120 §4.9.1.2: an error before our header (a new stream, or one restarted after
+    /// TLS or SASL) still goes out after a header, or the client cannot read it.
+    private mutating func headerIfNotSent() -> [Action] {
+        guard !self.headerSent else { return [] }
+        var reply = StreamHeader(contentNamespace: XMPPNamespace.client)
+        reply.attributes = [Attribute(name: "version", value: "1.0")]
+        if let domain = self.domain ?? (self.policy.hostedDomains.count == 1 ? self.policy.hostedDomains.first : nil) {
+            reply.attributes.insert(Attribute(name: "from", value: domain), at: 0)
         }
-        return actions + self.closing(StreamError(error.condition, text: error.detail))
+        self.headerSent = true
+        return [.sendStreamHeader(reply)]
     }
 
     /// A stream the server will not serve (too many unauthenticated connections): the header
@@ -670,7 +673,7 @@ public struct C2SStreamStateMachine: Sendable {
     /// The server is stopping, or another session took this one's place.
     public mutating func shutdown(_ condition: StreamErrorCondition) -> [Action] {
         guard !self.isClosed else { return [] }
-        return self.closing(StreamError(condition))
+        return self.headerIfNotSent() + self.closing(StreamError(condition))
     }
 
     private mutating func closing(_ error: StreamError?) -> [Action] {

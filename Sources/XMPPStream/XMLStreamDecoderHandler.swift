@@ -7,15 +7,22 @@ import XMPPCore
 /// (`restartStream(discardingBufferedInput:)`): the rest of what was read is then either
 /// dropped (STARTTLS: bytes pipelined behind `<starttls/>` were sent in plaintext and must
 /// never be parsed as the encrypted stream) or parsed as the start of the new stream (SASL).
-public final class XMLStreamDecoderHandler: ChannelInboundHandler {
+///
+/// While paused it also holds back the channel's reads, so a peer that sends faster than its
+/// stanzas are handled fills its own socket buffer, not the server's memory.
+public final class XMLStreamDecoderHandler: ChannelDuplexHandler {
     public typealias InboundIn = ByteBuffer
     public typealias InboundOut = XMLStreamEvent
+    public typealias OutboundIn = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
 
     private var parser: XMLStreamParser
     private var failed = false
     private var discardRequested = false
     private var paused = false
     private var draining = false
+    /// A read the channel asked for while paused, issued on `resume()`.
+    private var heldRead = false
     private var context: ChannelHandlerContext?
 
     public init(limits: XMLParserLimits = XMLParserLimits()) {
@@ -45,7 +52,8 @@ public final class XMLStreamDecoderHandler: ChannelInboundHandler {
         self.drain(context: context)
     }
 
-    /// Stops delivering events until `resume()`; bytes keep being buffered.
+    /// Stops delivering events and reading from the socket until `resume()`; what was read
+    /// already stays buffered.
     public func pause() {
         self.paused = true
     }
@@ -53,8 +61,21 @@ public final class XMLStreamDecoderHandler: ChannelInboundHandler {
     public func resume() {
         guard self.paused else { return }
         self.paused = false
-        if let context = self.context {
-            self.drain(context: context)
+        guard let context = self.context else { return }
+        self.drain(context: context)
+        if self.heldRead && !self.paused {
+            self.heldRead = false
+            context.read()
+        }
+    }
+
+    public var isPaused: Bool { self.paused }
+
+    public func read(context: ChannelHandlerContext) {
+        if self.paused {
+            self.heldRead = true
+        } else {
+            context.read()
         }
     }
 

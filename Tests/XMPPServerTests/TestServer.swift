@@ -13,7 +13,9 @@ final class TestServer: @unchecked Sendable {
     let dataDirectory: String
     let domain: String
 
-    init(configure: (inout ServerConfiguration) -> Void = { _ in }, logger customLogger: Logger? = nil) async throws {
+    init(
+        configure: (inout ServerConfiguration) -> Void = { _ in }, extraModules: [any ServerModule] = [], logger customLogger: Logger? = nil
+    ) async throws {
         var configuration = ServerConfiguration()
         configuration.dataDirectory = NSTemporaryDirectory() + "starling-test-" + UUID().uuidString
         configuration.listeners = [
@@ -26,7 +28,7 @@ final class TestServer: @unchecked Sendable {
         self.domain = configuration.hosts.first ?? "localhost"
         var logger = customLogger ?? Logger(label: "starling-test")
         if customLogger == nil { logger.logLevel = configuration.logLevel }
-        self.server = try XMPPServer(configuration: configuration, modules: DefaultModules.modules(for: configuration), logger: logger)
+        self.server = try XMPPServer(configuration: configuration, modules: DefaultModules.modules(for: configuration) + extraModules, logger: logger)
         try await self.server.start()
     }
 
@@ -77,8 +79,10 @@ final class TestServer: @unchecked Sendable {
 }
 
 /// Runs `body` against a fresh server and always stops it.
-func withServer(configure: (inout ServerConfiguration) -> Void = { _ in }, _ body: (TestServer) async throws -> Void) async throws {
-    let server = try await TestServer(configure: configure)
+func withServer(
+    configure: (inout ServerConfiguration) -> Void = { _ in }, extraModules: [any ServerModule] = [], _ body: (TestServer) async throws -> Void
+) async throws {
+    let server = try await TestServer(configure: configure, extraModules: extraModules)
     do {
         try await body(server)
     } catch {

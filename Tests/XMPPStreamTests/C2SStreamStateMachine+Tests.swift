@@ -105,6 +105,28 @@ struct C2SStreamStateMachineTests {
         #expect(machine.boundJID == bound)
     }
 
+    @Test("a shutdown while the client's restarted header is awaited sends our header before the error")
+    func shutdownBeforeRestartedHeader() throws {
+        var machine = C2SStreamStateMachine(policy: self.policy, directTLS: true)
+        _ = machine.tlsEstablished(channelBinding: [:])
+        _ = machine.streamOpened(clientHeader, streamID: "s1")
+        _ = machine.elementReceived(sasl("auth", Base64.encode(PLAINMessage(username: "alice", password: "pw").bytes), mechanism: "PLAIN"))
+        _ = machine.plainPasswordVerified(true)
+        let actions = machine.shutdown(.connectionTimeout)
+        #expect(actions.count == 2)
+        guard case .sendStreamHeader(let header) = try #require(actions.first) else {
+            Issue.record("expected a stream header first, got \(actions)")
+            return
+        }
+        #expect(header[attribute: "from"] == "example.com")
+        #expect(actions.last == .close(StreamError(.connectionTimeout)))
+        // Once our header is out, a shutdown is the error alone.
+        var open = C2SStreamStateMachine(policy: self.policy, directTLS: true)
+        _ = open.tlsEstablished(channelBinding: [:])
+        _ = open.streamOpened(clientHeader, streamID: "s1")
+        #expect(open.shutdown(.systemShutdown) == [.close(StreamError(.systemShutdown))])
+    }
+
     @Test("stanzas on an established stream are stamped and checked")
     func establishedStanzas() throws {
         var machine = try Self.established(self.policy)

@@ -67,3 +67,35 @@ struct XMLStreamDecoderHandlerTests {
         _ = try channel.finish()
     }
 }
+
+/// Counts the reads the channel asks the socket for.
+private final class ReadCounter: ChannelOutboundHandler {
+    typealias OutboundIn = ByteBuffer
+    var reads = 0
+
+    func read(context: ChannelHandlerContext) {
+        self.reads += 1
+        context.read()
+    }
+}
+
+@Suite("XMLStreamDecoderHandler backpressure")
+struct XMLStreamDecoderBackpressureTests {
+    @Test("while paused no read reaches the socket; resuming issues the held read once")
+    func pausedHoldsReads() throws {
+        let counter = ReadCounter()
+        let decoder = XMLStreamDecoderHandler()
+        let channel = EmbeddedChannel(handlers: [counter, decoder])
+        channel.read()
+        #expect(counter.reads == 1)
+        decoder.pause()
+        channel.read()
+        channel.read()
+        #expect(counter.reads == 1)
+        decoder.resume()
+        #expect(counter.reads == 2)
+        decoder.resume()
+        #expect(counter.reads == 2)
+        _ = try channel.finish()
+    }
+}

@@ -12,7 +12,7 @@ import XMPPStream
 
 /// One client connection: feeds stream events to `C2SStreamStateMachine` and carries out the
 /// actions it returns. All state lives on the channel's event loop.
-final class C2SConnectionHandler: ChannelInboundHandler {
+final class C2SConnectionHandler: ChannelInboundHandler, SweptConnection {
     typealias InboundIn = XMLStreamEvent
     typealias OutboundOut = ByteBuffer
 
@@ -26,22 +26,9 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     private(set) var context: ChannelHandlerContext?
     private var session: ClientSession?
     /// Stanzas from this client are routed one after another, in the order they arrived
-    /// (RFC 6120 §10.1): a task takes what has queued up, routes it, and the next batch starts
-    /// when it is done. No task lives while the session is idle: a long-lived task keeps the
-    /// stack slabs of its deepest call for good, about 10 KiB for every idle connection.
-    private var routingQueue: [OutboundWork] = []
-    /// The size of the batch a task is routing now; 0 when none runs.
-    private var routingInFlight = 0
-    private var eventLoop: (any EventLoop)?
-    private var pendingOutbound: Int { self.routingQueue.count + self.routingInFlight }
-    private var pausedForBackpressure = false
-    private static let pauseAbove = 64
-    private static let resumeBelow = 16
+    /// (RFC 6120 §10.1); reading pauses while too many wait.
+    private var routing: OrderedRoutingQueue?
 
-    private enum OutboundWork: Sendable {
-        case stanza(Element, from: ClientSession)
-        case ended(ClientSession, SessionPresence)
-    }
     /// Timers are deadlines the registry's once-a-second sweep checks (`checkDeadlines`): a
     /// scheduled task per timer and connection would cost every idle connection several
     /// hundred bytes and the event loop thousands of wake-ups a second. Keepalive runs while a
@@ -92,7 +79,9 @@ final class C2SConnectionHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.eventLoop = context.eventLoop
+        let decoder = self.decoder
+        self.routing = OrderedRoutingQueue(
+            router: self.server.router, eventLoop: context.eventLoop, pauseInput: { decoder.pause() }, resumeInput: { decoder.resume() })
         if let remote = context.channel.remoteAddress?.ipAddress {
             self.address = remote
         }
@@ -397,43 +386,6 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         }
     }
 
-    private func enqueueRouting(_ work: OutboundWork) {
-        self.routingQueue.append(work)
-        if self.routingInFlight == 0 { self.routeQueuedBatch() }
-    }
-
-    private func routeQueuedBatch() {
-        guard let eventLoop = self.eventLoop else { return }
-        let batch = self.routingQueue
-        self.routingQueue = []
-        self.routingInFlight = batch.count
-        let router = self.server.router
-        let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
-        Task {
-            for work in batch {
-                switch work {
-                case .stanza(let stanza, let session):
-                    await router.route(stanza, origin: .client(session))
-                case .ended(let session, let presence):
-                    await router.emit(.sessionEnded(session, presence))
-                    await router.rerouteUnacknowledged(of: session)
-                }
-            }
-            eventLoop.execute { loopBound.value.routedBatch() }
-        }
-    }
-
-    private func routedBatch() {
-        self.routingInFlight = 0
-        // The next batch starts before reading resumes: resuming parses stanzas at once, and
-        // they must queue behind that batch, not start a second task beside it.
-        if !self.routingQueue.isEmpty { self.routeQueuedBatch() }
-        if self.pausedForBackpressure && self.pendingOutbound < Self.resumeBelow {
-            self.pausedForBackpressure = false
-            self.decoder.resume()
-        }
-    }
-
     /// Called about once a second on this connection's event loop by `ConnectionRegistry`.
     func checkDeadlines(now: NIODeadline) {
         guard !self.closing else { return }
@@ -476,11 +428,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
     /// A stanza from this client goes to the router, in order; reading pauses while too many wait.
     private func handleOutgoing(_ stanza: Element) {
         guard let session = self.session else { return }
-        self.enqueueRouting(.stanza(stanza, from: session))
-        if self.pendingOutbound > Self.pauseAbove && !self.pausedForBackpressure {
-            self.pausedForBackpressure = true
-            self.decoder.pause()
-        }
+        self.routing?.enqueue(.stanza(stanza, origin: .client(session)))
     }
 
     /// Writes a stanza routed to `session`, counting it for stream management. While the
@@ -623,7 +571,7 @@ final class C2SConnectionHandler: ChannelInboundHandler {
         self.session = nil
         session.detach(from: self)
         let last = self.server.sessions.unbind(session) ?? SessionPresence()
-        self.enqueueRouting(.ended(session, last))
+        self.routing?.enqueue(.sessionEnded(session, last))
     }
 
     private static func newStreamID() -> String {

@@ -1,4 +1,5 @@
 import Logging
+import struct XMPPCore.JID
 import Yams
 
 /// Reads the YAML configuration file. Every key is checked: an unknown key, a value of the
@@ -95,7 +96,7 @@ public enum ConfigurationLoader {
         }
 
         mutating func readRoot(_ node: Node, into configuration: inout ServerConfiguration) {
-            let known = ["hosts", "data_dir", "log_level", "listeners", "tls", "storage", "limits", "c2s", "modules", "s2s"]
+            let known = ["hosts", "data_dir", "log_level", "listeners", "tls", "storage", "limits", "c2s", "modules", "s2s", "admins", "components"]
             guard let entries = self.mapping(node, "", known: known) else { return }
             for (key, value) in entries {
                 switch key {
@@ -124,6 +125,10 @@ public enum ConfigurationLoader {
                     self.readModules(value, into: &configuration.modules)
                 case "s2s":
                     self.readS2S(value, into: &configuration.s2s)
+                case "admins":
+                    self.readAdmins(value, into: &configuration)
+                case "components":
+                    self.readComponents(value, into: &configuration)
                 default:
                     self.readC2S(value, into: &configuration.c2s)
                 }
@@ -153,7 +158,18 @@ public enum ConfigurationLoader {
                     default: if let mode = self.choice(value, "\(path).tls", ServerConfiguration.Listener.TLSMode.self) { listener.tls = mode }
                     }
                 }
-                if !sawPort && listener.tls == .direct { listener.port = 5223 }
+                if !sawPort {
+                    switch (listener.kind, listener.tls) {
+                    case (.component, _): listener.port = 5347
+                    case (.s2s, .direct): listener.port = 5270
+                    case (.s2s, .starttls): listener.port = 5269
+                    case (.c2s, .direct): listener.port = 5223
+                    case (.c2s, .starttls): listener.port = 5222
+                    }
+                }
+                if listener.kind == .component && listener.tls == .direct {
+                    self.fail("\(path).tls", "component streams (XEP-0114) are plaintext; keep them on loopback or a private network")
+                }
                 listeners.append(listener)
             }
             configuration.listeners = listeners
@@ -263,19 +279,87 @@ public enum ConfigurationLoader {
         }
 
         mutating func readModules(_ node: Node, into modules: inout ServerConfiguration.ModuleSettings) {
-            guard let entries = self.mapping(node, "modules", known: ["version", "registration", "registrations_per_ip_per_hour", "archive", "archive_retention_days"]) else { return }
-            for (key, value) in entries {
+            guard let mapping = node.mapping else {
+                self.fail("modules", "expected a mapping of module switches and sections")
+                return
+            }
+            let switches = ["version", "registration", "registrations_per_ip_per_hour", "archive", "archive_retention_days"]
+            for (keyNode, value) in mapping {
+                guard let key = keyNode.string else {
+                    self.fail("modules", "keys must be strings")
+                    continue
+                }
                 switch key {
                 case "version": if let flag = self.bool(value, "modules.version") { modules.version = flag }
                 case "registration": if let flag = self.bool(value, "modules.registration") { modules.registration = flag }
                 case "archive": if let flag = self.bool(value, "modules.archive") { modules.archive = flag }
                 case "archive_retention_days":
                     if let days = self.int(value, "modules.archive_retention_days", range: 0...36_500) { modules.archiveRetentionDays = days }
-                default:
+                case "registrations_per_ip_per_hour":
                     if let number = self.int(value, "modules.registrations_per_ip_per_hour", range: 1...100_000) {
                         modules.registrationsPerIPPerHour = number
                     }
+                default:
+                    // A module's own section; the module reads it and reports unknown keys.
+                    guard case .map(let section) = Self.value(value) else {
+                        self.fail("modules.\(key)", "unknown switch; known switches are \(switches.joined(separator: ", ")), and a module's options are a mapping")
+                        continue
+                    }
+                    modules.sections[key] = section
                 }
+            }
+        }
+
+        /// A YAML node as written, for a module to read later.
+        static func value(_ node: Node) -> ConfigValue {
+            switch node {
+            case .scalar(let scalar):
+                if node.null != nil { return .null }
+                return .scalar(scalar.string)
+            case .sequence(let sequence):
+                return .list(sequence.map { Self.value($0) })
+            case .mapping(let mapping):
+                var result: [String: ConfigValue] = [:]
+                for (key, value) in mapping {
+                    if let key = key.string { result[key] = Self.value(value) }
+                }
+                return .map(result)
+            case .alias:
+                return .null
+            }
+        }
+
+        mutating func readAdmins(_ node: Node, into configuration: inout ServerConfiguration) {
+            guard let admins = self.strings(node, "admins") else { return }
+            for (index, admin) in admins.enumerated() {
+                if (try? JID(admin)).map({ $0.localpart != nil && $0.resourcepart == nil }) != true {
+                    self.fail("admins[\(index)]", "expected a bare JID like admin@example.org")
+                }
+            }
+            configuration.admins = admins
+        }
+
+        mutating func readComponents(_ node: Node, into configuration: inout ServerConfiguration) {
+            guard let mapping = node.mapping else {
+                self.fail("components", "expected a mapping of component domain to {secret: ...}")
+                return
+            }
+            for (domainNode, value) in mapping {
+                guard let domain = domainNode.string, (try? JID.prepareDomainpart(domain)) != nil else {
+                    self.fail("components", "'\(domainNode.string ?? "?")' is not a valid domain")
+                    continue
+                }
+                let path = "components.\(domain)"
+                guard let entries = self.mapping(value, path, known: ["secret"]) else { continue }
+                guard let secretNode = entries.first(where: { $0.0 == "secret" })?.1 else {
+                    self.fail(path, "a component needs a secret")
+                    continue
+                }
+                guard let secret = self.string(secretNode, "\(path).secret"), secret.count >= 8 else {
+                    self.fail("\(path).secret", "expected a shared secret of at least 8 characters")
+                    continue
+                }
+                configuration.components[domain] = ServerConfiguration.Component(secret: secret)
             }
         }
 

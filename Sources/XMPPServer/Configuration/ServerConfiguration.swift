@@ -16,8 +16,23 @@ public struct ServerConfiguration: Sendable, Hashable {
     public var c2s = C2SSettings()
     public var modules = ModuleSettings()
     public var s2s = S2SSettings()
+    /// Accounts allowed to administer the server (room creation policy, ad-hoc commands, the
+    /// admin API), as bare JIDs.
+    public var admins: [String] = []
+    /// External components (XEP-0114) by domain.
+    public var components: [String: Component] = [:]
 
     public init() {}
+
+    /// An external component (XEP-0114) the server accepts on a `component` listener.
+    public struct Component: Sendable, Hashable {
+        /// The shared secret of the handshake; XEP-0114 needs it in clear on both sides.
+        public var secret: String
+
+        public init(secret: String) {
+            self.secret = secret
+        }
+    }
 
     /// Federation (RFC 6120 server-to-server, XEP-0220 dialback, XEP-0368 direct TLS).
     public struct S2SSettings: Sendable, Hashable {
@@ -57,6 +72,9 @@ public struct ServerConfiguration: Sendable, Hashable {
         public var archive = true
         /// Archived messages (XEP-0313) older than this are deleted; 0 keeps them forever.
         public var archiveRetentionDays = 0
+        /// Sections of modules with options of their own (`muc: {...}`), by module, read by
+        /// each module with `ModuleRegistrar.options(_:)`.
+        public var sections: [String: [String: ConfigValue]] = [:]
     }
 
     public struct Listener: Sendable, Hashable {
@@ -64,6 +82,8 @@ public struct ServerConfiguration: Sendable, Hashable {
             case c2s
             /// Server-to-server (federation), usually port 5269.
             case s2s
+            /// External components (XEP-0114), usually port 5347 on loopback.
+            case component
         }
 
         public enum TLSMode: String, Sendable, Hashable, CaseIterable {
@@ -171,6 +191,33 @@ extension ServerConfiguration {
 
     public func resolve(_ path: String) -> String {
         path.hasPrefix("/") ? path : self.dataDirectory + "/" + path
+    }
+
+    /// Component domains, prepared, with their secrets.
+    public func preparedComponents() throws -> [String: String] {
+        var result: [String: String] = [:]
+        for (domain, component) in self.components {
+            let prepared: String
+            do {
+                prepared = try JID.prepareDomainpart(domain)
+            } catch {
+                throw ConfigurationError(path: "components", message: "'\(domain)' is not a valid domain: \(error)")
+            }
+            result[prepared] = component.secret
+        }
+        return result
+    }
+
+    /// Administrators as bare JIDs.
+    public func preparedAdmins() throws -> Set<JID> {
+        var result: Set<JID> = []
+        for (index, admin) in self.admins.enumerated() {
+            guard let jid = try? JID(admin), jid.localpart != nil, jid.resourcepart == nil else {
+                throw ConfigurationError(path: "admins[\(index)]", message: "'\(admin)' is not a bare JID like admin@example.org")
+            }
+            result.insert(jid)
+        }
+        return result
     }
 
     public var certificatePath: String { self.tls.certificate ?? self.resolve("tls/certificate.pem") }

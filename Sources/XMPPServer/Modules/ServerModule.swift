@@ -7,7 +7,19 @@ import XMPPStorage
 public protocol ServerModule: Sendable {
     /// A short name used in logs and configuration.
     var name: String { get }
+    /// Declares handlers, hooks, services and features; runs once, before anything listens.
     func register(with registrar: ModuleRegistrar)
+    /// Starts background work (expiry, timers) once every module is registered and before the
+    /// server listens; a module that throws stops the server from starting.
+    func start(context: ModuleContext) async throws
+    /// Stops background work; runs at shutdown after the streams closed and before storage
+    /// closes, in the reverse order of `start`.
+    func stop() async
+}
+
+extension ServerModule {
+    public func start(context: ModuleContext) async throws {}
+    public func stop() async {}
 }
 
 /// Who an IQ is addressed to, from a module's point of view.
@@ -96,7 +108,10 @@ public typealias EventHandler = @Sendable (ServerEvent) async -> Void
 /// What a module may use: storage, sessions, configuration, a logger, and routing.
 public struct ModuleContext: Sendable {
     public let storage: any StorageBackend
+    /// The hosted account domains.
     public let hosts: Set<String>
+    /// The server's administrators (`admins` in the configuration), as bare JIDs.
+    public let admins: Set<JID>
     public let logger: Logger
     public let configuration: ServerConfiguration
     public let sessions: SessionManager
@@ -113,6 +128,14 @@ public struct ModuleContext: Sendable {
     }
 
     public func isLocal(_ jid: JID) -> Bool { self.hosts.contains(jid.domainpart) }
+
+    public func isAdmin(_ jid: JID) -> Bool { self.admins.contains(jid.bare) }
+
+    /// Where stanzas for a domain go (hosted, a service, a component, or federation).
+    public func route(for domain: String) -> DomainRoute { self.router.routes.route(for: domain) }
+
+    /// The services and components a hosting domain lists in disco#items.
+    public func serviceItems(of host: String) -> [(jid: String, name: String?)] { self.router.routes.items(of: host) }
 }
 
 /// Collects handlers, hooks, filters and disco features from modules as they register.
@@ -135,6 +158,9 @@ public final class ModuleRegistrar: @unchecked Sendable {
     private(set) var accountFeatures: [String] = []
     private(set) var streamFeatures: [@Sendable () -> Element] = []
     public private(set) var modules: [String] = []
+    /// Registration mistakes (a service domain taken twice), reported when the server starts.
+    private var registrationProblems: [ConfigurationError] = []
+    private var optionReaders: [String: ModuleOptions] = [:]
 
     init(context: ModuleContext) {
         self.context = context
@@ -147,6 +173,37 @@ public final class ModuleRegistrar: @unchecked Sendable {
     /// Handles IQs of `type` whose payload is in `namespace`, addressed to `target`.
     public func handleIQ(_ type: IQType, namespace: String, target: IQTarget, _ handler: @escaping IQHandler) {
         self.iqHandlers[IQKey(type: type, namespace: namespace, target: target)] = handler
+    }
+
+    /// The module's section of the configuration (`modules: {<section>: {...}}`), empty when
+    /// absent. Keys the module does not read are reported as unknown when the server starts.
+    public func options(_ section: String) -> ModuleOptions {
+        if let existing = self.optionReaders[section] { return existing }
+        let reader = ModuleOptions(path: "modules.\(section)", values: self.context.configuration.modules.sections[section] ?? [:])
+        self.optionReaders[section] = reader
+        return reader
+    }
+
+    /// Everything wrong that registration found: taken service domains, bad or unknown
+    /// options, and sections no loaded module reads.
+    var problems: [ConfigurationError] {
+        let unclaimed = self.context.configuration.modules.sections.keys.filter { self.optionReaders[$0] == nil }.sorted().map { section in
+            ConfigurationError(
+                path: "modules.\(section)",
+                message: "no loaded module has options named \(section); modules with options: \(self.optionReaders.keys.sorted().joined(separator: ", "))")
+        }
+        return self.registrationProblems + self.optionReaders.keys.sorted().flatMap { self.optionReaders[$0]?.problems ?? [] } + unclaimed
+    }
+
+    /// Owns a domain (XEP-0045 rooms, XEP-0060 pubsub, XEP-0363 upload): every stanza for the
+    /// domain or a JID in it goes to the service's handler, and its hosting domain lists it in
+    /// disco#items. A domain already routed elsewhere stops the server from starting.
+    public func addService(_ service: HostedService) {
+        do {
+            try self.context.router.routes.add(service)
+        } catch {
+            self.registrationProblems.append(error)
+        }
     }
 
     /// Sees stanzas of `kind` from local clients before routing; higher priority runs first.

@@ -9,26 +9,33 @@ public enum StanzaOrigin: Sendable {
     case server
     /// A federated server sent it over an authenticated stream for this domain.
     case remote(String)
+    /// An external component (XEP-0114) sent it from its own domain.
+    case component(String)
 }
 
-/// Delivers stanzas by their `to` address (RFC 6120 §10, RFC 6121 §8): to a local session,
-/// to a module acting for the server or an account, or back to the sender as an error.
+/// Delivers stanzas by their `to` address (RFC 6120 §10, RFC 6121 §8). The route table says
+/// where a domain goes: a hosted account domain (a local session, or a module acting for the
+/// server or an account), a service a module owns, an external component, or federation;
+/// whatever cannot be delivered goes back to the sender as an error.
 ///
 /// Modules take part through the hooks in `ModuleRegistrar`: outbound hooks see what local
 /// clients send, inbound hooks what arrives for local accounts, filters decide in one place
 /// whether a stanza may pass between an account and a peer, and undeliverable hooks keep
 /// messages for accounts that are offline.
 public final class Router: @unchecked Sendable {
-    let sessions: SessionManager
-    let hosts: Set<String>
+    /// Where sessions are; the router never asks anything else about them.
+    let sessions: any SessionDirectory
+    let routes: RouteTable
+    let components: ComponentRegistry
     let logger: Logger
     var registrar: ModuleRegistrar?
     /// Federation; nil when the server has no s2s listener or certificate.
     var s2s: S2SManager?
 
-    init(sessions: SessionManager, hosts: Set<String>, logger: Logger) {
+    init(sessions: any SessionDirectory, routes: RouteTable, logger: Logger) {
         self.sessions = sessions
-        self.hosts = hosts
+        self.routes = routes
+        self.components = ComponentRegistry()
         self.logger = logger
     }
 
@@ -54,7 +61,22 @@ public final class Router: @unchecked Sendable {
             }
         }
         guard let to = stanza.to ?? stanza.from?.bare else { return }
-        guard self.hosts.contains(to.domainpart) else {
+        switch self.routes.route(for: to.domainpart) {
+        case .hosted:
+            if to.localpart == nil {
+                if to.resourcepart != nil {
+                    await self.bounce(stanza, StanzaError(.serviceUnavailable))
+                    return
+                }
+                await self.routeToServer(stanza, kind: kind, domain: to, origin: origin)
+                return
+            }
+            await self.deliverToAccount(stanza, kind: kind, to: to, origin: origin)
+        case .service(let service):
+            await self.deliverToService(stanza, service: service, to: to)
+        case .component(let domain):
+            self.deliverToComponent(stanza, domain: domain)
+        case .remote:
             if case .remote = origin {
                 // We relay for nobody: a remote server may only address our domains.
                 return
@@ -64,17 +86,32 @@ public final class Router: @unchecked Sendable {
                 return
             }
             s2s.send(stanza)
+        }
+    }
+
+    /// The router answers disco#info about the service domain itself; everything else
+    /// addressed to the domain or a JID in it is the service's.
+    private func deliverToService(_ stanza: Element, service: HostedService, to: JID) async {
+        if to.localpart == nil, to.resourcepart == nil, stanza.stanzaKind == .iq, stanza.stanzaType == "get",
+            let payload = stanza.iqPayload, payload.namespace == XMPPNamespace.discoInfo, payload[attribute: "node"] == nil
+        {
+            let info = DiscoInfo.result(identities: [service.identity], features: service.features)
+            await self.route(stanza.iqResult(payload: info), origin: .server)
             return
         }
-        if to.localpart == nil {
-            if to.resourcepart != nil {
-                await self.bounce(stanza, StanzaError(.serviceUnavailable))
-                return
-            }
-            await self.routeToServer(stanza, kind: kind, domain: to, origin: origin)
+        await service.handler(stanza)
+    }
+
+    /// A component that is not connected cannot take anything (XEP-0114); neither can one
+    /// whose connection drops before the stanza was written.
+    private func deliverToComponent(_ stanza: Element, domain: String) {
+        guard let link = self.components.link(for: domain) else {
+            Task { await self.bounce(stanza, StanzaError(.serviceUnavailable, text: "the component \(domain) is not connected")) }
             return
         }
-        await self.deliverToAccount(stanza, kind: kind, to: to, origin: origin)
+        link.send(stanza) { [self] undelivered in
+            Task { await self.bounce(undelivered, StanzaError(.serviceUnavailable, text: "the component \(domain) disconnected")) }
+        }
     }
 
     /// The one place where blocking and privacy rules are asked.
@@ -168,7 +205,7 @@ public final class Router: @unchecked Sendable {
 
     private func deliver(_ stanza: Element, kind: StanzaKind, to: JID) async {
         if to.isFull {
-            if let session = self.sessions.session(for: to) {
+            if let session = self.sessions.locate(to) {
                 session.deliver(stanza)
                 return
             }
@@ -193,7 +230,7 @@ public final class Router: @unchecked Sendable {
         case .message:
             await self.deliverMessageToBareJID(stanza, to: to)
         case .presence:
-            for (session, presence) in self.sessions.sessions(of: to) where presence.available {
+            for (session, presence) in self.sessions.locateAll(of: to) where presence.available {
                 session.deliver(stanza)
             }
         }
@@ -204,7 +241,7 @@ public final class Router: @unchecked Sendable {
     private func deliverMessageToBareJID(_ stanza: Element, to: JID) async {
         let type = stanza.stanzaType ?? "normal"
         if type == "headline" {
-            for (session, presence) in self.sessions.sessions(of: to) where presence.available && presence.priority >= 0 {
+            for (session, presence) in self.sessions.locateAll(of: to) where presence.available && presence.priority >= 0 {
                 session.deliver(stanza)
             }
             return
@@ -250,15 +287,21 @@ public final class Router: @unchecked Sendable {
         guard stanza.from != nil else { return }
         let reply = stanza.errorReply(error)
         guard let to = reply.to else { return }
-        if !self.hosts.contains(to.domainpart) {
+        switch self.routes.route(for: to.domainpart) {
+        case .hosted:
+            guard to.localpart != nil else { return }
+            if let session = self.sessions.locate(to) {
+                session.deliver(reply)
+            } else if to.isBare, let (session, _) = self.sessions.locateAll(of: to).first {
+                session.deliver(reply)
+            }
+        case .service(let service):
+            await service.handler(reply)
+        case .component(let domain):
+            // An error about an error is never sent: what the component cannot take is dropped.
+            self.components.link(for: domain)?.send(reply) { _ in }
+        case .remote:
             self.s2s?.send(reply)
-            return
-        }
-        guard to.localpart != nil else { return }
-        if let session = self.sessions.session(for: to) {
-            session.deliver(reply)
-        } else if to.isBare, let (session, _) = self.sessions.sessions(of: to).first {
-            session.deliver(reply)
         }
     }
 }

@@ -23,9 +23,10 @@ final class S2SInboundHandler: ChannelInboundHandler {
     private var timeout: Scheduled<Void>?
     private var counted = false
     private var closing = false
-    private var outbound: AsyncStream<Element>.Continuation?
-    private let serializer = XMLSerializer(
-        defaultNamespace: XMPPNamespace.server, prefixes: [XMPPNamespace.stream: "stream", S2SNamespace.dialback: "db"])
+    /// Stanzas from the peer, routed in order; none is routed before the peer authenticated.
+    private var routing: OrderedRoutingQueue?
+    private let writer = StreamWriter(
+        serializer: XMLSerializer(defaultNamespace: XMPPNamespace.server, prefixes: [XMPPNamespace.stream: "stream", S2SNamespace.dialback: "db"]))
 
     init(manager: S2SManager, router: Router, decoder: XMLStreamDecoderHandler, tlsAvailable: Bool, directTLS: Bool, logger: Logger) {
         self.manager = manager
@@ -66,7 +67,6 @@ final class S2SInboundHandler: ChannelInboundHandler {
         self.timeout?.cancel()
         if self.counted { self.manager.inboundClosed() }
         self.counted = false
-        self.outbound?.finish()
         context.fireChannelInactive()
     }
 
@@ -112,9 +112,9 @@ final class S2SInboundHandler: ChannelInboundHandler {
         for action in actions {
             switch action {
             case .sendStreamHeader(let header):
-                self.write(header.openingTag(), context: context)
+                self.writer.write(header.openingTag(), context: context)
             case .send(let element):
-                self.write(self.serializer.string(element), context: context)
+                self.writer.write(element, context: context)
             case .startTLS:
                 context.flush()
                 self.decoder.restartStream(discardingBufferedInput: true)
@@ -131,32 +131,21 @@ final class S2SInboundHandler: ChannelInboundHandler {
             case .answerDialbackVerify(let from, let to, let id, let key):
                 let valid = self.manager.keys.verify(key, receiving: from, originating: to, streamID: id)
                 let answer = Element("verify", namespace: S2SNamespace.dialback, attributes: [("from", to), ("to", from), ("id", id), ("type", valid ? "valid" : "invalid")])
-                self.write(self.serializer.string(answer), context: context)
+                self.writer.write(answer, context: context)
             case .authenticated(let domain, let method):
                 self.timeout?.cancel()
                 self.logger.info("s2s peer authenticated", metadata: ["domain": "\(domain)", "method": "\(method.rawValue)"])
                 self.startRouting(context: context)
             case .route(let stanza):
-                self.outbound?.yield(stanza)
+                self.routing?.enqueue(.stanza(stanza, origin: .remote(stanza.from?.domainpart ?? "")))
             case .close(let error):
                 self.closing = true
-                var text = error.map { self.serializer.string($0.element) } ?? ""
-                text += StreamHeader.closingTag
-                var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
-                buffer.writeString(text)
-                let channel = context.channel
-                context.writeAndFlush(self.wrapOutboundOut(buffer)).whenComplete { _ in channel.close(promise: nil) }
+                self.writer.close(with: error, context: context)
                 if let error { self.logger.info("s2s inbound stream closed", metadata: ["condition": "\(error.condition.rawValue)"]) }
                 return
             }
         }
         context.flush()
-    }
-
-    private func write(_ text: String, context: ChannelHandlerContext) {
-        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
-        buffer.writeString(text)
-        context.write(self.wrapOutboundOut(buffer), promise: nil)
     }
 
     private func verify(from: String, to: String, key: String, streamID: String, context: ChannelHandlerContext) {
@@ -173,17 +162,11 @@ final class S2SInboundHandler: ChannelInboundHandler {
         }
     }
 
-    /// Stanzas from this stream are routed one after another, in order.
     private func startRouting(context: ChannelHandlerContext) {
-        guard self.outbound == nil else { return }
-        let (stream, continuation) = AsyncStream.makeStream(of: Element.self)
-        self.outbound = continuation
-        let router = self.router
-        Task {
-            for await stanza in stream {
-                await router.route(stanza, origin: .remote(stanza.from?.domainpart ?? ""))
-            }
-        }
+        guard self.routing == nil else { return }
+        let decoder = self.decoder
+        self.routing = OrderedRoutingQueue(
+            router: self.router, eventLoop: context.eventLoop, pauseInput: { decoder.pause() }, resumeInput: { decoder.resume() })
     }
 
     func shutdown() {

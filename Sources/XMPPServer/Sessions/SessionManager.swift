@@ -131,7 +131,7 @@ public final class SessionManager: @unchecked Sendable {
 
     /// Who gets a chat or normal message sent to the bare JID (RFC 6121 §8.5.2.1.1): the
     /// available resources with the highest non-negative priority; none means offline.
-    public func messageRecipients(of account: JID) -> [ClientSession] {
+    public func localMessageRecipients(of account: JID) -> [ClientSession] {
         let candidates = self.sessions(of: account).filter { $0.1.available && $0.1.priority >= 0 }
         guard let highest = candidates.map(\.1.priority).max() else { return [] }
         return candidates.filter { $0.1.priority == highest }.map(\.0)

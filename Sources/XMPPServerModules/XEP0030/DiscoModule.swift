@@ -31,7 +31,13 @@ public struct DiscoModule: ServerModule {
         }
         registrar.handleIQ(.get, namespace: XMPPNamespace.discoItems, target: .server) { request in
             guard request.payload[attribute: "node"] == nil else { throw StanzaError(.itemNotFound) }
-            return Element(name: "query", namespace: XMPPNamespace.discoItems)
+            var query = Element(name: "query", namespace: XMPPNamespace.discoItems)
+            for item in context.serviceItems(of: request.to.domainpart) {
+                var element = Element("item", namespace: XMPPNamespace.discoItems, attributes: [("jid", item.jid)])
+                if let name = item.name { element[attribute: "name"] = name }
+                query.append(element)
+            }
+            return query
         }
         registrar.handleIQ(.get, namespace: XMPPNamespace.discoInfo, target: .account) { request in
             try await Self.checkVisible(request, context: context)
@@ -53,15 +59,7 @@ public struct DiscoModule: ServerModule {
     }
 
     static func info(identity: (category: String, type: String, name: String?), features: [String], node: String?) -> Element {
-        var query = Element(name: "query", namespace: XMPPNamespace.discoInfo)
-        if let node { query[attribute: "node"] = node }
-        var identityElement = Element("identity", namespace: XMPPNamespace.discoInfo, attributes: [("category", identity.category), ("type", identity.type)])
-        if let name = identity.name { identityElement[attribute: "name"] = name }
-        query.append(identityElement)
-        for feature in features.sorted() {
-            query.append(Element("feature", namespace: XMPPNamespace.discoInfo, attributes: [("var", feature)]))
-        }
-        return query
+        DiscoInfo.result(identities: [DiscoIdentity(category: identity.category, type: identity.type, name: identity.name)], features: features, node: node)
     }
 
     /// XEP-0115 §5.1 verification string, hashed with SHA-1 and base64-encoded.

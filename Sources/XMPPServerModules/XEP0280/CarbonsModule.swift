@@ -36,7 +36,7 @@ public struct CarbonsModule: ServerModule {
         registrar.onInbound(.message, priority: -10) { message, account in
             guard Self.eligible(message), let to = message.to else { return .continue(message) }
             // The same recipients the router would pick; nobody means offline storage, so go on.
-            let recipients = to.isFull ? context.sessions.session(for: to).map { [$0] } ?? [] : context.sessions.messageRecipients(of: account)
+            let recipients = to.isFull ? context.sessions.session(for: to).map { [$0] } ?? [] : context.sessions.localMessageRecipients(of: account)
             guard !recipients.isEmpty else { return .continue(message) }
             for recipient in recipients { recipient.deliver(message) }
             for (other, presence) in context.sessions.sessions(of: account) where !recipients.contains(other) && presence.moduleState[Self.stateKey] != nil {

@@ -17,6 +17,7 @@ public struct MessageArchiveModule: ServerModule {
     static let maxPage = 250
     /// Preferences are asked for on every archived message: read once per account, then kept.
     private let prefsCache = LockedBox<[JID: ArchivePrefs]>([:])
+    private let expiry = LockedBox<Task<Void, Never>?>(nil)
 
     public init() {}
 
@@ -101,19 +102,29 @@ public struct MessageArchiveModule: ServerModule {
             if let queryID { fin[attribute: "queryid"] = queryID }
             return fin
         }
+    }
 
+    /// Deletes messages past the retention time now and every hour, until the module stops.
+    public func start(context: ModuleContext) async throws {
         let retentionDays = context.configuration.modules.archiveRetentionDays
-        if retentionDays > 0 {
-            Task.detached {
-                while !Task.isCancelled {
-                    let cutoff = Date().addingTimeInterval(-Double(retentionDays) * 86_400)
-                    if let removed = try? await context.storage.archive.expire(before: cutoff), removed > 0 {
-                        context.logger.info("expired archived messages", metadata: ["count": "\(removed)"])
-                    }
-                    try? await Task.sleep(nanoseconds: 3_600_000_000_000)
+        guard retentionDays > 0 else { return }
+        let expiry = Task.detached {
+            while !Task.isCancelled {
+                let cutoff = Date().addingTimeInterval(-Double(retentionDays) * 86_400)
+                if let removed = try? await context.storage.archive.expire(before: cutoff), removed > 0 {
+                    context.logger.info("expired archived messages", metadata: ["count": "\(removed)"])
                 }
+                try? await Task.sleep(nanoseconds: 3_600_000_000_000)
             }
         }
+        self.expiry.withLock { $0 = expiry }
+    }
+
+    public func stop() async {
+        guard let expiry = self.expiry.withLock({ $0 }) else { return }
+        expiry.cancel()
+        // Storage closes next: the pass under way must not outlive it.
+        _ = await expiry.value
     }
 
     static func archivable(_ message: Element) -> Bool {

@@ -216,7 +216,7 @@ public final class XMPPServer: @unchecked Sendable {
                     }
                     try channel.pipeline.syncOperations.addHandler(decoder)
                     try channel.pipeline.syncOperations.addHandler(
-                        C2SConnectionHandler(server: core, decoder: decoder, tls: tls, directTLS: directTLS, logger: logger))
+                        TCPClientTransport(server: core, decoder: decoder, tls: tls, directTLS: directTLS, logger: logger))
                 }
             }
     }

@@ -279,6 +279,9 @@ public struct C2SStreamStateMachine: Sendable {
                 return [.send(Element(name: "failure", namespace: XMPPNamespace.tls))] + self.closing(nil)
             }
             self.state = .awaitingTLS
+            // After <proceed/> both sides start a new stream over TLS: an error from here on
+            // needs a new header first.
+            self.headerSent = false
             return [.send(Element(name: "proceed", namespace: XMPPNamespace.tls)), .startTLS]
         case (XMPPNamespace.sasl, "auth", .plaintext), (XMPPNamespace.sasl, "auth", .encrypted):
             return self.startSASL(element)
@@ -685,6 +688,14 @@ public struct C2SStreamStateMachine: Sendable {
 /// XEP-0198 names and failure elements.
 public enum StreamManagementNamespace {
     public static let v3 = "urn:xmpp:sm:3"
+
+    /// `<a h='…'/>`: how many stanzas the sender has handled.
+    public static func answer(h: UInt32) -> Element {
+        Element("a", namespace: v3, attributes: [("h", String(h))])
+    }
+
+    /// `<r/>`: asks the other side how many it has handled.
+    public static let request = Element(name: "r", namespace: v3)
 
     public static func failed(_ condition: StanzaErrorCondition) -> Element {
         Element("failed", namespace: v3, children: [Element(name: condition.rawValue, namespace: XMPPNamespace.stanzaErrors)])

@@ -19,10 +19,11 @@ struct LeakTests {
                 await alice.close()
                 await bob.close()
             }
-            for _ in 0..<50 where server.server.statistics.liveConnectionHandlers + server.server.statistics.liveSessions > 0 {
+            for _ in 0..<50 where server.server.statistics.liveConnectionHandlers + server.server.statistics.liveClientStreams + server.server.statistics.liveSessions > 0 {
                 try await Task.sleep(nanoseconds: 20_000_000)
             }
             #expect(server.server.statistics.liveConnectionHandlers == 0)
+            #expect(server.server.statistics.liveClientStreams == 0)
             #expect(server.server.sessionCount == 0)
             #expect(server.server.statistics.liveSessions == 0)
         }

@@ -120,6 +120,11 @@ struct C2SStreamStateMachineTests {
         }
         #expect(header[attribute: "from"] == "example.com")
         #expect(actions.last == .close(StreamError(.connectionTimeout)))
+        // The same while TLS is being set up after <proceed/>.
+        var starting = C2SStreamStateMachine(policy: self.policy)
+        _ = starting.streamOpened(clientHeader, streamID: "s1")
+        _ = starting.elementReceived(Element(name: "starttls", namespace: XMPPNamespace.tls))
+        #expect(starting.shutdown(.connectionTimeout).count == 2)
         // Once our header is out, a shutdown is the error alone.
         var open = C2SStreamStateMachine(policy: self.policy, directTLS: true)
         _ = open.tlsEstablished(channelBinding: [:])

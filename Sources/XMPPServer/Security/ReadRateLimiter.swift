@@ -44,6 +44,8 @@ public final class ServerStatistics: @unchecked Sendable {
         public var slowInputTimeouts = 0
         /// Client connection handlers alive in memory (open or not yet freed).
         public var liveConnectionHandlers = 0
+        /// Client streams alive in memory, whatever their transport (open or not yet freed).
+        public var liveClientStreams = 0
         /// Client sessions alive in memory (bound, detached, or not yet freed).
         public var liveSessions = 0
         /// Outbound server-to-server streams opened.

@@ -4,13 +4,13 @@ import XMPPCore
 import XMPPStream
 
 /// A bound client session as the rest of the server sees it: an address and a way to hand it
-/// stanzas. Delivery hops onto the connection's event loop, where the connection counts it
-/// for stream management and writes it. A session whose connection dropped while resumable
+/// stanzas. Delivery hops onto its stream's event loop, where the stream counts it for stream
+/// management and writes it, whatever transport carries it. A session whose connection dropped while resumable
 /// (XEP-0198) stays bound, detached: what it is sent waits, unacknowledged, for a resume.
 public final class ClientSession: @unchecked Sendable, Hashable {
     public let jid: JID
     private let lock = NIOLock()
-    private var attachment: (connection: C2SConnectionHandler, eventLoop: any EventLoop)?
+    private var attachment: (stream: ClientStream, eventLoop: any EventLoop)?
     private var management: StreamManagement?
     /// Set when bound, to tell modules about messages queued while detached.
     var detachedDelivery: [@Sendable (ClientSession, Element) -> Void] = []
@@ -23,9 +23,9 @@ public final class ClientSession: @unchecked Sendable, Hashable {
 
     private let statistics: ServerStatistics?
 
-    init(jid: JID, eventLoop: any EventLoop, connection: C2SConnectionHandler, statistics: ServerStatistics? = nil) {
+    init(jid: JID, eventLoop: any EventLoop, stream: ClientStream, statistics: ServerStatistics? = nil) {
         self.jid = jid
-        self.attachment = (connection, eventLoop)
+        self.attachment = (stream, eventLoop)
         self.statistics = statistics
         statistics?.increment(\.liveSessions)
     }
@@ -44,29 +44,29 @@ public final class ClientSession: @unchecked Sendable, Hashable {
 
     /// Writes the stanza to the client (or keeps it for a resume while detached).
     public func deliver(_ stanza: Element) {
-        let target: (C2SConnectionHandler, any EventLoop)? = self.lock.withLock {
-            if let attachment = self.attachment { return (attachment.connection, attachment.eventLoop) }
+        let target: (ClientStream, any EventLoop)? = self.lock.withLock {
+            if let attachment = self.attachment { return (attachment.stream, attachment.eventLoop) }
             self.management?.counters.stanzaSent(stanza)
             return nil
         }
-        guard let (connection, eventLoop) = target else {
+        guard let (stream, eventLoop) = target else {
             if stanza.stanzaKind == .message {
                 for handler in self.detachedDelivery { handler(self, stanza) }
             }
             return
         }
         if eventLoop.inEventLoop {
-            connection.deliver(stanza, for: self)
+            stream.deliver(stanza, for: self)
         } else {
-            let transfer = UnsafeTransfer(connection)
+            let transfer = UnsafeTransfer(stream)
             eventLoop.execute { transfer.value.deliver(stanza, for: self) }
         }
     }
 
     /// Ends the session with a stream error (`conflict` when replaced, `system-shutdown`).
     public func terminate(_ condition: StreamErrorCondition) {
-        guard let (connection, eventLoop) = self.lock.withLock({ self.attachment }) else { return }
-        let transfer = UnsafeTransfer(connection)
+        guard let (stream, eventLoop) = self.lock.withLock({ self.attachment }) else { return }
+        let transfer = UnsafeTransfer(stream)
         eventLoop.execute { transfer.value.terminate(condition) }
     }
 
@@ -80,11 +80,11 @@ public final class ClientSession: @unchecked Sendable, Hashable {
         self.lock.withLock { self.management = StreamManagement(id: id, resumable: resumable) }
     }
 
-    /// Counts a stanza the attached connection is about to write; false when the connection
+    /// Counts a stanza the attached stream is about to write; false when the stream
     /// is no longer the session's (it detached or was replaced meanwhile).
-    func recordSent(_ stanza: Element, by connection: C2SConnectionHandler) -> Bool {
+    func recordSent(_ stanza: Element, by stream: ClientStream) -> Bool {
         self.lock.withLock {
-            guard self.attachment?.connection === connection else {
+            guard self.attachment?.stream === stream else {
                 self.management?.counters.stanzaSent(stanza)
                 return false
             }
@@ -112,19 +112,19 @@ public final class ClientSession: @unchecked Sendable, Hashable {
         if let failure { throw failure }
     }
 
-    func detach(from connection: C2SConnectionHandler) {
+    func detach(from stream: ClientStream) {
         self.lock.withLock {
-            if self.attachment?.connection === connection { self.attachment = nil }
+            if self.attachment?.stream === stream { self.attachment = nil }
         }
     }
 
-    /// Moves the session to a new connection after `<resume/>`; returns what must be sent again.
-    func attach(to connection: C2SConnectionHandler, eventLoop: any EventLoop, clientHandled h: UInt32) throws(StreamManagementCounters.Failure) -> [Element] {
+    /// Moves the session to a new stream after `<resume/>`; returns what must be sent again.
+    func attach(to stream: ClientStream, eventLoop: any EventLoop, clientHandled h: UInt32) throws(StreamManagementCounters.Failure) -> [Element] {
         var result: Result<[Element], StreamManagementCounters.Failure> = .success([])
         self.lock.withLock {
             do {
                 try self.management?.counters.acknowledged(h)
-                self.attachment = (connection, eventLoop)
+                self.attachment = (stream, eventLoop)
                 result = .success(self.management?.counters.takeUnackedForResend() ?? [])
             } catch {
                 result = .failure((error as? StreamManagementCounters.Failure) ?? .handledCountTooHigh(h: h, sent: 0))
@@ -138,7 +138,7 @@ public final class ClientSession: @unchecked Sendable, Hashable {
         self.lock.withLock { self.management?.counters.takeUnackedForResend() ?? [] }
     }
 
-    var previousConnection: C2SConnectionHandler? { self.lock.withLock { self.attachment?.connection } }
+    var previousStream: ClientStream? { self.lock.withLock { self.attachment?.stream } }
 
     public static func == (lhs: ClientSession, rhs: ClientSession) -> Bool { lhs === rhs }
     public func hash(into hasher: inout Hasher) { hasher.combine(ObjectIdentifier(self)) }

@@ -1,0 +1,114 @@
+import NIOCore
+import XMPPCore
+import XMPPSASL
+import XMPPStream
+
+/// What the stream writes for its session: stanzas routed to it (held while the client is
+/// inactive, XEP-0352, and counted for XEP-0198), stream management's answers and requests,
+/// and the session's move to another stream on `<resume/>`.
+extension ClientStream {
+    /// Writes a stanza routed to `session`, counting it for stream management.
+    func deliver(_ stanza: Element, for session: ClientSession) {
+        guard !self.closing else {
+            _ = session.recordSent(stanza, by: self)
+            return
+        }
+        let ready = self.clientState.outgoing(stanza)
+        guard !ready.isEmpty else { return }
+        for stanza in ready { self.write(stanza, counting: session) }
+        self.transport.flush()
+        self.requestAckSoon(session: session)
+    }
+
+    /// Writes what the client state released (nothing is held without a session).
+    func write(_ stanza: Element) {
+        guard let session = self.session else { return }
+        self.write(stanza, counting: session)
+    }
+
+    private func write(_ stanza: Element, counting session: ClientSession) {
+        guard session.recordSent(stanza, by: self) else { return }
+        self.transport.send(stanza, promise: nil)
+    }
+
+    // MARK: - Stream management (XEP-0198)
+
+    func enableStreamManagement(resume: Bool) {
+        guard let session = self.session else { return }
+        let id = Base64.encode(SASLRandom.bytes(16))
+        session.enableStreamManagement(id: id, resumable: resume)
+        var enabled = Element("enabled", namespace: StreamManagementNamespace.v3, attributes: [("id", id)])
+        if resume {
+            self.server.sessions.registerResumable(session, id: id)
+            enabled[attribute: "resume"] = "true"
+            enabled[attribute: "max"] = String(self.server.configuration.c2s.resumeTimeoutSeconds)
+        }
+        self.transport.send(enabled, promise: nil)
+    }
+
+    /// Asks for an acknowledgement shortly after stanzas go out, once per batch.
+    private func requestAckSoon(session: ClientSession) {
+        guard !self.ackOutstanding, session.streamManagementID != nil else { return }
+        self.ackOutstanding = true
+        self.eventLoop.scheduleTask(in: .milliseconds(100)) { [weak self] in
+            guard let self, !self.closing, session.unackedCount > 0 else {
+                self?.ackOutstanding = false
+                return
+            }
+            self.transport.send(StreamManagementNamespace.request, promise: nil)
+            self.transport.flush()
+        }
+    }
+
+    func resume(previd: String, h: UInt32, account: JID) {
+        guard let session = self.server.sessions.resumableSession(id: previd), session.jid.bare == account.bare else {
+            self.run(self.machine.resumeFailed())
+            return
+        }
+        let previous = session.previousStream
+        let resend: [Element]
+        do {
+            resend = try session.attach(to: self, eventLoop: self.eventLoop, clientHandled: h)
+        } catch {
+            self.run(self.machine.resumeFailed())
+            return
+        }
+        // The old stream (if the server had not noticed its connection died) lets go without ending the session.
+        if let previous, previous !== self {
+            let transfer = UnsafeTransfer(previous)
+            previous.eventLoop.execute { transfer.value.abandon() }
+        }
+        self.session = session
+        self.server.sessions.cancelExpiry(of: session)
+        self.negotiationDeadline = nil
+        self.account = nil
+        self.log(.info, "session resumed", metadata: ["resent": "\(resend.count)"])
+        self.run(self.machine.resumed(session.jid))
+        let resumed = Element("resumed", namespace: StreamManagementNamespace.v3, attributes: [("previd", previd), ("h", String(session.handledCount))])
+        self.transport.send(resumed, promise: nil)
+        for stanza in resend {
+            session.deliver(stanza)
+        }
+    }
+
+    /// Another stream resumed this one's session: close quietly, the session lives on.
+    func abandon() {
+        self.session = nil
+        guard !self.closing else { return }
+        self.closing = true
+        self.transport.abandon()
+    }
+
+    func detach(_ session: ClientSession) {
+        self.log(.info, "connection lost; session kept for resumption")
+        self.session = nil
+        session.detach(from: self)
+        let seconds = Int64(self.server.configuration.c2s.resumeTimeoutSeconds)
+        let core = self.server
+        let expiry = self.eventLoop.scheduleTask(in: .seconds(seconds)) {
+            guard session.isDetached else { return }
+            Task { await core.endDetachedSession(session) }
+        }
+        self.server.sessions.setExpiry(expiry, for: session)
+    }
+}

@@ -1,0 +1,152 @@
+import Logging
+import NIOCore
+import NIOSSL
+import NIOTLS
+#if canImport(Glibc)
+import Glibc
+#endif
+import XMPPCore
+import XMPPStream
+
+/// A client stream over TCP, with STARTTLS or direct TLS (RFC 6120, XEP-0368): the channel
+/// handler that turns channel events into `ClientStream` events and carries out what the
+/// stream asks of its transport. Nothing a XEP defines lives here.
+final class TCPClientTransport: ChannelInboundHandler, ClientTransport {
+    typealias InboundIn = XMLStreamEvent
+    typealias OutboundOut = ByteBuffer
+
+    private let server: ServerCore
+    private let decoder: XMLStreamDecoderHandler
+    private let tls: TLSMaterial?
+    private let logger: Logger
+    private let directTLS: Bool
+    private var context: ChannelHandlerContext?
+    private var stream: ClientStream?
+    private(set) var remoteAddress = "unknown"
+    private let writer = StreamWriter(serializer: .clientStream)
+
+    init(server: ServerCore, decoder: XMLStreamDecoderHandler, tls: TLSMaterial?, directTLS: Bool, logger: Logger) {
+        self.server = server
+        self.decoder = decoder
+        self.tls = tls
+        self.directTLS = directTLS
+        self.logger = logger
+        server.statistics.increment(\.liveConnectionHandlers)
+    }
+
+    deinit {
+        self.server.statistics.decrement(\.liveConnectionHandlers)
+    }
+
+    var eventLoop: any EventLoop {
+        guard let context = self.context else { preconditionFailure("the transport is used before it is added to a channel") }
+        return context.eventLoop
+    }
+
+    var canStartTLS: Bool { self.tls != nil }
+    var unfinishedInputSince: NIODeadline? { self.decoder.unfinishedSince }
+
+    // MARK: - Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if let remote = context.channel.remoteAddress?.ipAddress {
+            self.remoteAddress = remote
+        }
+        let stream = ClientStream(server: self.server, transport: self, tls: self.tls, directTLS: self.directTLS, logger: self.logger)
+        self.stream = stream
+        stream.opened()
+    }
+
+    /// The context refers back to this handler: let go of it, or neither is ever freed.
+    func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        self.stream?.closed()
+        // The stream refers back to its transport; the session may keep the stream a while.
+        self.stream = nil
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        self.stream?.received(self.unwrapInboundIn(data))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let parseError = error as? XMLStreamError {
+            self.stream?.parseFailed(parseError)
+            return
+        }
+        if let sslError = error as? NIOSSLError, case .uncleanShutdown = sslError {
+            // Mobile clients drop TLS without close_notify all the time.
+            self.stream?.log(.debug, "TLS closed without close_notify")
+        } else if error is NIOSSLError || error is BoringSSLError {
+            self.stream?.log(.info, "TLS error", metadata: ["error": "\(error)"])
+        } else if let ioError = error as? IOError, [ECONNRESET, EPIPE].contains(ioError.errnoCode) {
+            self.stream?.log(.debug, "connection reset")
+        } else {
+            self.stream?.log(.info, "connection error", metadata: ["error": "\(error)"])
+        }
+        context.close(promise: nil)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case TLSUserEvent.handshakeCompleted = event {
+            self.stream?.tlsEstablished()
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: - What the stream asks of its transport
+
+    func sendHeader(_ header: StreamHeader) {
+        guard let context = self.context else { return }
+        self.writer.write(header.openingTag(), context: context)
+    }
+
+    func send(_ element: Element, promise: EventLoopPromise<Void>?) {
+        guard let context = self.context else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        self.writer.write(element, context: context, promise: promise)
+    }
+
+    func flush() {
+        self.context?.flush()
+    }
+
+    func close(with error: StreamError?) {
+        guard let context = self.context else { return }
+        self.writer.close(with: error, context: context)
+    }
+
+    func abandon() {
+        self.context?.close(promise: nil)
+    }
+
+    func pauseInput() {
+        self.decoder.pause()
+    }
+
+    func resumeInput() {
+        self.decoder.resume()
+    }
+
+    func startTLS() throws {
+        guard let context = self.context, let tls = self.tls else { throw ChannelError.ioOnClosedChannel }
+        // Anything buffered after <starttls/> arrived in plaintext: it is dropped, never parsed.
+        self.decoder.restartStream(discardingBufferedInput: true)
+        try context.channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context), position: .first)
+    }
+
+    func restartStream() {
+        self.decoder.restartStream(discardingBufferedInput: false)
+    }
+
+    func setParserLimits(_ limits: XMLParserLimits) {
+        self.decoder.limits = limits
+    }
+}

@@ -157,9 +157,9 @@ public struct SessionPresence: Sendable, Hashable {
     public var directedTo: Set<JID> = []
     /// Initial presence has been processed (probes sent, offline messages delivered).
     public var initialPresenceDone = false
-    /// Per-session state of modules, by a name each module picks (an active privacy list, a
-    /// request for block list pushes).
-    public var moduleState: [String: String] = [:]
+    /// Per-session state of modules, each under a typed key of its own (an active privacy
+    /// list, a request for block list pushes).
+    public var moduleState = ModuleSessionState()
 
     public init() {}
 }

@@ -13,8 +13,8 @@ public final class CommunicationPolicy: @unchecked Sendable {
         var isEmpty: Bool { self.blocked.isEmpty && self.lists.isEmpty }
     }
 
-    static let activeListKey = "privacy.active"
-    static let blocklistRequestedKey = "blocking.requested"
+    static let activeListKey = SessionStateKey<String>("privacy.active")
+    static let blocklistRequestedKey = SessionStateKey<Bool>("blocking.requested")
 
     private let cache = LockedBox<[JID: AccountPolicy]>([:])
     private let attached = LockedBox(false)

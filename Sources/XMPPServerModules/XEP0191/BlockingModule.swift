@@ -22,7 +22,7 @@ public struct BlockingModule: ServerModule {
         registrar.handleIQ(.get, namespace: XMPPNamespace.blocking, target: .account) { request in
             guard request.from.bare == request.to.bare, request.payload.name == "blocklist" else { throw StanzaError(.badRequest) }
             if let session = request.session {
-                context.sessions.updatePresence(of: session) { $0.moduleState[CommunicationPolicy.blocklistRequestedKey] = "1" }
+                context.sessions.updatePresence(of: session) { $0.moduleState[CommunicationPolicy.blocklistRequestedKey] = true }
             }
             let blocked = await policy.policy(for: request.from.bare, context: context).blocked
             return Element("blocklist", namespace: XMPPNamespace.blocking, children: blocked.map(Self.item))

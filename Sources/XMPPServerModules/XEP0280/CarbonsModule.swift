@@ -8,7 +8,7 @@ public struct CarbonsModule: ServerModule {
     static let namespace = "urn:xmpp:carbons:2"
     static let forward = "urn:xmpp:forward:0"
     static let hints = "urn:xmpp:hints"
-    static let stateKey = "carbons"
+    static let stateKey = SessionStateKey<Bool>("carbons.enabled")
 
     public init() {}
 
@@ -18,7 +18,7 @@ public struct CarbonsModule: ServerModule {
         registrar.handleIQ(.set, namespace: Self.namespace, target: .account) { request in
             guard request.from.bare == request.to.bare, let session = request.session else { throw StanzaError(.notAllowed) }
             switch request.payload.name {
-            case "enable": context.sessions.updatePresence(of: session) { $0.moduleState[Self.stateKey] = "1" }
+            case "enable": context.sessions.updatePresence(of: session) { $0.moduleState[Self.stateKey] = true }
             case "disable": context.sessions.updatePresence(of: session) { $0.moduleState[Self.stateKey] = nil }
             default: throw StanzaError(.badRequest)
             }

@@ -12,6 +12,8 @@ public struct PresenceModule: ServerModule {
 
     public func register(with registrar: ModuleRegistrar) {
         let context = registrar.context
+        // §3.4: the server keeps pre-approvals, so clients may send them.
+        registrar.addStreamFeature { Element(name: "sub", namespace: XMPPNamespace.preApproval) }
         registrar.onOutbound(.presence) { stanza, session in
             await Self.outbound(stanza, session: session, context: context)
         }
@@ -183,9 +185,13 @@ public struct PresenceModule: ServerModule {
         var routed = stanza
         routed[attribute: "from"] = account.description
         routed[attribute: "to"] = contact.description
-        if outcome.changed || (type == "subscribe" && !item.inRoster) {
+        // A request (§3.1.2), an approval (§3.1.5) and a pre-approval (§3.4.2) all leave the
+        // contact in the roster, pushed: a pre-approval kept off the roster could be neither
+        // seen nor removed, yet it lets the contact subscribe and receive presence.
+        let joinsRoster = type == "subscribe" || type == "subscribed"
+        if outcome.changed || (joinsRoster && !item.inRoster) {
             item.state = outcome.state
-            if type == "subscribe" { item.inRoster = true }
+            if joinsRoster { item.inRoster = true }
             if !outcome.state.pendingIn { item.pendingRequest = nil }
             if let version = try? await store.setItem(item, of: account), item.inRoster {
                 RosterXML.push(RosterXML.element(item), version: version, account: account, context: context)

@@ -156,6 +156,14 @@ public struct PresenceModule: ServerModule {
         return sent
     }
 
+    /// Unavailable presence from each available resource of the account, for a contact that
+    /// stops receiving its presence (§3.2.2, §3.3.3).
+    static func sendUnavailable(of account: JID, to contact: JID, context: ModuleContext) async {
+        for (session, presence) in context.sessions.sessions(of: account) where presence.available {
+            await context.route(RosterModule.presence("unavailable", from: session.jid, to: contact))
+        }
+    }
+
     private static func deliverToOwnResources(_ stanza: Element, account: JID, context: ModuleContext) {
         for (other, presence) in context.sessions.sessions(of: account) where presence.available || other.jid == stanza.from {
             other.deliver(self.addressed(stanza, to: other.jid))
@@ -205,9 +213,7 @@ public struct PresenceModule: ServerModule {
             await self.sendCurrentPresence(of: account, to: contact, context: context)
         case "unsubscribed":
             // §3.2.2: and a former subscriber is told the user is gone.
-            for (session, presence) in context.sessions.sessions(of: account) where presence.available {
-                await context.route(RosterModule.presence("unavailable", from: session.jid, to: contact))
-            }
+            await self.sendUnavailable(of: account, to: contact, context: context)
         default:
             break
         }
@@ -266,9 +272,7 @@ public struct PresenceModule: ServerModule {
         }
         if type == "unsubscribe" && outcome.changed {
             // §3.3.3: the former subscriber stops seeing the user.
-            for (session, presence) in context.sessions.sessions(of: account) where presence.available {
-                await context.route(RosterModule.presence("unavailable", from: session.jid, to: contact))
-            }
+            await self.sendUnavailable(of: account, to: contact, context: context)
         }
     }
 

@@ -277,12 +277,11 @@ public struct PresenceModule: ServerModule {
     }
 
     /// §4.3.2: a subscriber gets the current presence of each available resource, or the last
-    /// unavailable presence with its time; anyone else learns nothing.
+    /// unavailable presence with its time; anyone else, and a prober asking about an account
+    /// that does not exist, gets `unsubscribed`, which ends the prober's stale subscription.
     private static func answerProbe(from prober: JID, account: JID, context: ModuleContext) async {
         guard let item = try? await context.storage.rosters.item(of: account, contact: prober.bare), item.state.from else {
-            if (try? await context.storage.accounts.accountExists(account)) == true {
-                await context.route(RosterModule.presence("unsubscribed", from: account, to: prober.bare))
-            }
+            await context.route(RosterModule.presence("unsubscribed", from: account, to: prober.bare))
             return
         }
         guard await !self.sendCurrentPresence(of: account, to: prober, context: context) else { return }

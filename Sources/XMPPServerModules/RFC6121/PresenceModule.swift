@@ -156,6 +156,25 @@ public struct PresenceModule: ServerModule {
         return sent
     }
 
+    /// The account is about to be deleted (XEP-0077 §3.2): each contact is told as if the user
+    /// had cancelled every subscription both ways (§3.2, §3.3). A contact that was receiving the
+    /// user's presence hears each available resource go; local contacts' roster items follow
+    /// through their inbound processing and are pushed.
+    static func endSubscriptions(of account: JID, context: ModuleContext) async {
+        let records = (try? await context.storage.rosters.allRecords(of: account)) ?? []
+        for item in records {
+            if item.state.from || item.state.pendingIn {
+                await context.route(RosterModule.presence("unsubscribed", from: account, to: item.jid))
+            }
+            if item.state.from {
+                await self.sendUnavailable(of: account, to: item.jid, context: context)
+            }
+            if item.state.to || item.state.pendingOut {
+                await context.route(RosterModule.presence("unsubscribe", from: account, to: item.jid))
+            }
+        }
+    }
+
     /// Unavailable presence from each available resource of the account, for a contact that
     /// stops receiving its presence (§3.2.2, §3.3.3).
     static func sendUnavailable(of account: JID, to contact: JID, context: ModuleContext) async {

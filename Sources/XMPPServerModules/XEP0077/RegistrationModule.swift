@@ -22,6 +22,8 @@ public struct RegistrationModule: ServerModule {
             try Self.requireOwnAccount(request)
             let account = request.from.bare
             if request.payload.child(named: "remove") != nil {
+                // Contacts hear the subscriptions end while the roster still says who they are.
+                await PresenceModule.endSubscriptions(of: account, context: context)
                 _ = try? await manager.delete(account.description)
                 // §3.2: the result first, then every session of the account ends.
                 request.session?.deliver(request.stanza.iqResult())

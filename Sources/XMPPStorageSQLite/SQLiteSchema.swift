@@ -87,16 +87,23 @@ enum SQLiteSchema {
         """,
     ]
 
+    /// Brings the schema up to date. Two processes may open a new file at once (two
+    /// `starling adduser` on a fresh data directory): each step reads the version inside its
+    /// `BEGIN IMMEDIATE` transaction, which waits (busy timeout) for the other writer, so a
+    /// migration another process has just applied is skipped instead of run twice.
     static func migrate(_ connection: SQLiteConnection) throws {
+        while try connection.transaction({ try self.applyNextMigration(connection) }) {}
+    }
+
+    /// Applies the migration after the current version; false when there is none left.
+    private static func applyNextMigration(_ connection: SQLiteConnection) throws -> Bool {
         let current = try connection.execute("PRAGMA user_version").first?.first?.integer ?? 0
         guard current <= Int64(self.migrations.count) else {
             throw SQLiteError(message: "the database was written by a newer Starling (schema \(current), this one knows \(self.migrations.count))")
         }
-        for version in Int(current)..<self.migrations.count {
-            try connection.transaction {
-                try connection.executeScript(self.migrations[version])
-                try connection.executeScript("PRAGMA user_version = \(version + 1)")
-            }
-        }
+        guard current < Int64(self.migrations.count) else { return false }
+        try connection.executeScript(self.migrations[Int(current)])
+        try connection.executeScript("PRAGMA user_version = \(current + 1)")
+        return true
     }
 }

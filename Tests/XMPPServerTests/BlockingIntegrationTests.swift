@@ -91,6 +91,18 @@ struct BlockingIntegrationTests {
         }
     }
 
+    @Test("privacy lists are announced in the server's disco#info, where clients look (XEP-0016 §3)")
+    func privacyInServerDisco() async throws {
+        try await withServer { server in
+            try await server.addUser("alice", password: "a-password")
+            let alice = try await server.login("alice", password: "a-password")
+            let info = try await alice.iq("get", to: try JID("localhost"), payload: Element(name: "query", namespace: XMPPNamespace.discoInfo))
+            let features = info.child(named: "query")?.children(named: "feature").compactMap { $0[attribute: "var"] } ?? []
+            #expect(features.contains(privacy), "\(features)")
+            await alice.close()
+        }
+    }
+
     @Test("a default privacy list denies messages from a group and is managed by the protocol")
     func privacyLists() async throws {
         try await withServer { server in

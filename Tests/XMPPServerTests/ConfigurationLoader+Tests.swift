@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import XMPPServer
 
@@ -59,6 +60,47 @@ struct ConfigurationLoaderTests {
         #expect(configuration.limits.maxSessionsPerAccount == 4)
         #expect(configuration.c2s.resourceConflict == .newResource)
         #expect(configuration.c2s.legacySession == false)
+    }
+
+    /// Every ```yaml block of docs/configuration.md, in order.
+    static func documentedBlocks() throws -> [String] {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let text = try String(contentsOf: root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        var blocks: [String] = []
+        var current: [Substring]?
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if current == nil, line.trimmingCharacters(in: .whitespaces) == "```yaml" {
+                current = []
+            } else if let lines = current, line.trimmingCharacters(in: .whitespaces) == "```" {
+                blocks.append(lines.joined(separator: "\n"))
+                current = nil
+            } else {
+                current?.append(line)
+            }
+        }
+        return blocks
+    }
+
+    @Test("every example in docs/configuration.md loads, and its documented defaults are the defaults")
+    func documentedExamples() throws {
+        let blocks = try Self.documentedBlocks()
+        try #require(blocks.count >= 2, "expected the full example and the federation example")
+        var loaded: [ServerConfiguration] = []
+        for (index, block) in blocks.enumerated() {
+            do {
+                loaded.append(try ConfigurationLoader.load(yaml: block))
+            } catch {
+                Issue.record("yaml block \(index + 1) of docs/configuration.md: \(error)")
+            }
+        }
+        try #require(loaded.count == blocks.count)
+        // The first block writes out every key with its default, null included.
+        #expect(loaded[0] == ServerConfiguration())
+        #expect(loaded[0].tls.certificate == nil)
+        #expect(loaded[0].storage.sqlitePath == nil)
+        // The federation block writes out the s2s defaults.
+        #expect(loaded[1].s2s == ServerConfiguration().s2s)
+        #expect(loaded[1].s2s.caFile == nil)
     }
 
     @Test("mistakes are reported with their key and what would be accepted", arguments: [

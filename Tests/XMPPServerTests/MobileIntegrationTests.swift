@@ -126,6 +126,22 @@ struct MobileIntegrationTests {
         }
     }
 
+    @Test("a MAM get with a payload other than <query/> is refused, not answered with the form", arguments: ["metadata", "fin", "result"])
+    func archiveUnknownGet(_ name: String) async throws {
+        try await withServer { server in
+            try await server.addUser("alice", password: "a-password")
+            let alice = try await server.login("alice", password: "a-password")
+            let reply = try await alice.iq("get", to: nil, payload: Element(name: name, namespace: mam))
+            #expect(reply.stanzaType == "error", "\(reply)")
+            let condition = StanzaError(stanza: reply)?.condition
+            #expect(condition == .featureNotImplemented || condition == .serviceUnavailable, "\(reply)")
+            // The form itself is still there for <query/>.
+            let form = try await alice.iq("get", to: nil, payload: Element(name: "query", namespace: mam))
+            #expect(form.child(named: "query")?.child(named: "x", namespace: "jabber:x:data") != nil)
+            await alice.close()
+        }
+    }
+
     @Test("archiving preferences apply at once: never archives nothing, always again archives")
     func archivePreferences() async throws {
         try await withServer { server in

@@ -66,6 +66,19 @@ struct RegistrationIntegrationTests {
         }
     }
 
+    @Test("a <remove/> without 'to' cancels the session's own account (XEP-0077 §3.2)")
+    func removeWithoutTo() async throws {
+        try await withServer(configure: { $0.modules.registration = true }) { server in
+            try await server.addUser("leaving", password: "l-password")
+            let client = try await server.login("leaving", password: "l-password")
+            let remove = Element("query", namespace: register, children: [Element(name: "remove", namespace: register)])
+            let reply = try await client.iq("set", to: nil, payload: remove)
+            #expect(reply.stanzaType == "result", "\(reply)")
+            #expect(try await expectStreamError(client.connection) == .notAuthorized)
+            await #expect(throws: (any Error).self) { _ = try await server.login("leaving", password: "l-password") }
+        }
+    }
+
     @Test("registrations are limited per IP address")
     func rateLimit() async throws {
         try await withServer(configure: {

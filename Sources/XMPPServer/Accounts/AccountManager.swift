@@ -102,10 +102,17 @@ public struct AccountManager: Sendable {
         return account
     }
 
+    /// Deletes the account and its data. With a whole backend (the CLI), local contacts'
+    /// stored rosters are released too (`releaseLocalContacts`); a running server tells
+    /// contacts itself, over the network, before it calls this.
     public func delete(_ address: String) async throws(Failure) -> JID {
         let account = try self.account(address)
         do {
+            let records = try await self.backend?.rosters.allRecords(of: account) ?? []
             guard try await self.store.deleteAccount(account) else { throw Failure.noSuchAccount(account) }
+            if let rosters = self.backend?.rosters {
+                try await self.releaseLocalContacts(of: account, records: records, rosters: rosters)
+            }
         } catch let failure as Failure {
             throw failure
         } catch {

@@ -52,11 +52,18 @@ public enum ConfigurationLoader {
         }
 
         mutating func string(_ node: Node, _ path: String) -> String? {
-            guard case .scalar(let scalar) = node else {
+            // A YAML null is not the text "null": unquoted, it would become a file named null.
+            guard case .scalar(let scalar) = node, node.null == nil else {
                 self.fail(path, "expected a string")
                 return nil
             }
             return scalar.string
+        }
+
+        /// A path whose default is computed (docs/configuration.md writes it as `null`):
+        /// `null` or `~` keeps that default.
+        mutating func optionalString(_ node: Node, _ path: String) -> String? {
+            node.null != nil ? nil : self.string(node, path)
         }
 
         mutating func int(_ node: Node, _ path: String, range: ClosedRange<Int>) -> Int? {
@@ -179,8 +186,8 @@ public enum ConfigurationLoader {
             guard let entries = self.mapping(node, "tls", known: ["certificate", "private_key", "generate_self_signed", "required"]) else { return }
             for (key, value) in entries {
                 switch key {
-                case "certificate": tls.certificate = self.string(value, "tls.certificate")
-                case "private_key": tls.privateKey = self.string(value, "tls.private_key")
+                case "certificate": tls.certificate = self.optionalString(value, "tls.certificate")
+                case "private_key": tls.privateKey = self.optionalString(value, "tls.private_key")
                 case "generate_self_signed": if let flag = self.bool(value, "tls.generate_self_signed") { tls.generateSelfSigned = flag }
                 default: if let flag = self.bool(value, "tls.required") { tls.required = flag }
                 }
@@ -197,7 +204,7 @@ public enum ConfigurationLoader {
                 guard let sqlite = self.mapping(value, "storage.sqlite", known: ["path", "synchronous"]) else { continue }
                 for (sqliteKey, sqliteValue) in sqlite {
                     if sqliteKey == "path" {
-                        storage.sqlitePath = self.string(sqliteValue, "storage.sqlite.path")
+                        storage.sqlitePath = self.optionalString(sqliteValue, "storage.sqlite.path")
                     } else if let mode = sqliteValue.string, ["off", "normal", "full", "extra"].contains(mode.lowercased()) {
                         storage.sqliteSynchronous = mode.lowercased()
                     } else {
@@ -258,7 +265,7 @@ public enum ConfigurationLoader {
                 } else if let (_, keyPath) = flags.first(where: { $0.0 == key }) {
                     if let flag = self.bool(value, "s2s.\(key)") { s2s[keyPath: keyPath] = flag }
                 } else if key == "ca_file" {
-                    s2s.caFile = self.string(value, "s2s.ca_file")
+                    s2s.caFile = self.optionalString(value, "s2s.ca_file")
                 } else if let mapping = value.mapping {
                     var result: [String: String] = [:]
                     for (domainNode, targetNode) in mapping {

@@ -12,6 +12,8 @@ public struct PresenceModule: ServerModule {
 
     public func register(with registrar: ModuleRegistrar) {
         let context = registrar.context
+        // §3.4: the server keeps pre-approvals, so clients may send them.
+        registrar.addStreamFeature { Element(name: "sub", namespace: XMPPNamespace.preApproval) }
         registrar.onOutbound(.presence) { stanza, session in
             await Self.outbound(stanza, session: session, context: context)
         }
@@ -154,6 +156,33 @@ public struct PresenceModule: ServerModule {
         return sent
     }
 
+    /// The account is about to be deleted (XEP-0077 §3.2): each contact is told as if the user
+    /// had cancelled every subscription both ways (§3.2, §3.3). A contact that was receiving the
+    /// user's presence hears each available resource go; local contacts' roster items follow
+    /// through their inbound processing and are pushed.
+    static func endSubscriptions(of account: JID, context: ModuleContext) async {
+        let records = (try? await context.storage.rosters.allRecords(of: account)) ?? []
+        for item in records {
+            if item.state.from || item.state.pendingIn {
+                await context.route(RosterModule.presence("unsubscribed", from: account, to: item.jid))
+            }
+            if item.state.from {
+                await self.sendUnavailable(of: account, to: item.jid, context: context)
+            }
+            if item.state.to || item.state.pendingOut {
+                await context.route(RosterModule.presence("unsubscribe", from: account, to: item.jid))
+            }
+        }
+    }
+
+    /// Unavailable presence from each available resource of the account, for a contact that
+    /// stops receiving its presence (§3.2.2, §3.3.3).
+    static func sendUnavailable(of account: JID, to contact: JID, context: ModuleContext) async {
+        for (session, presence) in context.sessions.sessions(of: account) where presence.available {
+            await context.route(RosterModule.presence("unavailable", from: session.jid, to: contact))
+        }
+    }
+
     private static func deliverToOwnResources(_ stanza: Element, account: JID, context: ModuleContext) {
         for (other, presence) in context.sessions.sessions(of: account) where presence.available || other.jid == stanza.from {
             other.deliver(self.addressed(stanza, to: other.jid))
@@ -183,9 +212,13 @@ public struct PresenceModule: ServerModule {
         var routed = stanza
         routed[attribute: "from"] = account.description
         routed[attribute: "to"] = contact.description
-        if outcome.changed || (type == "subscribe" && !item.inRoster) {
+        // A request (§3.1.2), an approval (§3.1.5) and a pre-approval (§3.4.2) all leave the
+        // contact in the roster, pushed: a pre-approval kept off the roster could be neither
+        // seen nor removed, yet it lets the contact subscribe and receive presence.
+        let joinsRoster = type == "subscribe" || type == "subscribed"
+        if outcome.changed || (joinsRoster && !item.inRoster) {
             item.state = outcome.state
-            if type == "subscribe" { item.inRoster = true }
+            if joinsRoster { item.inRoster = true }
             if !outcome.state.pendingIn { item.pendingRequest = nil }
             if let version = try? await store.setItem(item, of: account), item.inRoster {
                 RosterXML.push(RosterXML.element(item), version: version, account: account, context: context)
@@ -199,9 +232,7 @@ public struct PresenceModule: ServerModule {
             await self.sendCurrentPresence(of: account, to: contact, context: context)
         case "unsubscribed":
             // §3.2.2: and a former subscriber is told the user is gone.
-            for (session, presence) in context.sessions.sessions(of: account) where presence.available {
-                await context.route(RosterModule.presence("unavailable", from: session.jid, to: contact))
-            }
+            await self.sendUnavailable(of: account, to: contact, context: context)
         default:
             break
         }
@@ -260,19 +291,16 @@ public struct PresenceModule: ServerModule {
         }
         if type == "unsubscribe" && outcome.changed {
             // §3.3.3: the former subscriber stops seeing the user.
-            for (session, presence) in context.sessions.sessions(of: account) where presence.available {
-                await context.route(RosterModule.presence("unavailable", from: session.jid, to: contact))
-            }
+            await self.sendUnavailable(of: account, to: contact, context: context)
         }
     }
 
     /// §4.3.2: a subscriber gets the current presence of each available resource, or the last
-    /// unavailable presence with its time; anyone else learns nothing.
+    /// unavailable presence with its time; anyone else, and a prober asking about an account
+    /// that does not exist, gets `unsubscribed`, which ends the prober's stale subscription.
     private static func answerProbe(from prober: JID, account: JID, context: ModuleContext) async {
         guard let item = try? await context.storage.rosters.item(of: account, contact: prober.bare), item.state.from else {
-            if (try? await context.storage.accounts.accountExists(account)) == true {
-                await context.route(RosterModule.presence("unsubscribed", from: account, to: prober.bare))
-            }
+            await context.route(RosterModule.presence("unsubscribed", from: account, to: prober.bare))
             return
         }
         guard await !self.sendCurrentPresence(of: account, to: prober, context: context) else { return }

@@ -89,6 +89,11 @@ public struct RosterModule: ServerModule {
         if item.state.from || item.state.pendingIn {
             await context.route(Self.presence("unsubscribed", from: account, to: contact))
         }
+        if item.state.from {
+            // As for an `unsubscribed` the client sends itself (§3.2.2): the former subscriber
+            // hears each available resource go.
+            await PresenceModule.sendUnavailable(of: account, to: contact, context: context)
+        }
         if item.state.to || item.state.pendingOut {
             await context.route(Self.presence("unsubscribe", from: account, to: contact))
         }

@@ -3,6 +3,7 @@ import XMPPCore
 extension XMPPNamespace {
     public static let roster = "jabber:iq:roster"
     public static let rosterVersioning = "urn:xmpp:features:rosterver"
+    public static let preApproval = "urn:xmpp:features:pre-approval"
     public static let version = "jabber:iq:version"
     public static let time = "urn:xmpp:time"
     public static let last = "jabber:iq:last"

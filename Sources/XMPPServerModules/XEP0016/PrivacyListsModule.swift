@@ -16,6 +16,9 @@ public struct PrivacyListsModule: ServerModule {
         let policy = self.policy
         let limit = context.configuration.limits.maxPrivacyListItems
         policy.attach(to: registrar)
+        // Clients look for privacy lists in the server's disco#info (XEP-0016 §3); the
+        // account's own features list them too.
+        registrar.addFeature(XMPPNamespace.privacy)
         registrar.addFeature(XMPPNamespace.privacy, target: .account)
 
         registrar.handleIQ(.get, namespace: XMPPNamespace.privacy, target: .account) { request in

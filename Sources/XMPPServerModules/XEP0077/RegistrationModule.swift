@@ -12,14 +12,18 @@ public struct RegistrationModule: ServerModule {
         let context = registrar.context
         let manager = AccountManager(store: context.storage.accounts, hosts: context.hosts)
         registrar.addFeature(XMPPNamespace.register)
-        registrar.handleIQ(.get, namespace: XMPPNamespace.register, target: .server) { request in
-            Element(
+        let get: IQHandler = { request in
+            try Self.requireOwnAccount(request)
+            return Element(
                 "query", namespace: XMPPNamespace.register,
                 children: [Element(name: "registered", namespace: XMPPNamespace.register), Element("username", namespace: XMPPNamespace.register, text: request.from.localpart ?? "")])
         }
-        registrar.handleIQ(.set, namespace: XMPPNamespace.register, target: .server) { request in
+        let set: IQHandler = { request in
+            try Self.requireOwnAccount(request)
             let account = request.from.bare
             if request.payload.child(named: "remove") != nil {
+                // Contacts hear the subscriptions end while the roster still says who they are.
+                await PresenceModule.endSubscriptions(of: account, context: context)
                 _ = try? await manager.delete(account.description)
                 // §3.2: the result first, then every session of the account ends.
                 request.session?.deliver(request.stanza.iqResult())
@@ -41,6 +45,20 @@ public struct RegistrationModule: ServerModule {
                 throw StanzaError(.notAcceptable, text: "\(error)")
             }
             return nil
+        }
+        // §3.2 asks clients to leave out `to`: such an IQ is addressed to the sender's own
+        // account, so the same handlers answer for the account as for the server.
+        for target in [IQTarget.server, .account] {
+            registrar.handleIQ(.get, namespace: XMPPNamespace.register, target: target, get)
+            registrar.handleIQ(.set, namespace: XMPPNamespace.register, target: target, set)
+        }
+    }
+
+    /// Only the account itself may see or cancel its registration; another account's bare JID
+    /// offers no registration service.
+    private static func requireOwnAccount(_ request: IQRequest) throws {
+        if request.to.localpart != nil && request.to.bare != request.from.bare {
+            throw StanzaError(.serviceUnavailable)
         }
     }
 }

@@ -55,6 +55,9 @@ public struct MessageArchiveModule: ServerModule {
             if request.payload.name == "prefs" {
                 return await Self.prefs(account: request.from.bare, context: context, cache: cache).element
             }
+            // Only <query/> asks for the form; anything else in the namespace is a request we
+            // do not implement (RFC 6120 §8.3.3.3), not a request for the form.
+            guard request.payload.name == "query" else { throw StanzaError(.featureNotImplemented) }
             // The query form (XEP-0313 §6.1).
             let fields = ["with", "start", "end", Self.fulltext].map { Element("field", namespace: XMPPNamespace.dataForms, attributes: [("var", $0), ("type", $0 == "with" ? "jid-single" : "text-single")]) }
             var form = Element("x", namespace: XMPPNamespace.dataForms, attributes: [("type", "form")])
@@ -72,7 +75,8 @@ public struct MessageArchiveModule: ServerModule {
                 cache.withLock { $0[account] = prefs }
                 return prefs.element
             }
-            guard request.payload.name == "query", let session = request.session else { throw StanzaError(.badRequest) }
+            guard request.payload.name == "query" else { throw StanzaError(.featureNotImplemented) }
+            guard let session = request.session else { throw StanzaError(.badRequest) }
             let query = try Self.parseQuery(request.payload)
             let page: ArchivePage
             do {

@@ -122,8 +122,15 @@ struct HostileInputTests {
     func passwordGuessing() async throws {
         try await withServer(configure: { $0.limits.authenticationLockoutFailures = 3 }) { server in
             var bystanders = try await Bystanders.start(server)
-            for _ in 1...3 {
+            // The n-th failure is answered after 0.25 s × 2^(n-1) (docs/configuration.md). Only
+            // lower bounds are checked: a slow machine makes a login longer, never shorter, so
+            // a login answered sooner than its step means the delay did not grow as documented.
+            for attempt in 1...3 {
+                let started = ContinuousClock.now
                 await #expect(throws: (any Error).self) { _ = try await server.login("alice", password: "guess", mechanisms: [.plain]) }
+                let delay = Duration.milliseconds(250 << (attempt - 1))
+                let took = ContinuousClock.now - started
+                #expect(took >= delay, "failure \(attempt) was answered after \(took), before its delay of \(delay)")
             }
             // Now even the right password is refused for a while.
             await #expect {
@@ -164,16 +171,32 @@ struct HostileInputTests {
 
     @Test("a flood is read at the configured rate, not faster")
     func readRateShaping() async throws {
+        let mebibyte = 1 << 20
         try await withServer(configure: {
-            $0.limits.readRateBytesPerSecond = 2048
-            $0.limits.readBurstBytes = 4096
+            $0.limits.readRateBytesPerSecond = mebibyte
+            $0.limits.readBurstBytes = mebibyte
         }) { server in
             var bystanders = try await Bystanders.start(server)
             let flooder = try await server.login("alice", password: "a-password", resource: "flood")
-            for _ in 0..<8 {
-                try await flooder.send(Element("presence", namespace: XMPPNamespace.client, children: [Element("status", namespace: XMPPNamespace.client, text: String(repeating: "z", count: 1000))]))
+            // 4 MiB, mostly whitespace between small presences (cheap to parse, so parsing does
+            // not slow the server down and hide a missing limit; whitespace counts towards the
+            // stanza size limit, hence a presence every 64 KiB), then a ping: the server reads a stream in
+            // order, so the answer comes only after it has read the whole flood. At 1 MiB/s
+            // after a 1 MiB burst that takes at least (4 - 1 - 1) MiB / (1 MiB/s) = 2 s: the
+            // last 1 MiB of slack is for what one read cycle takes in before reading pauses
+            // (up to 4 socket reads of 64 KiB each) and TLS framing. Unshaped, the flood is read
+            // in a fraction of that. Only this lower bound is checked: a slow machine can only
+            // make the flood take longer.
+            let chunk = String(repeating: " ", count: 64 * 1024 - 11) + "<presence/>"
+            let flood = 4 * mebibyte
+            let started = ContinuousClock.now
+            for _ in 0..<(flood / chunk.utf8.count) {
+                try await flooder.connection.send(raw: chunk)
             }
-            try await Task.sleep(nanoseconds: 500_000_000)
+            _ = try await flooder.iq("get", to: try JID("localhost"), payload: Element(name: "ping", namespace: XMPPNamespace.ping))
+            let took = ContinuousClock.now - started
+            let fastest = Duration.seconds(Double(flood - mebibyte - mebibyte) / Double(mebibyte))
+            #expect(took >= fastest, "\(flood) bytes were read in \(took), faster than 1 MiB/s allows (\(fastest))")
             #expect(server.server.statistics.throttledReads >= 1)
             await flooder.close()
             try await bystanders.check()

@@ -403,6 +403,20 @@ struct DeliveryRulesTests {
             #expect(try await bob2.receive { $0.name == "message" }.stanzaType == "headline")
             try await alice.sendMessage(to: try JID("bob@localhost"), body: "room?", type: "groupchat", id: "gc")
             #expect(StanzaError(stanza: try await alice.receive { $0.id == "gc" })?.condition == .serviceUnavailable)
+            // The same stanzas of type error, which would bounce as above (an account that does
+            // not exist, a groupchat to an account), are dropped without an answer (RFC 6120
+            // §8.3.1); an answer would come before the answer to a later ping.
+            for (index, (to, type)) in [("nobody@localhost", "chat"), ("bob@localhost", "groupchat")].enumerated() {
+                var bounce = Element("message", namespace: XMPPNamespace.client, attributes: [("to", to), ("type", type), ("id", "again\(index)")])
+                bounce.append(Element("body", namespace: XMPPNamespace.client, text: "x"))
+                try await alice.send(bounce)
+                #expect(StanzaError(stanza: try await alice.receive { $0.id == "again\(index)" }) != nil, "\(to) \(type) bounces")
+                var error = Element("message", namespace: XMPPNamespace.client, attributes: [("to", to), ("type", "error"), ("id", "error\(index)")])
+                error.append(StanzaError(.serviceUnavailable).element(namespace: XMPPNamespace.client))
+                try await alice.send(error)
+            }
+            let answers = try await alice.stanzasUntilPing().filter { $0.id?.hasPrefix("error") == true }
+            #expect(answers.isEmpty, "errors were answered: \(answers)")
             for client in [alice, bob1, bob2] { await client.close() }
         }
     }

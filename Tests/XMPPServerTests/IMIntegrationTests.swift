@@ -2,6 +2,7 @@ import NIOCore
 import Testing
 import XMPPClient
 import XMPPCore
+import XMPPSASL
 import XMPPServer
 import XMPPServerModules
 
@@ -286,6 +287,14 @@ struct IMIntegrationTests {
         }
     }
 
+    /// XEP-0115 §5.1: identities `category/type/lang/name<` sorted, then features `feature<`
+    /// sorted, SHA-1, Base64 (no extended forms here).
+    private func xep0115Version(identities: [(String, String, String, String)], features: [String]) -> String {
+        var text = identities.map { "\($0.0)/\($0.1)/\($0.2)/\($0.3)<" }.sorted().joined()
+        text += features.sorted().map { $0 + "<" }.joined()
+        return Base64.encode(SCRAMHash.sha1.hash(Array(text.utf8)))
+    }
+
     @Test("the server's caps in the stream features match its disco#info")
     func capsMatchDisco() async throws {
         try await withServer { server in
@@ -293,8 +302,19 @@ struct IMIntegrationTests {
             let alice = try await server.login("alice", password: "a-password")
             let caps = alice.streamFeatures.child(named: "c", namespace: "http://jabber.org/protocol/caps")
             let info = try await alice.iq("get", to: try JID("localhost"), payload: Element(name: "query", namespace: XMPPNamespace.discoInfo))
-            let features = info.child(named: "query")?.children(named: "feature").compactMap { $0[attribute: "var"] } ?? []
-            let expected = DiscoModule.capsVersion(features: features)
+            let query = try #require(info.child(named: "query"))
+            // The verification string of XEP-0115 §5.1, computed here from the disco#info answer
+            // (not with the server's own function), checked first on the XEP's worked example.
+            #expect(xep0115Version(identities: [("client", "pc", "", "Exodus 0.9.1")], features: [
+                "http://jabber.org/protocol/caps", "http://jabber.org/protocol/disco#info",
+                "http://jabber.org/protocol/disco#items", "http://jabber.org/protocol/muc",
+            ]) == "QgayPKawpkPSDYmwT/WM94uAlu0=")
+            let identities = query.children(named: "identity").map {
+                ($0[attribute: "category"] ?? "", $0[attribute: "type"] ?? "", $0.language ?? "", $0[attribute: "name"] ?? "")
+            }
+            let features = query.children(named: "feature").compactMap { $0[attribute: "var"] }
+            #expect(!identities.isEmpty && !features.isEmpty)
+            let expected = xep0115Version(identities: identities, features: features)
             #expect(caps?[attribute: "ver"] == expected)
             #expect(caps?[attribute: "hash"] == "sha-1")
             #expect(alice.streamFeatures.child(named: "ver", namespace: "urn:xmpp:features:rosterver") != nil)

@@ -2,6 +2,7 @@ import NIOCore
 import Testing
 import XMPPClient
 import XMPPCore
+import XMPPSASL
 import XMPPServer
 
 private let sm = "urn:xmpp:sm:3"
@@ -97,14 +98,39 @@ struct StreamManagementIntegrationTests {
     func unknownSession() async throws {
         try await withServer { server in
             try await server.addUser("bob", password: "b-password")
-            var configuration = server.configuration("bob", password: "b-password")
-            configuration.resume = ("no-such-session", 0)
-            await #expect {
-                _ = try await XMPPClient.login(configuration)
-            } throws: { error in
-                guard case XMPPClient.LoginError.resumeFailed(let answer) = error else { return false }
-                return answer.child(named: "item-not-found") != nil
-            }
+            // By hand, to stay on the same stream after <failed/> (XMPPClient.login gives up).
+            let connection = try await XMPPConnection.connect(host: "127.0.0.1", port: server.starttlsPort)
+            try await connection.openStream(to: server.domain)
+            _ = try await connection.expectStreamHeader()
+            _ = try await connection.nextElement()
+            try await connection.send(Element(name: "starttls", namespace: XMPPNamespace.tls))
+            #expect(try await connection.nextElement().name == "proceed")
+            try await connection.startTLS(server.tls)
+            try await connection.openStream(to: server.domain)
+            _ = try await connection.expectStreamHeader()
+            _ = try await connection.nextElement()
+            let plain = Base64.encode(PLAINMessage(username: "bob", password: "b-password").bytes)
+            try await connection.send(Element("auth", namespace: XMPPNamespace.sasl, attributes: [("mechanism", "PLAIN")], text: plain))
+            #expect(try await connection.nextElement().name == "success")
+            try await connection.restartStream()
+            try await connection.openStream(to: server.domain)
+            _ = try await connection.expectStreamHeader()
+            _ = try await connection.nextElement()
+
+            try await connection.send(Element("resume", namespace: sm, attributes: [("previd", "no-such-session"), ("h", "0")]))
+            let failed = try await connection.nextElement()
+            #expect(failed.name == "failed" && failed.namespace == sm)
+            // The condition, in the stanza-error namespace, and nothing else (XEP-0198 §5).
+            #expect(failed.elements.map(\.name) == ["item-not-found"])
+            #expect(failed.child(named: "item-not-found", namespace: "urn:ietf:params:xml:ns:xmpp-stanzas") != nil)
+
+            // The stream is still usable: the client binds a resource on it instead.
+            let bind = Element("bind", namespace: XMPPNamespace.bind, children: [Element("resource", namespace: XMPPNamespace.bind, text: "again")])
+            try await connection.send(Element("iq", namespace: XMPPNamespace.client, attributes: [("type", "set"), ("id", "b1")], children: [bind]))
+            let bound = try await connection.nextElement()
+            #expect(bound.stanzaType == "result")
+            #expect(bound.child(named: "bind", namespace: XMPPNamespace.bind)?.child(named: "jid")?.text == "bob@localhost/again")
+            await connection.close()
         }
     }
 

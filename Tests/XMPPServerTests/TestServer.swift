@@ -32,6 +32,8 @@ final class TestServer: @unchecked Sendable {
 
     var starttlsPort: Int { self.server.port(for: .starttls) ?? 0 }
     var directTLSPort: Int { self.server.port(for: .direct) ?? 0 }
+    /// The port the server-to-server listener bound, when there is one.
+    var s2sPort: Int? { self.server.boundListeners.first { $0.listener.kind == .s2s }?.address.port }
 
     var tls: XMPPClientTLS {
         XMPPClientTLS(serverName: self.domain, trust: .pinned(certificatePEM: self.server.certificatePEM ?? ""))

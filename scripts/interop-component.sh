@@ -41,7 +41,7 @@ for _ in $(seq 1 100); do
     kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server did not start"; cat "$WORK/server.log"; exit 1; }
     sleep 0.1
 done
-C2S_PORT="$(grep -o 'port [0-9]* (c2s, starttls)' "$WORK/stdout.log" | head -1 | cut -d' ' -f2)"
+C2S_PORT="$(grep -o '127.0.0.1 port [0-9]* (starttls)' "$WORK/stdout.log" | head -1 | cut -d' ' -f3)"
 COMPONENT_PORT="$(grep -o 'port [0-9]* (component)' "$WORK/stdout.log" | head -1 | cut -d' ' -f2)"
 [[ -n "$C2S_PORT" && -n "$COMPONENT_PORT" ]] || { echo "no ports in: $(cat "$WORK/stdout.log")"; exit 1; }
 

@@ -215,10 +215,19 @@ run_round() { # mode
             [[ -f "$WORK/$peer/prosody.log" ]] && { echo "--- prosody log ---"; tail -30 "$WORK/$peer/prosody.log"; }
         fi
     done
+    # Each peer on its own: one grep for the round would pass when any one peer used the method.
+    # The method must match exactly (dialback, not dialback+certificate).
     local method
     method=$( [[ "$mode" == ca ]] && echo sasl-external || echo dialback )
-    grep -q "s2s peer authenticated.*$method\|method=$method" "$WORK/starling/log" && RESULTS+=("$mode: Starling authenticated peers by $method") \
-        || RESULTS+=("$mode: Starling did not see $method authentication")
+    for peer in "${PEERS[@]}"; do
+        if grep -E "s2s peer authenticated" "$WORK/starling/log" | grep -E "(^| )domain=$peer\.test( |$)" \
+            | grep -E "(^| )method=$method( |$)" > /dev/null; then
+            RESULTS+=("$mode/$peer: Starling authenticated $peer.test by $method")
+        else
+            RESULTS+=("$mode/$peer: Starling did not see $method authentication from $peer.test")
+            grep -E "s2s peer authenticated" "$WORK/starling/log" || echo "(no s2s peer authenticated in the Starling log)"
+        fi
+    done
     stop_all
 }
 
@@ -229,7 +238,7 @@ passed=0
 failed=0
 for result in "${RESULTS[@]}"; do
     echo "$result"
-    if [[ "$result" == *passed* || "$result" == *"authenticated peers by"* ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+    if [[ "$result" == *": passed" || "$result" == *"Starling authenticated"* ]]; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 done
 echo "s2s interop: $passed passed, $failed failed"
 [[ $failed -eq 0 ]]

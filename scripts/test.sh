@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# The project's test command: unit and integration tests, then the slixmpp interop test.
-# On a fresh Debian machine it installs the two C libraries Starling links (ICU, SQLite)
-# when they are missing.
+# The project's test command: unit and integration tests, the CLI smoke test, the slixmpp
+# interop test, then federation with Prosody and ejabberd. On a fresh Debian machine it
+# installs the two C libraries Starling links (ICU, SQLite) when they are missing.
+#
+# Nothing is skipped silently: federation needs root (network namespace, apt), and without it
+# the run fails unless STARLING_SKIP_FEDERATION=1 says to leave it out; the summary at the end
+# names every part that ran and every part that was skipped, with the reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,14 +21,35 @@ if ((${#missing[@]})); then
     fi
 fi
 
+# Decide about federation before the long part, so a run that cannot do it fails at once.
+federation=run
+if [[ "${STARLING_SKIP_FEDERATION:-}" == 1 ]]; then
+    federation="skipped: STARLING_SKIP_FEDERATION=1 was set"
+elif [[ $(id -u) -ne 0 ]]; then
+    echo "scripts/interop-s2s.sh (federation with Prosody and ejabberd) needs root for its network namespace." >&2
+    echo "Run as root, or set STARLING_SKIP_FEDERATION=1 to skip it knowingly." >&2
+    exit 1
+fi
+
+ran=()
 swift build --build-tests
 swift test --skip-build
+ran+=("swift test (unit and integration tests)")
 bash scripts/cli-smoke.sh
+ran+=("scripts/cli-smoke.sh")
 bash scripts/interop-slixmpp.sh
+ran+=("scripts/interop-slixmpp.sh")
 bash scripts/interop-component.sh
-# Federation with Prosody and ejabberd needs root for its network namespace.
-if [[ $(id -u) -eq 0 ]]; then
+ran+=("scripts/interop-component.sh")
+skipped=()
+if [[ "$federation" == run ]]; then
     bash scripts/interop-s2s.sh
+    ran+=("scripts/interop-s2s.sh")
 else
-    echo "skipping scripts/interop-s2s.sh: it needs root to create its network namespace"
+    skipped+=("scripts/interop-s2s.sh (federation with Prosody and ejabberd) — $federation")
 fi
+
+echo "=== scripts/test.sh summary ==="
+for part in "${ran[@]}"; do echo "passed:  $part"; done
+for part in "${skipped[@]}"; do echo "SKIPPED: $part"; done
+((${#skipped[@]})) || echo "nothing skipped"

@@ -83,7 +83,12 @@ struct Serve: AsyncParsableCommand {
             throw CLIError("cannot start: \(error)")
         }
         let listening = server.boundListeners.map { bound in
-            let kind = bound.listener.kind == .component ? "component" : "\(bound.listener.kind.rawValue), \(bound.listener.tls.rawValue)"
+            let kind: String
+            switch bound.listener.kind {
+            case .c2s: kind = bound.listener.tls.rawValue
+            case .s2s: kind = "s2s \(bound.listener.tls.rawValue)"
+            case .component: kind = "component"
+            }
             return "\(bound.address.ipAddress ?? "?") port \(bound.address.port ?? 0) (\(kind))"
         }
         print("Starling serving \(configuration.hosts.joined(separator: ", ")) on \(listening.joined(separator: ", "))")

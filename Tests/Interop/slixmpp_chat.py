@@ -15,6 +15,12 @@ HOST, PORT, CA_FILE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 TIMEOUT = 30
 
 
+def check(condition, description):
+    # Not `assert`: python -O (PYTHONOPTIMIZE) removes asserts, and the check with them.
+    if not condition:
+        raise AssertionError(description)
+
+
 class Client(InteropClient):
     def __init__(self, jid, password):
         # The roster (RFC 6121 §2) is not needed here: presence only.
@@ -37,16 +43,16 @@ async def main():
     bob = Client("bob@localhost", "bob-pass")
     await asyncio.gather(alice.login(HOST, PORT), bob.login(HOST, PORT))
     for client in (alice, bob):
-        assert client.mechanism_used == "SCRAM-SHA-256", client.mechanism_used
-        assert client.is_connected()
+        check(client.mechanism_used == "SCRAM-SHA-256", f"logged in with SCRAM-SHA-256, not {client.mechanism_used}")
+        check(client.is_connected(), "connected")
 
     alice.send_message(mto="bob@localhost", mbody="hello bob, from slixmpp", mtype="chat")
     sender, body = await asyncio.wait_for(bob.received.get(), TIMEOUT)
-    assert (sender, body) == ("alice@localhost", "hello bob, from slixmpp"), (sender, body)
+    check((sender, body) == ("alice@localhost", "hello bob, from slixmpp"), f"bob got alice's message: {(sender, body)}")
 
     bob.send_message(mto=str(alice.boundjid), mbody="hi alice <3 & welcome", mtype="chat")
     sender, body = await asyncio.wait_for(alice.received.get(), TIMEOUT)
-    assert (sender, body) == ("bob@localhost", "hi alice <3 & welcome"), (sender, body)
+    check((sender, body) == ("bob@localhost", "hi alice <3 & welcome"), f"alice got bob's message: {(sender, body)}")
 
     for client in (alice, bob):
         client.disconnect()

@@ -11,7 +11,7 @@ import sys
 
 import slixmpp
 from interop_client import InteropClient
-from slixmpp.exceptions import IqError
+from slixmpp.exceptions import IqError, IqTimeout
 
 HOST, PORT, CA_FILE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 TIMEOUT = 30
@@ -41,6 +41,26 @@ async def wait_until(predicate, description):
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"timed out: {description}")
+
+
+async def wait_until_async(predicate, description):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + TIMEOUT
+    while loop.time() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out: {description}")
+
+
+async def carol_gone(client, jid):
+    try:
+        await client.make_iq_get(ito=jid, queryxmlns="urn:xmpp:ping").send(timeout=2)
+        return False
+    except IqTimeout:
+        return False
+    except IqError as error:
+        return error.condition == "service-unavailable"
 
 
 async def main():
@@ -90,11 +110,15 @@ async def main():
     await alice.plugin["xep_0191"].unblock("carol@localhost")
     check(len(await alice.plugin["xep_0191"].get_blocked_jids()) == 0, "unblocked")
 
-    # Offline delivery: carol leaves, alice writes, carol comes back.
+    # Offline delivery: carol leaves, alice writes, carol comes back. No fixed sleeps: alice
+    # waits until the server answers for carol's full JID itself (an IQ to a resource that is
+    # gone gets service-unavailable), and after writing she pings the server, which handles her
+    # stanzas in order, so the message has been stored offline when the pong arrives.
+    carol_jid = carol.boundjid
     carol.disconnect()
-    await asyncio.sleep(0.5)
+    await wait_until_async(lambda: carol_gone(alice, carol_jid), "the server ended carol's session")
     alice.send_message(mto="carol@localhost", mbody="while you were out", mtype="chat")
-    await asyncio.sleep(0.5)
+    await alice.plugin["xep_0199"].ping(jid="localhost", timeout=TIMEOUT)
     carol2 = Client("carol")
     await carol2.login()
     message = await asyncio.wait_for(carol2.messages.get(), TIMEOUT)

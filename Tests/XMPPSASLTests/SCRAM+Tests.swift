@@ -121,7 +121,7 @@ struct SCRAMTests {
         var client = SCRAMClient(hash: .sha256, username: "alice", password: "pw", binding: .bound(.tlsServerEndPoint, [9, 9, 9]))
         var server = SCRAMServer(mechanism: .scramSHA256Plus, channelBinding: context)
         _ = server.receivedClientFirst(client.clientFirstMessage())
-        guard case .challenge(let challenge) = server.credentialsFetched(stored) else { return }
+        let challenge = try #require(server.credentialsFetched(stored).challenge)
         #expect(server.receivedClientFinal(try client.receivedServerFirst(challenge)) == .fail(.notAuthorized))
     }
 
@@ -210,5 +210,13 @@ struct PLAINTests {
     @Test("malformed messages are refused", arguments: [[] as [UInt8], [0, 0], [0, 97, 0], [97, 0, 98], [0, 97, 0, 0xFF]])
     func malformed(_ message: [UInt8]) {
         #expect(throws: SASLFailure.malformedRequest) { try PLAINMessage(parsing: message) }
+    }
+}
+
+extension SCRAMServer.Action {
+    /// The bytes of `.challenge`, or nil for any other action.
+    fileprivate var challenge: [UInt8]? {
+        if case .challenge(let bytes) = self { return bytes }
+        return nil
     }
 }

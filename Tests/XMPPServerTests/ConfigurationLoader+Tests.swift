@@ -13,53 +13,155 @@ struct ConfigurationLoaderTests {
         #expect(configuration.limits.maxStanzaBytes == 262_144)
     }
 
-    @Test("every documented key is read")
-    func fullFile() throws {
-        let yaml = """
-            hosts: [example.com, chat.example.com]
-            data_dir: /var/lib/starling
-            log_level: debug
-            listeners:
-              - kind: c2s
+    /// Every key of docs/configuration.md with a value that is not its default, and where that
+    /// value must land. Listener keys sit in list items, so one row covers the list.
+    private static let documentedKeys: [(key: String, yaml: String, apply: @Sendable (inout ServerConfiguration) -> Void)] = [
+        ("hosts", "[example.com, chat.example.com]", { $0.hosts = ["example.com", "chat.example.com"] }),
+        ("data_dir", "/var/lib/starling", { $0.dataDirectory = "/var/lib/starling" }),
+        ("log_level", "debug", { $0.logLevel = .debug }),
+        ("admins", "[admin@example.org]", { $0.admins = ["admin@example.org"] }),
+        ("listeners", """
+            \n  - kind: c2s
                 addresses: [0.0.0.0]
-                port: 5222
+                port: 5999
                 tls: starttls
-              - kind: c2s
+              - kind: s2s
                 addresses: ["::"]
                 tls: direct
-            tls:
-              certificate: /etc/starling/cert.pem
-              private_key: /etc/starling/key.pem
-              generate_self_signed: false
-              required: true
-            storage:
-              backend: sqlite
-              sqlite:
-                path: /var/lib/starling/db.sqlite
-                synchronous: normal
-            limits:
-              max_stanza_bytes: 524288
-              max_stanza_bytes_before_auth: 8192
-              max_depth: 32
-              max_attributes_per_element: 32
-              max_attribute_value_bytes: 4096
-              max_auth_failures: 5
-              negotiation_timeout_seconds: 30
-              max_sessions_per_account: 4
-            c2s:
-              resource_conflict: new_resource
-              legacy_session: false
-            """
-        let configuration = try ConfigurationLoader.load(yaml: yaml)
-        #expect(configuration.hosts == ["example.com", "chat.example.com"])
-        #expect(configuration.logLevel == .debug)
-        #expect(configuration.listeners.count == 2)
-        #expect(configuration.listeners[1].port == 5223)
-        #expect(configuration.tls.generateSelfSigned == false)
-        #expect(configuration.storage.sqliteSynchronous == "normal")
-        #expect(configuration.limits.maxSessionsPerAccount == 4)
-        #expect(configuration.c2s.resourceConflict == .newResource)
-        #expect(configuration.c2s.legacySession == false)
+            """, {
+                $0.listeners = [
+                    .init(kind: .c2s, addresses: ["0.0.0.0"], port: 5999, tls: .starttls),
+                    .init(kind: .s2s, addresses: ["::"], port: 5270, tls: .direct),
+                ]
+            }),
+        ("tls.certificate", "/etc/starling/cert.pem", { $0.tls.certificate = "/etc/starling/cert.pem" }),
+        ("tls.private_key", "/etc/starling/key.pem", { $0.tls.privateKey = "/etc/starling/key.pem" }),
+        ("tls.generate_self_signed", "false", { $0.tls.generateSelfSigned = false }),
+        ("tls.required", "false", { $0.tls.required = false }),
+        ("storage.backend", "memory", { $0.storage.backend = .memory }),
+        ("storage.sqlite.path", "/var/lib/starling/db.sqlite", { $0.storage.sqlitePath = "/var/lib/starling/db.sqlite" }),
+        ("storage.sqlite.synchronous", "normal", { $0.storage.sqliteSynchronous = "normal" }),
+        ("limits.max_stanza_bytes", "524288", { $0.limits.maxStanzaBytes = 524_288 }),
+        ("limits.max_stanza_bytes_before_auth", "8192", { $0.limits.maxStanzaBytesBeforeAuthentication = 8192 }),
+        ("limits.max_depth", "32", { $0.limits.maxDepth = 32 }),
+        ("limits.max_attributes_per_element", "33", { $0.limits.maxAttributesPerElement = 33 }),
+        ("limits.max_attribute_value_bytes", "4096", { $0.limits.maxAttributeValueBytes = 4096 }),
+        ("limits.max_auth_failures", "5", { $0.limits.maxAuthenticationFailures = 5 }),
+        ("limits.negotiation_timeout_seconds", "31", { $0.limits.negotiationTimeoutSeconds = 31 }),
+        ("limits.max_sessions_per_account", "4", { $0.limits.maxSessionsPerAccount = 4 }),
+        ("limits.max_roster_items", "1001", { $0.limits.maxRosterItems = 1001 }),
+        ("limits.max_offline_messages", "1002", { $0.limits.maxOfflineMessages = 1002 }),
+        ("limits.max_vcard_bytes", "131073", { $0.limits.maxVCardBytes = 131_073 }),
+        ("limits.max_private_xml_bytes", "65537", { $0.limits.maxPrivateXMLBytes = 65_537 }),
+        ("limits.max_privacy_list_items", "501", { $0.limits.maxPrivacyListItems = 501 }),
+        ("limits.max_blocked_items", "1003", { $0.limits.maxBlockedItems = 1003 }),
+        ("limits.stanza_timeout_seconds", "29", { $0.limits.stanzaTimeoutSeconds = 29 }),
+        ("limits.max_unauthenticated_per_address", "21", { $0.limits.maxUnauthenticatedPerAddress = 21 }),
+        ("limits.max_unauthenticated_connections", "2001", { $0.limits.maxUnauthenticatedConnections = 2001 }),
+        ("limits.auth_lockout_failures", "11", { $0.limits.authenticationLockoutFailures = 11 }),
+        ("limits.read_rate_bytes_per_second", "65537", { $0.limits.readRateBytesPerSecond = 65_537 }),
+        ("limits.read_burst_bytes", "262145", { $0.limits.readBurstBytes = 262_145 }),
+        ("c2s.resource_conflict", "new_resource", { $0.c2s.resourceConflict = .newResource }),
+        ("c2s.legacy_session", "false", { $0.c2s.legacySession = false }),
+        ("c2s.ping_interval_seconds", "301", { $0.c2s.pingIntervalSeconds = 301 }),
+        ("c2s.ping_timeout_seconds", "61", { $0.c2s.pingTimeoutSeconds = 61 }),
+        ("c2s.resume_timeout_seconds", "302", { $0.c2s.resumeTimeoutSeconds = 302 }),
+        ("modules.version", "false", { $0.modules.version = false }),
+        ("modules.registration", "true", { $0.modules.registration = true }),
+        ("modules.registrations_per_ip_per_hour", "6", { $0.modules.registrationsPerIPPerHour = 6 }),
+        ("modules.archive", "false", { $0.modules.archive = false }),
+        ("modules.archive_retention_days", "7", { $0.modules.archiveRetentionDays = 7 }),
+        ("s2s.dialback", "false", { $0.s2s.dialback = false }),
+        ("s2s.require_encryption", "false", { $0.s2s.requireEncryption = false }),
+        ("s2s.require_valid_certificates", "true", { $0.s2s.requireValidCertificates = true }),
+        ("s2s.ca_file", "/etc/ssl/ca.pem", { $0.s2s.caFile = "/etc/ssl/ca.pem" }),
+        ("s2s.pinned", "{peer.example: /etc/starling/peer.pem}", { $0.s2s.pinned = ["peer.example": "/etc/starling/peer.pem"] }),
+        ("s2s.routes", "{peer.example: \"10.0.0.2:5269\"}", { $0.s2s.routes = ["peer.example": "10.0.0.2:5269"] }),
+        ("s2s.resolve_dns", "false", { $0.s2s.resolveDNS = false }),
+        ("s2s.max_stanza_bytes", "524289", { $0.s2s.maxStanzaBytes = 524_289 }),
+        ("s2s.max_inbound_streams", "1001", { $0.s2s.maxInboundStreams = 1001 }),
+        ("s2s.connect_timeout_seconds", "11", { $0.s2s.connectTimeoutSeconds = 11 }),
+        ("s2s.negotiation_timeout_seconds", "32", { $0.s2s.negotiationTimeoutSeconds = 32 }),
+        ("s2s.idle_timeout_seconds", "601", { $0.s2s.idleTimeoutSeconds = 601 }),
+        ("s2s.queue_limit", "1004", { $0.s2s.queueLimit = 1004 }),
+    ]
+
+    /// The rows as one YAML file: `a.b.c` becomes nested mappings.
+    private static func yaml(_ rows: [(key: String, yaml: String)]) -> String {
+        var text = ""
+        var open: [Substring] = []
+        for row in rows {
+            let path = row.key.split(separator: ".")
+            var shared = 0
+            while shared < min(open.count, path.count - 1) && open[shared] == path[shared] { shared += 1 }
+            open = Array(open.prefix(shared))
+            for (depth, section) in path.dropLast().enumerated().dropFirst(shared) {
+                text += String(repeating: "  ", count: depth) + section + ":\n"
+                open.append(section)
+            }
+            text += String(repeating: "  ", count: path.count - 1) + path.last! + ": " + row.yaml + "\n"
+        }
+        return text
+    }
+
+    /// The key paths in the YAML examples of docs/configuration.md (list items count as their
+    /// list: `listeners`).
+    private static func documentedKeyPaths() throws -> Set<String> {
+        let docs = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../docs/configuration.md")
+        let text = try String(contentsOf: docs, encoding: .utf8)
+        var keys: Set<String> = []
+        var inYAML = false
+        var stack: [(indent: Int, key: String)] = []
+        for line in text.split(separator: "\n", omittingEmptySubsequences: false) {
+            if line.hasPrefix("```") {
+                inYAML = line == "```yaml"
+                stack = []
+                continue
+            }
+            guard inYAML else { continue }
+            let indent = line.prefix { $0 == " " }.count
+            let rest = line.dropFirst(indent)
+            guard !rest.hasPrefix("-"), !rest.hasPrefix("#"), let colon = rest.firstIndex(of: ":") else { continue }
+            let key = String(rest[..<colon])
+            guard key.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { continue }
+            while let last = stack.last, last.indent >= indent { stack.removeLast() }
+            stack.append((indent, key))
+            if stack.first?.key == "listeners" && stack.count > 1 { continue }
+            let path = stack.map(\.key).joined(separator: ".")
+            // Mappings that hold more keys (tls:, storage.sqlite: …) are not keys themselves.
+            if !rest[rest.index(after: colon)...].trimmingCharacters(in: .whitespaces).isEmpty || key == "listeners" {
+                keys.insert(path)
+            }
+        }
+        return keys
+    }
+
+    @Test("every documented key is read and its value applied")
+    func fullFile() throws {
+        // Every key the documentation shows has a row here, and no row is for an undocumented key.
+        let documented = try Self.documentedKeyPaths()
+        let tested = Set(Self.documentedKeys.map(\.key))
+        #expect(documented.count > 40, "docs/configuration.md lists \(documented.count) keys; was it found?")
+        #expect(documented.subtracting(tested).sorted() == [], "documented keys without a row")
+        #expect(tested.subtracting(documented).sorted() == [], "rows for keys the documentation does not show")
+        // Each row's value differs from the default, so applying it shows.
+        for row in Self.documentedKeys {
+            var changed = ServerConfiguration()
+            row.apply(&changed)
+            #expect(changed != ServerConfiguration(), "\(row.key): the test value is the default")
+        }
+        // All at once: the file loads to exactly the defaults with every row applied, so a key
+        // that is read but not applied (or applied to the wrong field) shows as a difference.
+        let configuration = try ConfigurationLoader.load(yaml: Self.yaml(Self.documentedKeys.map { ($0.key, $0.yaml) }))
+        var expected = ServerConfiguration()
+        for row in Self.documentedKeys { row.apply(&expected) }
+        #expect(configuration == expected)
+        // One at a time: each key alone changes exactly its own field.
+        for row in Self.documentedKeys {
+            var alone = ServerConfiguration()
+            row.apply(&alone)
+            #expect(try ConfigurationLoader.load(yaml: Self.yaml([(row.key, row.yaml)])) == alone, "\(row.key)")
+        }
     }
 
     /// Every ```yaml block of docs/configuration.md, in order.

@@ -7,16 +7,16 @@ import XMPPCore
 /// The real `starling` binary, killed with SIGKILL at the worst moment and started again.
 private final class StarlingProcess {
     let dataDirectory: String
-    let port: Int
+    /// The STARTTLS port the running server bound; a new one at every start.
+    private(set) var port = 0
     private var process: Process?
 
     static var binary: String {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("starling").path
     }
 
-    init(dataDirectory: String, port: Int) {
+    init(dataDirectory: String) {
         self.dataDirectory = dataDirectory
-        self.port = port
     }
 
     func run(_ arguments: [String], input: String? = nil) throws {
@@ -33,18 +33,55 @@ private final class StarlingProcess {
         process.waitUntilExit()
     }
 
+    /// Starts `starling serve` on port 0 and reads the port it bound from the line it prints
+    /// once it listens ("Starling serving localhost on 127.0.0.1 port N (starttls), ..."):
+    /// no port is probed and freed for the server to take later, and "ready" means this
+    /// server said so, not that something answers on a port.
     func start() async throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", "--data-dir", self.dataDirectory, "--c2s-port", String(self.port), "--tls-port", "0", "--log-level", "error"]
-        process.standardOutput = FileHandle.nullDevice
+        process.arguments = ["serve", "--data-dir", self.dataDirectory, "--c2s-port", "0", "--tls-port", "0", "--log-level", "error"]
+        let output = Pipe()
+        process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
         self.process = process
-        for _ in 0..<100 {
-            if (try? await XMPPConnection.connect(host: "127.0.0.1", port: self.port)) != nil { return }
-            try await Task.sleep(nanoseconds: 100_000_000)
+        // If the server never says it listens, stop it: the read below then ends at EOF.
+        let watchdog = DispatchWorkItem { if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
+        defer { watchdog.cancel() }
+        let line: String? = await withCheckedContinuation { continuation in
+            DispatchQueue.global().async {
+                var text = ""
+                while true {
+                    let data = output.fileHandleForReading.availableData
+                    if data.isEmpty { break }
+                    text += String(decoding: data, as: UTF8.self)
+                    if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Starling serving") }) {
+                        continuation.resume(returning: String(line))
+                        return
+                    }
+                }
+                continuation.resume(returning: nil)
+            }
         }
+        guard let line, let port = Self.starttlsPort(in: line) else {
+            throw StartFailure(description: "starling serve did not report a listening STARTTLS port (\(line ?? "exited or stayed silent"))")
+        }
+        self.port = port
+    }
+
+    struct StartFailure: Error, CustomStringConvertible { let description: String }
+
+    /// The port after "127.0.0.1 port " in an entry that ends "(starttls)".
+    static func starttlsPort(in line: String) -> Int? {
+        for entry in line.split(separator: ",") where entry.hasSuffix("(starttls)") {
+            let words = entry.split(separator: " ")
+            if let index = words.firstIndex(of: "port"), index > 0, words[index - 1] == "127.0.0.1", index + 1 < words.count {
+                return Int(words[index + 1])
+            }
+        }
+        return nil
     }
 
     func kill() {
@@ -70,7 +107,7 @@ struct CrashSafetyTests {
     func offlineMessagesSurviveKill() async throws {
         let directory = NSTemporaryDirectory() + "starling-crash-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let server = StarlingProcess(dataDirectory: directory, port: try freePort())
+        let server = StarlingProcess(dataDirectory: directory)
         for user in ["alice", "bob"] { try server.run(["adduser", "\(user)@localhost", "--password-stdin"], input: "\(user)-password") }
         try await server.start()
         let alice = try await XMPPClient.login(try server.configuration("alice"))

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import Testing
@@ -8,18 +9,46 @@ import XMPPSASL
 import XMPPServer
 import XMPPStream
 
-/// A free TCP port on 127.0.0.1, below the kernel's ephemeral range (32768 and up here) so
-/// that the outgoing connections other tests open at the same time cannot take it as their
-/// source port between this check and the server's bind.
-func freePort() throws -> Int {
-    for _ in 0..<200 {
-        let port = Int.random(in: 20_000..<32_000)
-        guard let channel = try? ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: port).wait()
-        else { continue }
-        try channel.close().wait()
-        return port
+/// A TCP relay on 127.0.0.1 that binds port 0 at once and learns where to forward later.
+/// Two federating servers each need the other's port before they start; a probed-and-freed
+/// port could be taken in between. Instead `b.test`'s route on `a.test` points at this relay,
+/// which holds its port from the start, and forwards to `b.test` once that server has bound
+/// its own port 0.
+final class LoopbackRelay: @unchecked Sendable {
+    private let listener: any Channel
+    private let target: NIOLockedValueBox<Int?>
+    var port: Int { self.listener.localAddress?.port ?? 0 }
+
+    init() async throws {
+        let target = NIOLockedValueBox<Int?>(nil)
+        self.target = target
+        self.listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .childChannelInitializer { inbound in
+                guard let port = target.withLockedValue({ $0 }) else { return inbound.eventLoop.makeFailedFuture(ChannelError.ioOnClosedChannel) }
+                let toInbound = RelayHandler(partner: inbound)
+                return ClientBootstrap(group: inbound.eventLoop)
+                    .channelInitializer { $0.pipeline.addHandler(toInbound) }
+                    .connect(host: "127.0.0.1", port: port)
+                    .flatMap { outbound in inbound.pipeline.addHandler(RelayHandler(partner: outbound)) }
+            }
+            .bind(host: "127.0.0.1", port: 0).get()
     }
-    throw ChannelError.inappropriateOperationForState
+
+    func forward(to port: Int) { self.target.withLockedValue { $0 = port } }
+
+    func stop() async { try? await self.listener.close() }
+
+    /// Writes what one side reads to the other, and closes the other when one side closes.
+    private final class RelayHandler: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        let partner: any Channel
+        init(partner: any Channel) { self.partner = partner }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            self.partner.writeAndFlush(self.unwrapInboundIn(data), promise: nil)
+        }
+        func channelInactive(context: ChannelHandlerContext) { self.partner.close(promise: nil) }
+        func errorCaught(context: ChannelHandlerContext, error: any Error) { context.close(promise: nil) }
+    }
 }
 
 /// Two federating Starling servers, `a.test` and `b.test`, on loopback with static routes.
@@ -27,22 +56,14 @@ struct FederatedPair {
     let a: TestServer
     let b: TestServer
 
-    /// Each server must know the other's port before it starts, so both are chosen up front;
-    /// another test can take one in between, and then the pair starts again on new ports.
-    static func start(pinned: Bool, directTLS: Bool = false, secondDomainOnA: Bool = false, captureA: CapturedLog? = nil) async throws -> FederatedPair {
-        var attempt = 1
-        while true {
-            do {
-                return try await self.startOnce(pinned: pinned, directTLS: directTLS, secondDomainOnA: secondDomainOnA, captureA: captureA)
-            } catch where attempt < 5 && "\(error)".contains("Address already in use") {
-                attempt += 1
-            }
-        }
-    }
+    let relay: LoopbackRelay
 
-    private static func startOnce(pinned: Bool, directTLS: Bool, secondDomainOnA: Bool, captureA: CapturedLog?) async throws -> FederatedPair {
-        let portA = try freePort()
-        let portB = try freePort()
+    /// Each server must know the other's port before it starts: `a.test` binds port 0 and
+    /// reaches `b.test` through a relay that holds its port from the start; `b.test` binds port
+    /// 0 knowing `a.test`'s port, and then the relay learns `b.test`'s. Every port is bound by
+    /// whoever uses it, and read back, never probed and freed.
+    static func start(pinned: Bool, directTLS: Bool = false, secondDomainOnA: Bool = false, captureA: CapturedLog? = nil) async throws -> FederatedPair {
+        let relay = try await LoopbackRelay()
         let dirA = NSTemporaryDirectory() + "starling-s2s-a-" + UUID().uuidString
         let dirB = NSTemporaryDirectory() + "starling-s2s-b-" + UUID().uuidString
         // Make both certificates first so each server can pin the other's.
@@ -51,27 +72,37 @@ struct FederatedPair {
             configuration.dataDirectory = dir
             _ = try CertificateStore.load(configuration, hosts: hosts, generateIfMissing: true)
         }
-        func configure(_ configuration: inout ServerConfiguration, domain: String, dir: String, port: Int, peer: String, peerPort: Int, peerDir: String) {
+        func configure(_ configuration: inout ServerConfiguration, domain: String, dir: String, peer: String, peerPort: Int, peerDir: String) {
             configuration.hosts = domain == "a.test" && secondDomainOnA ? ["a.test", "a2.test"] : [domain]
             configuration.dataDirectory = dir
-            configuration.listeners.append(ServerConfiguration.Listener(kind: .s2s, addresses: ["127.0.0.1"], port: port, tls: directTLS ? .direct : .starttls))
+            configuration.listeners.append(ServerConfiguration.Listener(kind: .s2s, addresses: ["127.0.0.1"], port: 0, tls: directTLS ? .direct : .starttls))
             configuration.s2s.routes = [peer: "\(directTLS ? "xmpps://" : "")127.0.0.1:\(peerPort)", "unreachable.test": "127.0.0.1:1"]
             if peer == "a.test" { configuration.s2s.routes["a2.test"] = "127.0.0.1:\(peerPort)" }
             configuration.s2s.resolveDNS = false
             configuration.s2s.caFile = nil
             if pinned { configuration.s2s.pinned = [peer: peerDir + "/tls/certificate.pem"] }
         }
-        let a = try await TestServer(
-            configure: {
-                configure(&$0, domain: "a.test", dir: dirA, port: portA, peer: "b.test", peerPort: portB, peerDir: dirB)
-                if captureA != nil { $0.logLevel = .info }
-            },
-            logger: captureA?.logger)
+        let a: TestServer
         do {
-            let b = try await TestServer(configure: { configure(&$0, domain: "b.test", dir: dirB, port: portB, peer: "a.test", peerPort: portA, peerDir: dirA) })
-            return FederatedPair(a: a, b: b)
+            a = try await TestServer(
+                configure: {
+                    configure(&$0, domain: "a.test", dir: dirA, peer: "b.test", peerPort: relay.port, peerDir: dirB)
+                    if captureA != nil { $0.logLevel = .info }
+                },
+                logger: captureA?.logger)
+        } catch {
+            await relay.stop()
+            try? FileManager.default.removeItem(atPath: dirB)
+            throw error
+        }
+        do {
+            let portA = try #require(a.s2sPort)
+            let b = try await TestServer(configure: { configure(&$0, domain: "b.test", dir: dirB, peer: "a.test", peerPort: portA, peerDir: dirA) })
+            relay.forward(to: try #require(b.s2sPort))
+            return FederatedPair(a: a, b: b, relay: relay)
         } catch {
             await a.stop()
+            await relay.stop()
             try? FileManager.default.removeItem(atPath: dirB)
             throw error
         }
@@ -80,6 +111,7 @@ struct FederatedPair {
     func stop() async {
         await self.a.stop()
         await self.b.stop()
+        await self.relay.stop()
     }
 }
 
@@ -209,7 +241,7 @@ struct S2SIntegrationTests {
     @Test("a dialback key that does not verify closes the stream with not-authorized")
     func badDialbackKey() async throws {
         try await withFederatedPair(pinned: false) { pair in
-            let port = try #require(pair.a.server.boundListeners.first { $0.listener.kind == .s2s }?.address.port)
+            let port = try #require(pair.a.s2sPort)
             let connection = try await XMPPConnection.connect(host: "127.0.0.1", port: port)
             try await openS2S(connection, to: "a.test", from: "b.test", tls: XMPPClientTLS(serverName: "a.test", trust: .pinned(certificatePEM: pair.a.server.certificatePEM ?? "")))
             try await connection.send(raw: "<db:result xmlns:db='jabber:server:dialback' from='b.test' to='a.test'>0123456789abcdef</db:result>")
@@ -237,7 +269,7 @@ private func openS2S(_ connection: XMPPConnection, to: String, from: String, tls
 /// A raw stream to a.test that has authenticated as `domain` by dialback: the key is made
 /// with b.test's own secret, so when a.test asks b.test (the authoritative server) it is valid.
 private func rawS2S(to pair: FederatedPair, as domain: String) async throws -> XMPPConnection {
-    let port = try #require(pair.a.server.boundListeners.first { $0.listener.kind == .s2s }?.address.port)
+    let port = try #require(pair.a.s2sPort)
     let connection = try await XMPPConnection.connect(host: "127.0.0.1", port: port)
     try await openS2S(connection, to: "a.test", from: domain, tls: XMPPClientTLS(serverName: "a.test", trust: .pinned(certificatePEM: pair.a.server.certificatePEM ?? "")))
     guard let streamID = try await currentStreamID(connection) else { throw XMPPConnection.Failure.unexpected("no stream id") }

@@ -34,6 +34,8 @@ final class TestServer: @unchecked Sendable {
 
     var starttlsPort: Int { self.server.port(for: .starttls) ?? 0 }
     var directTLSPort: Int { self.server.port(for: .direct) ?? 0 }
+    /// The port the server-to-server listener bound, when there is one.
+    var s2sPort: Int? { self.server.boundListeners.first { $0.listener.kind == .s2s }?.address.port }
 
     var tls: XMPPClientTLS {
         XMPPClientTLS(serverName: self.domain, trust: .pinned(certificatePEM: self.server.certificatePEM ?? ""))
@@ -80,9 +82,10 @@ final class TestServer: @unchecked Sendable {
 
 /// Runs `body` against a fresh server and always stops it.
 func withServer(
-    configure: (inout ServerConfiguration) -> Void = { _ in }, extraModules: [any ServerModule] = [], _ body: (TestServer) async throws -> Void
+    configure: (inout ServerConfiguration) -> Void = { _ in }, extraModules: [any ServerModule] = [], logger: Logger? = nil,
+    _ body: (TestServer) async throws -> Void
 ) async throws {
-    let server = try await TestServer(configure: configure, extraModules: extraModules)
+    let server = try await TestServer(configure: configure, extraModules: extraModules, logger: logger)
     do {
         try await body(server)
     } catch {
@@ -109,4 +112,38 @@ func expectStreamError(_ connection: XMPPConnection, timeout: TimeAmount = .seco
         }
     }
     return nil
+}
+
+struct WaitTimedOut: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting until \(self.what)" }
+}
+
+/// Waits until `condition` holds, checking every 20 ms, and throws after `timeout`: for effects
+/// that send nothing to wait for (a session ending, a count changing). The deadline is only a
+/// bound on a broken run; a passing run waits just as long as the server needs.
+func waitUntil(_ what: String, timeout: Duration = .seconds(15), _ condition: () async throws -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while try await !condition() {
+        guard ContinuousClock.now < deadline else { throw WaitTimedOut(what: what) }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+}
+
+extension XMPPClient {
+    /// Pings the server and returns every stanza that arrived before the answer. The server
+    /// handles one stream's stanzas in order, so anything it sends in answer to what this client
+    /// sent earlier (a bounce, an error) is in the result; what is not there was never sent.
+    func stanzasUntilPing() async throws -> [Element] {
+        let id = self.makeID()
+        try await self.send(
+            Element("iq", namespace: XMPPNamespace.client, attributes: [("type", "get"), ("id", id), ("to", self.jid.domainpart)],
+                children: [Element(name: "ping", namespace: XMPPNamespace.ping)]))
+        var before: [Element] = []
+        while true {
+            let stanza = try await self.receive()
+            if stanza.name == "iq" && stanza.id == id { return before }
+            before.append(stanza)
+        }
+    }
 }

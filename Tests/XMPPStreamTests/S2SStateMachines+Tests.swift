@@ -103,19 +103,19 @@ struct S2SInboundStateMachineTests {
 @Suite("S2SOutboundStateMachine")
 struct S2SOutboundStateMachineTests {
     @Test("STARTTLS, then SASL EXTERNAL, then established")
-    func external() {
+    func external() throws {
         var machine = S2SOutboundStateMachine(local: "a.example", remote: "b.example")
-        guard case .sendStreamHeader = machine.connected().first else { return }
+        try #require(machine.connected().first?.streamHeader != nil)
         _ = machine.streamOpened(header(from: "b.example", to: "a.example"))
         let starttls = Element("features", namespace: XMPPNamespace.stream, children: [Element(name: "starttls", namespace: XMPPNamespace.tls)])
         #expect(machine.elementReceived(starttls) == [.send(Element(name: "starttls", namespace: XMPPNamespace.tls))])
         #expect(machine.elementReceived(Element(name: "proceed", namespace: XMPPNamespace.tls)) == [.startTLS])
-        guard case .sendStreamHeader = machine.tlsEstablished().first else { return }
+        try #require(machine.tlsEstablished().first?.streamHeader != nil)
         _ = machine.streamOpened(header(from: "b.example", to: "a.example"))
         let mechanisms = Element("features", namespace: XMPPNamespace.stream, children: [
             Element("mechanisms", namespace: XMPPNamespace.sasl, children: [Element("mechanism", namespace: XMPPNamespace.sasl, text: "EXTERNAL")]),
         ])
-        guard case .send(let auth) = machine.elementReceived(mechanisms).first else { return }
+        let auth = try #require(machine.elementReceived(mechanisms).first?.sentElement)
         #expect(auth[attribute: "mechanism"] == "EXTERNAL")
         #expect(machine.elementReceived(Element(name: "success", namespace: XMPPNamespace.sasl)).first == .restartStream)
         _ = machine.streamOpened(header(from: "b.example", to: "a.example"))
@@ -140,11 +140,11 @@ struct S2SOutboundStateMachineTests {
     }
 
     @Test("a verify stream asks and reports the answer")
-    func verify() {
+    func verify() throws {
         var machine = S2SOutboundStateMachine(local: "a.example", remote: "b.example", purpose: .verify(originating: "b.example", streamID: "s9", key: "K"), tlsRequired: false)
         _ = machine.connected()
         _ = machine.streamOpened(header(from: "b.example", to: "a.example"))
-        guard case .send(let question) = machine.elementReceived(Element(name: "features", namespace: XMPPNamespace.stream)).first else { return }
+        let question = try #require(machine.elementReceived(Element(name: "features", namespace: XMPPNamespace.stream)).first?.sentElement)
         #expect(question.name == "verify" && question[attribute: "id"] == "s9" && question.text == "K")
         #expect(machine.elementReceived(Element("verify", namespace: S2SNamespace.dialback, attributes: [("type", "valid")])).first == .verified(true))
     }
@@ -158,5 +158,19 @@ struct S2SOutboundStateMachineTests {
             Issue.record("expected a failure")
             return
         }
+    }
+}
+
+extension S2SOutboundStateMachine.Action {
+    /// The header of `.sendStreamHeader`, or nil for any other action.
+    fileprivate var streamHeader: StreamHeader? {
+        if case .sendStreamHeader(let header) = self { return header }
+        return nil
+    }
+
+    /// The element of `.send`, or nil for any other action.
+    fileprivate var sentElement: Element? {
+        if case .send(let element) = self { return element }
+        return nil
     }
 }

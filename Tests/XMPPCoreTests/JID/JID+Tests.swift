@@ -20,10 +20,21 @@ struct JIDTests {
         ("example.com", "example.com"),
         ("example.com/foobar", "example.com/foobar"),
         ("a.example.com/b@example.net", "a.example.com/b@example.net"),
-        ("juliet@example.com/ foo", "juliet@example.com/ foo"),
     ])
     func valid(_ input: String, _ prepared: String) throws {
         #expect(try JID(input).description == prepared)
+    }
+
+    /// Deliberate deviation from RFC 7622 §3.5, which lists `juliet@example.com/ foo` among the
+    /// invalid examples ("a leading space character"). No rule of the RFC forbids it: the
+    /// resourcepart is an OpaqueString (RFC 8265 §4.2), which allows spaces anywhere, and other
+    /// implementations accept it. A server that refused an address its peers hold valid would
+    /// lose their stanzas, so Starling accepts it and keeps the space.
+    @Test("deviation: a resourcepart with a leading space is accepted (RFC 7622 §3.5 lists it as invalid)")
+    func leadingSpaceInResource() throws {
+        let jid = try JID("juliet@example.com/ foo")
+        #expect(jid.resourcepart == " foo")
+        #expect(jid.description == "juliet@example.com/ foo")
     }
 
     @Test("invalid addresses of RFC 7622 §3.5", arguments: [

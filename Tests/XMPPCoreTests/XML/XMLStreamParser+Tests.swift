@@ -94,7 +94,7 @@ struct XMLStreamParserTests {
     @Test("xml:lang is an attribute in the XML namespace")
     func xmlLang() throws {
         let events = try parse(header + corpus[0])
-        guard case .element(let message) = events[1] else { return }
+        let message = try #require(events[1].element)
         #expect(message.language == "en")
         #expect(message[attribute: "lang"] == nil)
     }
@@ -108,7 +108,7 @@ struct XMLStreamParserTests {
     @Test("CR LF in text becomes LF; tabs and newlines in attribute values become spaces")
     func lineEndings() throws {
         let events = try parse(header + "<message a='x\ty\nz' b='&#10;'><body>one\r\ntwo\rthree</body></message>")
-        guard case .element(let message) = events[1] else { return }
+        let message = try #require(events[1].element)
         #expect(message.child(named: "body")?.text == "one\ntwo\nthree")
         #expect(message[attribute: "a"] == "x y z")
         #expect(message[attribute: "b"] == "\n")
@@ -250,5 +250,13 @@ struct XMLStreamParserHostileTests {
     @Test("a one-megabyte attribute value is a policy violation with the default limits")
     func hugeAttribute() {
         #expect(streamError(header + "<message a='" + String(repeating: "x", count: 1_048_576) + "'/>")?.condition == .policyViolation)
+    }
+}
+
+extension XMLStreamEvent {
+    /// The element of `.element`, or nil for a stream header or close.
+    fileprivate var element: Element? {
+        if case .element(let element) = self { return element }
+        return nil
     }
 }

@@ -185,7 +185,8 @@ public final class XMPPServer: @unchecked Sendable {
                         let decoder = XMLStreamDecoderHandler(limits: s2s.parserLimits)
                         let directTLS = listener.tls == .direct
                         let handler = S2SInboundHandler(
-                            manager: s2s, router: core.router, decoder: decoder, tlsAvailable: true, directTLS: directTLS, logger: logger)
+                            manager: s2s, router: core.router, connections: core.connections, decoder: decoder, tlsAvailable: true, directTLS: directTLS,
+                            logger: logger)
                         if directTLS {
                             try channel.pipeline.syncOperations.addHandler(handler.makeTLSHandler())
                         }

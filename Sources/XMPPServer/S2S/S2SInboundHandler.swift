@@ -9,7 +9,7 @@ import XMPPStream
 /// The channel side of a stream another server opened to us: feeds `S2SInboundStateMachine`,
 /// checks the peer's certificate, asks authoritative servers about dialback keys, and routes
 /// stanzas in order.
-final class S2SInboundHandler: ChannelInboundHandler {
+final class S2SInboundHandler: ChannelInboundHandler, SweptConnection {
     typealias InboundIn = XMLStreamEvent
     typealias OutboundOut = ByteBuffer
 
@@ -20,7 +20,9 @@ final class S2SInboundHandler: ChannelInboundHandler {
     private var logger: Logger
     private var context: ChannelHandlerContext?
     private var peerChain: [NIOSSLCertificate] = []
-    private var timeout: Scheduled<Void>?
+    /// Checked by the registry's once-a-second sweep, like every stream's deadlines.
+    private var negotiationDeadline: NIODeadline?
+    private let connections: ConnectionRegistry
     private var counted = false
     private var closing = false
     /// Stanzas from the peer, routed in order; none is routed before the peer authenticated.
@@ -28,9 +30,13 @@ final class S2SInboundHandler: ChannelInboundHandler {
     private let writer = StreamWriter(
         serializer: XMLSerializer(defaultNamespace: XMPPNamespace.server, prefixes: [XMPPNamespace.stream: "stream", S2SNamespace.dialback: "db"]))
 
-    init(manager: S2SManager, router: Router, decoder: XMLStreamDecoderHandler, tlsAvailable: Bool, directTLS: Bool, logger: Logger) {
+    init(
+        manager: S2SManager, router: Router, connections: ConnectionRegistry, decoder: XMLStreamDecoderHandler, tlsAvailable: Bool,
+        directTLS: Bool, logger: Logger
+    ) {
         self.manager = manager
         self.router = router
+        self.connections = connections
         self.decoder = decoder
         self.logger = logger
         let policy = S2SInboundPolicy(
@@ -52,10 +58,19 @@ final class S2SInboundHandler: ChannelInboundHandler {
         if let address = context.channel.remoteAddress?.ipAddress { self.logger[metadataKey: "ip"] = "\(address)" }
         self.logger[metadataKey: "s2s"] = "in"
         self.counted = self.manager.inboundOpened()
-        self.timeout = context.eventLoop.scheduleTask(in: .seconds(Int64(self.manager.settings.negotiationTimeoutSeconds))) { [weak self] in
-            guard let self, self.machine.authenticatedDomains.isEmpty else { return }
-            self.run(self.machine.shutdown(.connectionTimeout))
-        }
+        self.negotiationDeadline = .now() + .seconds(Int64(self.manager.settings.negotiationTimeoutSeconds))
+        self.connections.add(self, eventLoop: context.eventLoop)
+    }
+
+    func checkDeadlines(now: NIODeadline) {
+        guard let deadline = self.negotiationDeadline, now >= deadline else { return }
+        self.negotiationDeadline = nil
+        guard self.machine.authenticatedDomains.isEmpty else { return }
+        self.run(self.machine.shutdown(.connectionTimeout))
+    }
+
+    func terminate(_ condition: StreamErrorCondition) {
+        self.run(self.machine.shutdown(condition))
     }
 
     /// The context refers back to this handler: let go of it, or neither is ever freed.
@@ -64,7 +79,7 @@ final class S2SInboundHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.timeout?.cancel()
+        self.connections.remove(self, eventLoop: context.eventLoop)
         if self.counted { self.manager.inboundClosed() }
         self.counted = false
         context.fireChannelInactive()
@@ -133,7 +148,7 @@ final class S2SInboundHandler: ChannelInboundHandler {
                 let answer = Element("verify", namespace: S2SNamespace.dialback, attributes: [("from", to), ("to", from), ("id", id), ("type", valid ? "valid" : "invalid")])
                 self.writer.write(answer, context: context)
             case .authenticated(let domain, let method):
-                self.timeout?.cancel()
+                self.negotiationDeadline = nil
                 self.logger.info("s2s peer authenticated", metadata: ["domain": "\(domain)", "method": "\(method.rawValue)"])
                 self.startRouting(context: context)
             case .route(let stanza):
@@ -169,7 +184,4 @@ final class S2SInboundHandler: ChannelInboundHandler {
             router: self.router, eventLoop: context.eventLoop, pauseInput: { decoder.pause() }, resumeInput: { decoder.resume() })
     }
 
-    func shutdown() {
-        self.run(self.machine.shutdown(.systemShutdown))
-    }
 }

@@ -6,21 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-STARLING="${STARLING:-.build/debug/starling}"
-WORK="$(mktemp -d)"
-VENV="${SLIXMPP_VENV:-.build-interop/venv}"
-SERVER_PID=""
-cleanup() {
-    if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c "import slixmpp" 2>/dev/null; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet "slixmpp>=1.8"
-fi
-[[ -x "$STARLING" ]] || swift build --product starling
+# shellcheck source=lib/interop.sh
+source scripts/lib/interop.sh
 
 for name in alice bob carol; do
     echo "$name-pass" | "$STARLING" adduser "$name@localhost" --password-stdin --data-dir "$WORK/data"

@@ -63,6 +63,7 @@ public final class XMPPServer: @unchecked Sendable {
             let s2s = try S2SManager(configuration: configuration, hosts: domains, tls: tls, group: self.group, logger: logger)
             s2s.router = self.core.router
             s2s.statistics = self.core.statistics
+            s2s.connections = self.core.connections
             self.core.router.s2s = s2s
             self.s2s = s2s
         }

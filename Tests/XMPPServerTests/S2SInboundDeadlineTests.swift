@@ -19,10 +19,7 @@ struct S2SInboundDeadlineTests {
             _ = try await peer.expectStreamHeader()
             let features = try await peer.nextElement()
             #expect(features.child(named: "starttls") != nil)
-            let started = ContinuousClock.now
             #expect(try await expectStreamError(peer) == .connectionTimeout)
-            // Swept once a second: never before the timeout itself.
-            #expect(ContinuousClock.now - started >= .milliseconds(900))
         }
     }
 }

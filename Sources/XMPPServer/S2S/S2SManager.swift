@@ -22,6 +22,8 @@ final class S2SManager: @unchecked Sendable {
     private let group: any EventLoopGroup
     weak var router: Router?
     var statistics: ServerStatistics?
+    /// Outbound streams' deadlines are swept with every other stream's.
+    var connections: ConnectionRegistry?
 
     private let lock = NIOLock()
     /// One outbound stream per remote domain; further local domains ride on it by dialback.

@@ -7,7 +7,7 @@ import XMPPStream
 
 /// The channel side of an outbound server-to-server stream: feeds `S2SOutboundStateMachine`
 /// and carries out its actions.
-final class S2SOutboundHandler: ChannelInboundHandler {
+final class S2SOutboundHandler: ChannelInboundHandler, SweptConnection {
     typealias InboundIn = XMLStreamEvent
     typealias OutboundOut = ByteBuffer
 
@@ -17,12 +17,14 @@ final class S2SOutboundHandler: ChannelInboundHandler {
     private let decoder: XMLStreamDecoderHandler
     private var context: ChannelHandlerContext?
     private var peerChain: [NIOSSLCertificate] = []
-    private var timeout: Scheduled<Void>?
-    private var idleCheck: RepeatedTask?
+    /// Until the stream is established; then the idle time is checked instead. Both by the
+    /// registry's once-a-second sweep, like every stream's deadlines.
+    private var negotiationDeadline: NIODeadline?
     private var lastUsed = NIODeadline.now()
     private var streamID: String?
-    private let serializer = XMLSerializer(
-        defaultNamespace: XMPPNamespace.server, prefixes: [XMPPNamespace.stream: "stream", S2SNamespace.dialback: "db"])
+    private var closing = false
+    private let writer = StreamWriter(
+        serializer: XMLSerializer(defaultNamespace: XMPPNamespace.server, prefixes: [XMPPNamespace.stream: "stream", S2SNamespace.dialback: "db"]))
 
     init(machine: S2SOutboundStateMachine, link: OutboundLink, manager: S2SManager, decoder: XMLStreamDecoderHandler) {
         self.machine = machine
@@ -41,10 +43,21 @@ final class S2SOutboundHandler: ChannelInboundHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        self.timeout = context.eventLoop.scheduleTask(in: .seconds(Int64(self.manager.settings.negotiationTimeoutSeconds))) { [weak self] in
-            guard let self, !self.machine.isEstablished else { return }
+        self.negotiationDeadline = .now() + .seconds(Int64(self.manager.settings.negotiationTimeoutSeconds))
+        self.manager.connections?.add(self, eventLoop: context.eventLoop)
+    }
+
+    func checkDeadlines(now: NIODeadline) {
+        if let deadline = self.negotiationDeadline, now >= deadline, !self.machine.isEstablished {
+            self.negotiationDeadline = nil
             self.run(self.machine.connectionFailed("negotiation timed out", timedOut: true))
+        } else if self.machine.isEstablished, now - self.lastUsed >= .seconds(Int64(self.manager.settings.idleTimeoutSeconds)) {
+            self.shutdown()
         }
+    }
+
+    func terminate(_ condition: StreamErrorCondition) {
+        self.shutdown()
     }
 
     /// The context refers back to this handler: let go of it, or neither is ever freed.
@@ -58,8 +71,7 @@ final class S2SOutboundHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        self.timeout?.cancel()
-        self.idleCheck?.cancel()
+        self.manager.connections?.remove(self, eventLoop: context.eventLoop)
         self.run(self.machine.streamClosed())
         self.link.closed()
         context.fireChannelInactive()
@@ -108,9 +120,9 @@ final class S2SOutboundHandler: ChannelInboundHandler {
         for action in actions {
             switch action {
             case .sendStreamHeader(let header):
-                self.write(raw: header.openingTag(), context: context)
+                self.writer.write(header.openingTag(), context: context)
             case .send(let element):
-                self.write(raw: self.serializer.string(element), context: context)
+                self.writer.write(element, context: context)
             case .startTLS:
                 self.decoder.restartStream(discardingBufferedInput: true)
                 do {
@@ -124,51 +136,30 @@ final class S2SOutboundHandler: ChannelInboundHandler {
             case .sendDialbackKey(let streamID):
                 let key = self.manager.keys.key(receiving: self.machine.remote, originating: self.machine.local, streamID: streamID)
                 let result = Element("result", namespace: S2SNamespace.dialback, attributes: [("from", self.machine.local), ("to", self.machine.remote)], text: key)
-                self.write(raw: self.serializer.string(result), context: context)
+                self.writer.write(result, context: context)
             case .established:
-                self.timeout?.cancel()
+                self.negotiationDeadline = nil
+                self.lastUsed = .now()
                 self.manager.logger.info("s2s stream established", metadata: ["local": "\(self.machine.local)", "remote": "\(self.machine.remote)"])
-                self.startIdleCheck(context: context)
                 self.link.established(self, eventLoop: context.eventLoop)
             case .verified(let valid):
                 self.link.verified(valid)
             case .failed(let condition, let reason):
                 self.link.failed(condition, reason: reason)
             case .close(let error):
-                var text = error.map { self.serializer.string($0.element) } ?? ""
-                text += StreamHeader.closingTag
-                let channel = context.channel
-                self.write(raw: text, context: context, flushThen: { channel.close(promise: nil) })
+                self.closing = true
+                self.writer.close(with: error, context: context)
                 return
             }
         }
         context.flush()
     }
 
-    private func write(raw text: String, context: ChannelHandlerContext, flushThen: (() -> Void)? = nil) {
-        var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
-        buffer.writeString(text)
-        if let flushThen {
-            context.writeAndFlush(self.wrapOutboundOut(buffer)).whenComplete { _ in flushThen() }
-        } else {
-            context.write(self.wrapOutboundOut(buffer), promise: nil)
-        }
-    }
-
-    private func startIdleCheck(context: ChannelHandlerContext) {
-        let idle = TimeAmount.seconds(Int64(self.manager.settings.idleTimeoutSeconds))
-        let every = min(idle, .seconds(30))
-        self.idleCheck = context.eventLoop.scheduleRepeatedTask(initialDelay: every, delay: every) { [weak self] _ in
-            guard let self, NIODeadline.now() - self.lastUsed >= idle else { return }
-            self.shutdown()
-        }
-    }
-
     /// Writes a stanza (in `jabber:client` form) on the established stream.
     func write(_ stanza: Element) {
         guard let context = self.context else { return }
         self.lastUsed = .now()
-        self.write(raw: self.serializer.string(stanza.relabeling(namespace: XMPPNamespace.client, to: XMPPNamespace.server)), context: context)
+        self.writer.write(stanza.relabeling(namespace: XMPPNamespace.client, to: XMPPNamespace.server), context: context)
         context.flush()
     }
 
@@ -180,13 +171,14 @@ final class S2SOutboundHandler: ChannelInboundHandler {
         }
         let key = self.manager.keys.key(receiving: self.machine.remote, originating: domain, streamID: streamID)
         let result = Element("result", namespace: S2SNamespace.dialback, attributes: [("from", domain), ("to", self.machine.remote)], text: key)
-        self.write(raw: self.serializer.string(result), context: context)
+        self.writer.write(result, context: context)
         context.flush()
     }
 
     func shutdown() {
-        guard let context = self.context else { return }
+        guard let context = self.context, !self.closing else { return }
+        self.closing = true
         self.link.closed()
-        self.write(raw: StreamHeader.closingTag, context: context, flushThen: { context.channel.close(promise: nil) })
+        self.writer.close(with: nil, context: context)
     }
 }

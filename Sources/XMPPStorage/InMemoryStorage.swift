@@ -107,7 +107,10 @@ public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, O
         self.state.withLock { state in
             let version = (state.rosterVersions[account.bare] ?? 0) + 1
             state.rosterVersions[account.bare] = version
-            state.rosters[account.bare, default: [:]][item.jid.bare] = RosterRecord(item: item, version: version, removed: false)
+            // Stored under the bare JID and with it, as SQLite does: a full JID names the same contact.
+            var stored = item
+            stored.jid = item.jid.bare
+            state.rosters[account.bare, default: [:]][item.jid.bare] = RosterRecord(item: stored, version: version, removed: false)
             return version
         }
     }
@@ -172,7 +175,17 @@ public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, O
 
 extension InMemoryStorage {
     public func append(_ message: ArchivedMessage, body: String?, for account: JID) async throws {
-        self.state.withLock { $0.archives[account.bare, default: []].append((message, body)) }
+        try self.state.withLock { state in
+            // A second message under one ID would make paging by that ID ambiguous; SQLite's
+            // unique index refuses it, so this backend does too.
+            if state.archives[account.bare]?.contains(where: { $0.message.id == message.id }) == true {
+                throw StorageError.backend("the archive of \(account.bare) already holds a message with the ID \(message.id)")
+            }
+            // The peer is kept bare, as `ArchivedMessage.with` promises.
+            var stored = message
+            stored.with = message.with.bare
+            state.archives[account.bare, default: []].append((stored, body))
+        }
     }
 
     public func query(_ query: ArchiveQuery, for account: JID) async throws -> ArchivePage {
@@ -189,15 +202,17 @@ extension InMemoryStorage {
                 upper = index
             }
             let matching = all[lower..<max(lower, upper)].filter { entry in
-                (query.with.map { $0 == entry.message.with } ?? true)
+                (query.with.map { $0.bare == entry.message.with } ?? true)
                     && (query.start.map { entry.message.timestamp >= $0 } ?? true)
                     && (query.end.map { entry.message.timestamp <= $0 } ?? true)
                     && (query.fulltext.map { (entry.body ?? "").localizedCaseInsensitiveContains($0) } ?? true)
             }.map(\.message)
+            // A negative limit is zero: `prefix` and `suffix` would trap on it.
+            let limit = max(0, query.limit)
             if query.before != nil {
-                return ArchivePage(items: Array(matching.suffix(query.limit)), complete: matching.count <= query.limit)
+                return ArchivePage(items: Array(matching.suffix(limit)), complete: matching.count <= limit)
             }
-            return ArchivePage(items: Array(matching.prefix(query.limit)), complete: matching.count <= query.limit)
+            return ArchivePage(items: Array(matching.prefix(limit)), complete: matching.count <= limit)
         }
     }
 

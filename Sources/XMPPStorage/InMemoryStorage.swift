@@ -34,6 +34,7 @@ public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, O
     public var offline: any OfflineStore { self }
     public var accountData: any AccountDataStore { self }
     public var archive: any ArchiveStore { self }
+    public let moduleData: any ModuleDataStore = InMemoryModuleData()
 
     public func close() async {}
 

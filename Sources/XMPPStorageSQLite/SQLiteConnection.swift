@@ -79,7 +79,8 @@ final class SQLiteConnection: @unchecked Sendable {
             switch parameter {
             case .integer(let value): sqlite3_bind_int64(statement, position, value)
             case .real(let value): sqlite3_bind_double(statement, position, value)
-            case .text(let value): sqlite3_bind_text(statement, position, value, -1, sqliteTransient)
+            // With the length given, text holding U+0000 is stored whole, not cut at the NUL.
+            case .text(let value): sqlite3_bind_text(statement, position, value, Int32(value.utf8.count), sqliteTransient)
             case .blob(let value):
                 value.withUnsafeBytes { bytes in
                     _ = sqlite3_bind_blob(statement, position, bytes.baseAddress, Int32(bytes.count), sqliteTransient)
@@ -102,7 +103,11 @@ final class SQLiteConnection: @unchecked Sendable {
                 case SQLITE_FLOAT:
                     row.append(.real(sqlite3_column_double(statement, column)))
                 case SQLITE_TEXT:
-                    row.append(.text(sqlite3_column_text(statement, column).map { String(cString: $0) } ?? ""))
+                    // Text first, then its length in bytes (SQLite's documented order); the
+                    // length keeps a U+0000 inside the text.
+                    let pointer = sqlite3_column_text(statement, column)
+                    let count = Int(sqlite3_column_bytes(statement, column))
+                    row.append(.text(pointer.map { String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self) } ?? ""))
                 case SQLITE_BLOB:
                     let count = Int(sqlite3_column_bytes(statement, column))
                     if let pointer = sqlite3_column_blob(statement, column) {

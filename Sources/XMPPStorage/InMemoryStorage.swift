@@ -206,7 +206,7 @@ extension InMemoryStorage {
                 (query.with.map { $0.bare == entry.message.with } ?? true)
                     && (query.start.map { entry.message.timestamp >= $0 } ?? true)
                     && (query.end.map { entry.message.timestamp <= $0 } ?? true)
-                    && (query.fulltext.map { (entry.body ?? "").localizedCaseInsensitiveContains($0) } ?? true)
+                    && (query.fulltext.map { needle in entry.body.map { Self.containsIgnoringCase($0, needle) } ?? false } ?? true)
             }.map(\.message)
             // A negative limit is zero: `prefix` and `suffix` would trap on it.
             let limit = max(0, query.limit)
@@ -215,6 +215,17 @@ extension InMemoryStorage {
             }
             return ArchivePage(items: Array(matching.prefix(limit)), complete: matching.count <= limit)
         }
+    }
+
+    /// Full-text matching as SQLite does it: both sides lower-cased by `String.lowercased()`,
+    /// then compared as UTF-8 bytes. Not `localizedCaseInsensitiveContains`, whose answer
+    /// depends on the machine's locale and folds "ß" to "ss", which SQL cannot follow.
+    static func containsIgnoringCase(_ text: String, _ needle: String) -> Bool {
+        let haystack = Array(text.lowercased().utf8)
+        let pattern = Array(needle.lowercased().utf8)
+        guard !pattern.isEmpty else { return true }
+        guard haystack.count >= pattern.count else { return false }
+        return (0...(haystack.count - pattern.count)).contains { haystack[$0..<($0 + pattern.count)].elementsEqual(pattern) }
     }
 
     public func purge(account: JID) async throws -> Int {

@@ -28,6 +28,11 @@ final class SQLiteConnection: @unchecked Sendable {
         self.handle = handle
         sqlite3_busy_timeout(handle, 5000)
         try self.executeScript("PRAGMA journal_mode=WAL; PRAGMA synchronous=\(synchronous); PRAGMA foreign_keys=ON;")
+        // SQLite's own lower() and LIKE fold ASCII only; full-text search folds all of Unicode.
+        let functionFlags = SQLITE_UTF8 | SQLITE_DETERMINISTIC
+        guard sqlite3_create_function_v2(handle, "starling_lower", 1, functionFlags, nil, starlingLower, nil, nil, nil) == SQLITE_OK else {
+            throw SQLiteError(message: "cannot register starling_lower: \(String(cString: sqlite3_errmsg(handle)))")
+        }
     }
 
     deinit {
@@ -148,6 +153,24 @@ struct SQLiteError: Error, CustomStringConvertible {
 }
 
 private let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+/// `starling_lower(text)`: the text lower-cased as Swift's `String.lowercased()` does, so
+/// SQLite and the in-memory backend search alike. ASCII text comes back as it is, without a
+/// copy: LIKE ignores ASCII case by itself, and most bodies are ASCII.
+private func starlingLower(_ context: OpaquePointer?, _ count: Int32, _ arguments: UnsafeMutablePointer<OpaquePointer?>?) {
+    guard count == 1, let argument = arguments?[0], sqlite3_value_type(argument) == SQLITE_TEXT, let pointer = sqlite3_value_text(argument) else {
+        // NULL stays NULL, so a message without a body never matches.
+        sqlite3_result_null(context)
+        return
+    }
+    let bytes = UnsafeBufferPointer(start: pointer, count: Int(sqlite3_value_bytes(argument)))
+    if bytes.allSatisfy({ $0 < 0x80 }) {
+        sqlite3_result_value(context, argument)
+        return
+    }
+    let lowered = String(decoding: bytes, as: UTF8.self).lowercased()
+    sqlite3_result_text(context, lowered, Int32(lowered.utf8.count), sqliteTransient)
+}
 
 extension SQLiteConnection.Value {
     var integer: Int64? {

@@ -43,8 +43,9 @@ extension SQLiteStorage: ArchiveStore {
                 parameters.append(.real(end.timeIntervalSince1970))
             }
             if let fulltext = query.fulltext {
-                conditions.append("body LIKE ? ESCAPE '\\'")
-                let escaped = fulltext.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+                // Both sides lower-cased the same way as InMemoryStorage does (see starling_lower).
+                conditions.append("starling_lower(body) LIKE ? ESCAPE '\\'")
+                let escaped = fulltext.lowercased().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
                 parameters.append(.text("%\(escaped)%"))
             }
             if let after = query.after {

@@ -71,6 +71,28 @@ struct ArchiveStoreContractTests {
         }
     }
 
+    @Test("full-text search ignores case beyond ASCII, the same way on every machine", arguments: Backend.allCases)
+    func fulltextUnicode(_ backend: Backend) async throws {
+        try await backend.withStorage { storage in
+            let alice = try await Fixture.account("alice@example.com", in: storage)
+            let peer = try JID(Self.juliet)
+            let bodies = ["Été à Paris", "L'ÉTÉ", "ete sans accent", "ΣΟΦΙΑ", "Straße"]
+            for (index, body) in bodies.enumerated() {
+                try await storage.archive.append(ArchivedMessage(id: "u\(index)", timestamp: Fixture.epoch, with: peer, stanza: "<message/>"), body: body, for: alice)
+            }
+            func search(_ text: String) async throws -> [String] {
+                Self.ids(try await storage.archive.query(ArchiveQuery(fulltext: text), for: alice))
+            }
+            #expect(try await search("été") == ["u0", "u1"])
+            #expect(try await search("ÉTÉ") == ["u0", "u1"])
+            #expect(try await search("ete") == ["u2"])
+            #expect(try await search("σοφ") == ["u3"])
+            // Lower-casing, not full case folding: ß does not become "ss" (SQL cannot index that either).
+            #expect(try await search("STRASSE").isEmpty)
+            #expect(try await search("straße") == ["u4"])
+        }
+    }
+
     @Test("paging forwards and backwards by ID (XEP-0059)", arguments: Backend.allCases)
     func paging(_ backend: Backend) async throws {
         try await backend.withStorage { storage in

@@ -27,11 +27,30 @@ final class SQLiteConnection: @unchecked Sendable {
         }
         self.handle = handle
         sqlite3_busy_timeout(handle, 5000)
-        try self.executeScript("PRAGMA journal_mode=WAL; PRAGMA synchronous=\(synchronous); PRAGMA foreign_keys=ON;")
+        try self.enableWAL()
+        try self.executeScript("PRAGMA synchronous=\(synchronous); PRAGMA foreign_keys=ON;")
         // SQLite's own lower() and LIKE fold ASCII only; full-text search folds all of Unicode.
         let functionFlags = SQLITE_UTF8 | SQLITE_DETERMINISTIC
         guard sqlite3_create_function_v2(handle, "starling_lower", 1, functionFlags, nil, starlingLower, nil, nil, nil) == SQLITE_OK else {
             throw SQLiteError(message: "cannot register starling_lower: \(String(cString: sqlite3_errmsg(handle)))")
+        }
+    }
+
+    /// Switching a new file to WAL needs an exclusive lock, and SQLite does not call the busy
+    /// handler for it (this connection already holds a read lock, and waiting could deadlock):
+    /// a second process opening the same new file got "database is locked" at once, about one
+    /// round in sixty of the concurrent-open test. Retry the way the busy handler would, every
+    /// 10 ms up to the same 5 s; once any connection switched the file, this is a no-op.
+    private func enableWAL() throws {
+        var waited = 0
+        while true {
+            do {
+                try self.executeScript("PRAGMA journal_mode=WAL")
+                return
+            } catch let error as SQLiteError where error.isBusy && waited < 5000 {
+                sqlite3_sleep(10)
+                waited += 10
+            }
         }
     }
 
@@ -64,10 +83,11 @@ final class SQLiteConnection: @unchecked Sendable {
     func executeScript(_ sql: String) throws {
         guard let handle else { throw SQLiteError(message: "the database is closed") }
         var errorMessage: UnsafeMutablePointer<CChar>?
-        if sqlite3_exec(handle, sql, nil, nil, &errorMessage) != SQLITE_OK {
+        let status = sqlite3_exec(handle, sql, nil, nil, &errorMessage)
+        if status != SQLITE_OK {
             let message = errorMessage.map { String(cString: $0) } ?? "unknown error"
             sqlite3_free(errorMessage)
-            throw SQLiteError(message: message)
+            throw SQLiteError(message: message, code: status)
         }
     }
 
@@ -149,6 +169,7 @@ struct SQLiteError: Error, CustomStringConvertible {
     var code: Int32 = 0
 
     var isConstraintViolation: Bool { self.code & 0xFF == SQLITE_CONSTRAINT }
+    var isBusy: Bool { self.code & 0xFF == SQLITE_BUSY }
     var description: String { "SQLite: \(self.message)" }
 }
 

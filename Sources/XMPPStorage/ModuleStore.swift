@@ -23,6 +23,9 @@ import Foundation
 ///   requester and size in the value; `updatedAt` dates it for expiry, and a per-account
 ///   prefix (`account\u{0}slot`) sums an account's quota.
 ///
+/// Documents belong to the module, not to an account: deleting an account leaves them, so a
+/// module that keys documents by account removes them itself when the account goes.
+///
 /// What it is not for: data queried by anything but its key, at the scale of the message
 /// archive (search by time, peer and text over millions of rows). Such data gets a typed
 /// store protocol that every backend implements with its own indexes, as `ArchiveStore` does.

@@ -47,8 +47,6 @@ enum Backend: String, CaseIterable, CustomStringConvertible {
 /// account data, archives) are only used for accounts that exist: SQLite refuses the rest
 /// through its foreign keys, so the contract does not ask for it.
 enum Fixture {
-    static func jid(_ text: String) throws -> JID { try JID(text) }
-
     @discardableResult
     static func account(_ text: String, in storage: any StorageBackend) async throws -> JID {
         let jid = try JID(text)

@@ -23,6 +23,8 @@ public protocol StorageBackend: Sendable {
     var offline: any OfflineStore { get }
     var accountData: any AccountDataStore { get }
     var archive: any ArchiveStore { get }
+    /// Documents that modules own (`ModuleStorage`), in one namespace per module.
+    var moduleData: any ModuleDataStore { get }
     /// Flushes and closes; the backend is unusable afterwards.
     func close() async
 }

@@ -34,6 +34,7 @@ public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, O
     public var offline: any OfflineStore { self }
     public var accountData: any AccountDataStore { self }
     public var archive: any ArchiveStore { self }
+    public let moduleData: any ModuleDataStore = InMemoryModuleData()
 
     public func close() async {}
 
@@ -107,7 +108,10 @@ public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, O
         self.state.withLock { state in
             let version = (state.rosterVersions[account.bare] ?? 0) + 1
             state.rosterVersions[account.bare] = version
-            state.rosters[account.bare, default: [:]][item.jid.bare] = RosterRecord(item: item, version: version, removed: false)
+            // Stored under the bare JID and with it, as SQLite does: a full JID names the same contact.
+            var stored = item
+            stored.jid = item.jid.bare
+            state.rosters[account.bare, default: [:]][item.jid.bare] = RosterRecord(item: stored, version: version, removed: false)
             return version
         }
     }
@@ -172,7 +176,17 @@ public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, O
 
 extension InMemoryStorage {
     public func append(_ message: ArchivedMessage, body: String?, for account: JID) async throws {
-        self.state.withLock { $0.archives[account.bare, default: []].append((message, body)) }
+        try self.state.withLock { state in
+            // A second message under one ID would make paging by that ID ambiguous; SQLite's
+            // unique index refuses it, so this backend does too.
+            if state.archives[account.bare]?.contains(where: { $0.message.id == message.id }) == true {
+                throw StorageError.backend("the archive of \(account.bare) already holds a message with the ID \(message.id)")
+            }
+            // The peer is kept bare, as `ArchivedMessage.with` promises.
+            var stored = message
+            stored.with = message.with.bare
+            state.archives[account.bare, default: []].append((stored, body))
+        }
     }
 
     public func query(_ query: ArchiveQuery, for account: JID) async throws -> ArchivePage {
@@ -189,16 +203,29 @@ extension InMemoryStorage {
                 upper = index
             }
             let matching = all[lower..<max(lower, upper)].filter { entry in
-                (query.with.map { $0 == entry.message.with } ?? true)
+                (query.with.map { $0.bare == entry.message.with } ?? true)
                     && (query.start.map { entry.message.timestamp >= $0 } ?? true)
                     && (query.end.map { entry.message.timestamp <= $0 } ?? true)
-                    && (query.fulltext.map { (entry.body ?? "").localizedCaseInsensitiveContains($0) } ?? true)
+                    && (query.fulltext.map { needle in entry.body.map { Self.containsIgnoringCase($0, needle) } ?? false } ?? true)
             }.map(\.message)
+            // A negative limit is zero: `prefix` and `suffix` would trap on it.
+            let limit = max(0, query.limit)
             if query.before != nil {
-                return ArchivePage(items: Array(matching.suffix(query.limit)), complete: matching.count <= query.limit)
+                return ArchivePage(items: Array(matching.suffix(limit)), complete: matching.count <= limit)
             }
-            return ArchivePage(items: Array(matching.prefix(query.limit)), complete: matching.count <= query.limit)
+            return ArchivePage(items: Array(matching.prefix(limit)), complete: matching.count <= limit)
         }
+    }
+
+    /// Full-text matching as SQLite does it: both sides lower-cased by `String.lowercased()`,
+    /// then compared as UTF-8 bytes. Not `localizedCaseInsensitiveContains`, whose answer
+    /// depends on the machine's locale and folds "ß" to "ss", which SQL cannot follow.
+    static func containsIgnoringCase(_ text: String, _ needle: String) -> Bool {
+        let haystack = Array(text.lowercased().utf8)
+        let pattern = Array(needle.lowercased().utf8)
+        guard !pattern.isEmpty else { return true }
+        guard haystack.count >= pattern.count else { return false }
+        return (0...(haystack.count - pattern.count)).contains { haystack[$0..<($0 + pattern.count)].elementsEqual(pattern) }
     }
 
     public func purge(account: JID) async throws -> Int {

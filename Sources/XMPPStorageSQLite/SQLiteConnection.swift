@@ -27,7 +27,31 @@ final class SQLiteConnection: @unchecked Sendable {
         }
         self.handle = handle
         sqlite3_busy_timeout(handle, 5000)
-        try self.executeScript("PRAGMA journal_mode=WAL; PRAGMA synchronous=\(synchronous); PRAGMA foreign_keys=ON;")
+        try self.enableWAL()
+        try self.executeScript("PRAGMA synchronous=\(synchronous); PRAGMA foreign_keys=ON;")
+        // SQLite's own lower() and LIKE fold ASCII only; full-text search folds all of Unicode.
+        let functionFlags = SQLITE_UTF8 | SQLITE_DETERMINISTIC
+        guard sqlite3_create_function_v2(handle, "starling_lower", 1, functionFlags, nil, starlingLower, nil, nil, nil) == SQLITE_OK else {
+            throw SQLiteError(message: "cannot register starling_lower: \(String(cString: sqlite3_errmsg(handle)))")
+        }
+    }
+
+    /// Switching a new file to WAL needs an exclusive lock, and SQLite does not call the busy
+    /// handler for it (this connection already holds a read lock, and waiting could deadlock):
+    /// a second process opening the same new file got "database is locked" at once, about one
+    /// round in sixty of the concurrent-open test. Retry the way the busy handler would, every
+    /// 10 ms up to the same 5 s; once any connection switched the file, this is a no-op.
+    private func enableWAL() throws {
+        var waited = 0
+        while true {
+            do {
+                try self.executeScript("PRAGMA journal_mode=WAL")
+                return
+            } catch let error as SQLiteError where error.isBusy && waited < 5000 {
+                sqlite3_sleep(10)
+                waited += 10
+            }
+        }
     }
 
     deinit {
@@ -59,10 +83,11 @@ final class SQLiteConnection: @unchecked Sendable {
     func executeScript(_ sql: String) throws {
         guard let handle else { throw SQLiteError(message: "the database is closed") }
         var errorMessage: UnsafeMutablePointer<CChar>?
-        if sqlite3_exec(handle, sql, nil, nil, &errorMessage) != SQLITE_OK {
+        let status = sqlite3_exec(handle, sql, nil, nil, &errorMessage)
+        if status != SQLITE_OK {
             let message = errorMessage.map { String(cString: $0) } ?? "unknown error"
             sqlite3_free(errorMessage)
-            throw SQLiteError(message: message)
+            throw SQLiteError(message: message, code: status)
         }
     }
 
@@ -79,7 +104,8 @@ final class SQLiteConnection: @unchecked Sendable {
             switch parameter {
             case .integer(let value): sqlite3_bind_int64(statement, position, value)
             case .real(let value): sqlite3_bind_double(statement, position, value)
-            case .text(let value): sqlite3_bind_text(statement, position, value, -1, sqliteTransient)
+            // With the length given, text holding U+0000 is stored whole, not cut at the NUL.
+            case .text(let value): sqlite3_bind_text(statement, position, value, Int32(value.utf8.count), sqliteTransient)
             case .blob(let value):
                 value.withUnsafeBytes { bytes in
                     _ = sqlite3_bind_blob(statement, position, bytes.baseAddress, Int32(bytes.count), sqliteTransient)
@@ -102,7 +128,11 @@ final class SQLiteConnection: @unchecked Sendable {
                 case SQLITE_FLOAT:
                     row.append(.real(sqlite3_column_double(statement, column)))
                 case SQLITE_TEXT:
-                    row.append(.text(sqlite3_column_text(statement, column).map { String(cString: $0) } ?? ""))
+                    // Text first, then its length in bytes (SQLite's documented order); the
+                    // length keeps a U+0000 inside the text.
+                    let pointer = sqlite3_column_text(statement, column)
+                    let count = Int(sqlite3_column_bytes(statement, column))
+                    row.append(.text(pointer.map { String(decoding: UnsafeBufferPointer(start: $0, count: count), as: UTF8.self) } ?? ""))
                 case SQLITE_BLOB:
                     let count = Int(sqlite3_column_bytes(statement, column))
                     if let pointer = sqlite3_column_blob(statement, column) {
@@ -139,10 +169,29 @@ struct SQLiteError: Error, CustomStringConvertible {
     var code: Int32 = 0
 
     var isConstraintViolation: Bool { self.code & 0xFF == SQLITE_CONSTRAINT }
+    var isBusy: Bool { self.code & 0xFF == SQLITE_BUSY }
     var description: String { "SQLite: \(self.message)" }
 }
 
 private let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
+
+/// `starling_lower(text)`: the text lower-cased as Swift's `String.lowercased()` does, so
+/// SQLite and the in-memory backend search alike. ASCII text comes back as it is, without a
+/// copy: LIKE ignores ASCII case by itself, and most bodies are ASCII.
+private func starlingLower(_ context: OpaquePointer?, _ count: Int32, _ arguments: UnsafeMutablePointer<OpaquePointer?>?) {
+    guard count == 1, let argument = arguments?[0], sqlite3_value_type(argument) == SQLITE_TEXT, let pointer = sqlite3_value_text(argument) else {
+        // NULL stays NULL, so a message without a body never matches.
+        sqlite3_result_null(context)
+        return
+    }
+    let bytes = UnsafeBufferPointer(start: pointer, count: Int(sqlite3_value_bytes(argument)))
+    if bytes.allSatisfy({ $0 < 0x80 }) {
+        sqlite3_result_value(context, argument)
+        return
+    }
+    let lowered = String(decoding: bytes, as: UTF8.self).lowercased()
+    sqlite3_result_text(context, lowered, Int32(lowered.utf8.count), sqliteTransient)
+}
 
 extension SQLiteConnection.Value {
     var integer: Int64? {

@@ -85,6 +85,22 @@ enum SQLiteSchema {
         CREATE INDEX archive_by_time ON archive (domain, localpart, stamp);
         CREATE INDEX archive_by_age ON archive (stamp);
         """,
+        // Documents owned by modules (`ModuleStorage`): one generic table instead of a table
+        // per module in every backend, and the schema version each module has reached.
+        """
+        CREATE TABLE module_documents (
+            module TEXT NOT NULL,
+            collection TEXT NOT NULL,
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (module, collection, key)
+        ) WITHOUT ROWID;
+        CREATE TABLE module_schemas (
+            module TEXT NOT NULL PRIMARY KEY,
+            version INTEGER NOT NULL
+        ) WITHOUT ROWID;
+        """,
     ]
 
     /// Brings the schema up to date. Two processes may open a new file at once (two

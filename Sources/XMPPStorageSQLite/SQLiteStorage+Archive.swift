@@ -43,8 +43,9 @@ extension SQLiteStorage: ArchiveStore {
                 parameters.append(.real(end.timeIntervalSince1970))
             }
             if let fulltext = query.fulltext {
-                conditions.append("body LIKE ? ESCAPE '\\'")
-                let escaped = fulltext.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
+                // Both sides lower-cased the same way as InMemoryStorage does (see starling_lower).
+                conditions.append("starling_lower(body) LIKE ? ESCAPE '\\'")
+                let escaped = fulltext.lowercased().replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%").replacingOccurrences(of: "_", with: "\\_")
                 parameters.append(.text("%\(escaped)%"))
             }
             if let after = query.after {
@@ -57,13 +58,15 @@ extension SQLiteStorage: ArchiveStore {
                 parameters.append(.integer(try sequence(of: before)))
             }
             let sql = "SELECT id, stamp, with_jid, stanza FROM archive WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq \(backwards ? "DESC" : "ASC") LIMIT ?"
-            let rows = try connection.execute(sql, parameters + [.integer(Int64(query.limit + 1))])
-            var items: [ArchivedMessage] = rows.prefix(query.limit).compactMap { row in
+            // A negative limit is zero; left alone, LIMIT 0 (-1 + 1) would call an empty page complete.
+            let limit = max(0, query.limit)
+            let rows = try connection.execute(sql, parameters + [.integer(Int64(limit) + 1)])
+            var items: [ArchivedMessage] = rows.prefix(limit).compactMap { row in
                 guard let id = row[0].text, let stamp = row[1].real, let with = row[2].text.flatMap({ try? JID($0) }), let stanza = row[3].text else { return nil }
                 return ArchivedMessage(id: id, timestamp: Date(timeIntervalSince1970: stamp), with: with, stanza: stanza)
             }
             if backwards { items.reverse() }
-            return ArchivePage(items: items, complete: rows.count <= query.limit)
+            return ArchivePage(items: items, complete: rows.count <= limit)
         }
     }
 

@@ -17,10 +17,23 @@ extension SQLiteStorage: RosterStore, OfflineStore, AccountDataStore {
 
     private static func item(from row: SQLiteConnection.Row) -> RosterItem? {
         guard row.count >= 9, let contact = row[0].text, let jid = try? JID(contact) else { return nil }
-        let groups = (row[2].text ?? "").split(separator: "\n", omittingEmptySubsequences: true).map(String.init)
+        let groups = Self.decodeGroups(row[2].text ?? "")
         let state = SubscriptionState(
             subscription: row[3].text ?? "none", ask: row[4].integer == 1, pendingIn: row[5].integer == 1, approved: row[6].integer == 1)
         return RosterItem(jid: jid, name: row[1].text, groups: groups, state: state, inRoster: row[7].integer == 1, pendingRequest: row[8].text)
+    }
+
+    /// A roster item's groups in one column. Rows written first joined the names with "\n",
+    /// which split a name holding a newline (legal in XML text) in two. Now each name follows a
+    /// U+001F, which XML cannot carry, so no name holds it; text without a leading U+001F is
+    /// the first format, still read as before.
+    static func encodeGroups(_ groups: [String]) -> String {
+        groups.map { "\u{1F}" + $0 }.joined()
+    }
+
+    static func decodeGroups(_ text: String) -> [String] {
+        guard text.first == "\u{1F}" else { return text.split(separator: "\n").map(String.init) }
+        return text.dropFirst().split(separator: "\u{1F}", omittingEmptySubsequences: false).map(String.init)
     }
 
     private static func currentVersion(_ account: JID, _ connection: SQLiteConnection) throws -> Int64 {
@@ -73,7 +86,7 @@ extension SQLiteStorage: RosterStore, OfflineStore, AccountDataStore {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
                     """,
                     Self.key(account) + [
-                        .text(item.jid.bare.description), item.name.map { .text($0) } ?? .null, .text(item.groups.joined(separator: "\n")),
+                        .text(item.jid.bare.description), item.name.map { .text($0) } ?? .null, .text(Self.encodeGroups(item.groups)),
                         .text(state.subscription), .integer(state.pendingOut ? 1 : 0), .integer(state.pendingIn ? 1 : 0),
                         .integer(state.preApproved ? 1 : 0), .integer(item.inRoster ? 1 : 0), item.pendingRequest.map { .text($0) } ?? .null,
                         .integer(version),

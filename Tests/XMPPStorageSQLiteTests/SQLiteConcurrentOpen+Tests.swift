@@ -74,4 +74,28 @@ struct SQLiteConcurrentOpenTests {
             check.close()
         }
     }
+
+    /// Two processes starting on a new file, each with the same modules: every module
+    /// migration runs once, on whichever connection gets there first.
+    @Test("module migrations from several connections at once run once")
+    func concurrentModuleMigrations() async throws {
+        let openers = 4
+        for _ in 0..<10 {
+            let path = NSTemporaryDirectory() + "starling-module-race-\(UUID().uuidString).sqlite"
+            defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+            let (failures, storages) = Self.openAtOnce(path: path, openers: openers)
+            #expect(failures.isEmpty, "\(failures)")
+            let schema = ModuleSchema(module: "muc", migrations: [countingMigration, countingMigration, countingMigration])
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for storage in storages { group.addTask { _ = try await ModuleStorage.open(schema, in: storage) } }
+                try await group.waitForAll()
+            }
+            for storage in storages {
+                let muc = try await ModuleStorage.open(schema, in: storage)
+                #expect(try await muc.document("meta", key: "runs")?.value == "3")
+                #expect(try await storage.schemaVersion(of: "muc") == 3)
+                await storage.close()
+            }
+        }
+    }
 }

@@ -5,22 +5,6 @@ import XMPPSASL
 import XMPPStorage
 @testable import XMPPStorageSQLite
 
-/// One contract, every backend: what a backend must do to be a Starling account store.
-enum Backend: String, CaseIterable, CustomStringConvertible {
-    case memory, sqlite
-    var description: String { self.rawValue }
-
-    func make() throws -> (any StorageBackend, cleanup: () -> Void) {
-        switch self {
-        case .memory:
-            return (InMemoryStorage(), {})
-        case .sqlite:
-            let path = NSTemporaryDirectory() + "starling-contract-\(UUID().uuidString).sqlite"
-            return (try SQLiteStorage(path: path), { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } })
-        }
-    }
-}
-
 @Suite("AccountStore contract")
 struct AccountStoreContractTests {
     let alice = try! JID("alice@example.com")

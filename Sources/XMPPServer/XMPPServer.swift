@@ -41,14 +41,7 @@ public final class XMPPServer: @unchecked Sendable {
         self.tls = try CertificateStore.load(configuration, hosts: hosts, generateIfMissing: true)
         let backend = try storage ?? Self.openStorage(configuration)
         self.core = try ServerCore(configuration: configuration, hosts: hosts, storage: backend, logger: logger)
-        self.registrar = ModuleRegistrar(
-            context: ModuleContext(
-                storage: backend, hosts: Set(hosts), admins: try configuration.preparedAdmins(), logger: logger,
-                configuration: configuration, sessions: self.core.sessions, router: self.core.router))
-        for module in modules {
-            module.register(with: self.registrar)
-            self.registrar.registered(module)
-        }
+        self.registrar = try Self.register(modules, core: self.core, logger: logger)
         let problems = self.registrar.problems
         if problems.count == 1, let problem = problems.first { throw problem }
         if problems.count > 1 { throw ConfigurationErrors(errors: problems) }
@@ -66,6 +59,36 @@ public final class XMPPServer: @unchecked Sendable {
             s2s.connections = self.core.connections
             self.core.router.s2s = s2s
             self.s2s = s2s
+        }
+    }
+
+    private static func register(_ modules: [any ServerModule], core: ServerCore, logger: Logger) throws -> ModuleRegistrar {
+        let configuration = core.configuration
+        let registrar = ModuleRegistrar(
+            context: ModuleContext(
+                storage: core.storage, hosts: Set(core.hosts), admins: try configuration.preparedAdmins(), logger: logger,
+                configuration: configuration, sessions: core.sessions, router: core.router))
+        for module in modules {
+            module.register(with: registrar)
+            registrar.registered(module)
+        }
+        return registrar
+    }
+
+    /// What registering these modules would find wrong (unknown or mistyped module options,
+    /// sections nobody reads, service domains taken twice), without opening storage or
+    /// listening: for `starling check`.
+    public static func moduleProblems(configuration: ServerConfiguration, modules: [any ServerModule]) -> [ConfigurationError] {
+        do {
+            let hosts = try configuration.preparedHosts()
+            var logger = Logger(label: "starling-check")
+            logger.logLevel = .critical
+            let core = try ServerCore(configuration: configuration, hosts: hosts, storage: InMemoryStorage(), logger: logger)
+            return try Self.register(modules, core: core, logger: logger).problems
+        } catch let error as ConfigurationError {
+            return [error]
+        } catch {
+            return [ConfigurationError(path: "", message: "\(error)")]
         }
     }
 

@@ -146,6 +146,12 @@ struct RouteTableIntegrationTests {
         } catch let errors as ConfigurationErrors {
             #expect(errors.errors.map(\.path) == ["modules.echo.domian", "modules.nobody"])
         }
+        // The same mistakes, found without starting anything (`starling check`).
+        var checked = ServerConfiguration()
+        checked.modules.sections = mistakes.modules.sections
+        let problems = XMPPServer.moduleProblems(configuration: checked, modules: [EchoService(domain: "echo.localhost")])
+        #expect(problems.map(\.path) == ["modules.echo.domian", "modules.nobody"])
+        #expect(XMPPServer.moduleProblems(configuration: ServerConfiguration(), modules: [EchoService(domain: "echo.localhost")]).isEmpty)
     }
 
     @Test("modules start before the server listens and stop at shutdown while storage is still open")

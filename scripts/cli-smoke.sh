@@ -61,6 +61,8 @@ expect "the first start names the data directory" 0 "Created the data directory 
 expect "the first start names the certificate" 0 "Made a self-signed certificate for localhost: $WORK/first/tls/certificate.pem" echo "$first_start"
 expect "openssl read a fingerprint" 0 ":" echo "$openssl_fingerprint"
 expect "the first start prints openssl's fingerprint" 0 "Certificate SHA-256 fingerprint: $openssl_fingerprint" echo "$first_start"
+openssl_sha1="$(openssl x509 -noout -fingerprint -sha1 -in "$WORK/first/tls/certificate.pem" | sed 's/^[^=]*=//')"
+expect "the first start prints openssl's SHA-1 fingerprint (profanity shows that one)" 0 "Certificate SHA-1 fingerprint:   $openssl_sha1" echo "$first_start"
 expect "the first start says how to add accounts" 0 "it works while the server runs" echo "$first_start"
 expect "check prints openssl's fingerprint" 0 "SHA-256 fingerprint $openssl_fingerprint" "$STARLING" check --data-dir "$WORK/first"
 expect "check accepts the generated certificate" 0 "configuration OK" "$STARLING" check --data-dir "$WORK/first"

@@ -116,8 +116,9 @@ extension Serve {
         if let fingerprint = server.certificateFingerprint {
             lines.append("Certificate SHA-256 fingerprint: \(fingerprint)")
         }
-        if server.generatedCertificate {
-            lines.append("Clients ask whether to trust this certificate the first time; the fingerprint they show must be this one.")
+        if server.generatedCertificate, let sha1 = server.certificateSHA1Fingerprint {
+            lines.append("Certificate SHA-1 fingerprint:   \(sha1)")
+            lines.append("Clients ask whether to trust this certificate the first time; the fingerprint they show must be one of these.")
         }
         if server.createdDataDirectory || server.generatedCertificate, let host = configuration.hosts.first {
             var command = "starling adduser alice@\(host)"

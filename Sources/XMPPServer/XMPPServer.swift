@@ -87,6 +87,8 @@ public final class XMPPServer: @unchecked Sendable {
     public var certificatePEM: String? { self.tls?.certificatePEM }
     /// The certificate's SHA-256 fingerprint, as OpenSSL prints it and clients show it.
     public var certificateFingerprint: String? { self.tls?.sha256Fingerprint }
+    /// The same over SHA-1, for clients that still show that one.
+    public var certificateSHA1Fingerprint: String? { self.tls?.sha1Fingerprint }
     /// Whether this start made the self-signed certificate (a first start), so that the
     /// command line can tell its user where it is and what its fingerprint is.
     public var generatedCertificate: Bool { self.tls?.generated ?? false }

@@ -19,6 +19,8 @@ public struct TLSMaterial: @unchecked Sendable {
     /// prints it (upper-case hex pairs joined by colons): what a client shows when it asks its
     /// user to trust a self-signed certificate.
     public let sha256Fingerprint: String
+    /// The same over SHA-1, which some clients still show (profanity 0.13).
+    public let sha1Fingerprint: String
     /// Whether this load made the certificate (first start with the default paths).
     public let generated: Bool
 
@@ -27,7 +29,7 @@ public struct TLSMaterial: @unchecked Sendable {
 
     init(
         context: NIOSSLContext, certificateChain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey, certificatePEM: String,
-        serverEndPointData: [UInt8], subjectNames: [String], notValidAfter: Date, sha256Fingerprint: String, generated: Bool
+        serverEndPointData: [UInt8], subjectNames: [String], notValidAfter: Date, sha256Fingerprint: String, sha1Fingerprint: String, generated: Bool
     ) {
         self.context = context
         self.certificateChain = certificateChain
@@ -37,6 +39,7 @@ public struct TLSMaterial: @unchecked Sendable {
         self.subjectNames = subjectNames
         self.notValidAfter = notValidAfter
         self.sha256Fingerprint = sha256Fingerprint
+        self.sha1Fingerprint = sha1Fingerprint
         self.generated = generated
         self.channelBindings = [.tlsServerEndPoint: serverEndPointData]
     }
@@ -117,14 +120,15 @@ public enum CertificateStore {
             serverEndPointData: self.serverEndPointHash(der: der, algorithm: parsed.signatureAlgorithm),
             subjectNames: names,
             notValidAfter: parsed.notValidAfter,
-            sha256Fingerprint: self.fingerprint(der: der),
+            sha256Fingerprint: self.fingerprint(SHA256.hash(data: der)),
+            sha1Fingerprint: self.fingerprint(Insecure.SHA1.hash(data: der)),
             generated: generated
         )
     }
 
     /// `AB:CD:…`, the form OpenSSL prints and clients show.
-    static func fingerprint(der: [UInt8]) -> String {
-        SHA256.hash(data: der).map { byte in
+    static func fingerprint(_ digest: some Digest) -> String {
+        digest.map { byte in
             let hex = String(byte, radix: 16, uppercase: true)
             return hex.count == 1 ? "0" + hex : hex
         }.joined(separator: ":")

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: unit and integration tests, the CLI smoke test, the slixmpp
-# interop test, then federation with Prosody and ejabberd. On a fresh Debian machine it
-# installs the two C libraries Starling links (ICU, SQLite) when they are missing.
+# interop test, profanity and poezio driven in tmux, then federation with Prosody and
+# ejabberd. On a fresh Debian machine it installs the two C libraries Starling links (ICU,
+# SQLite) when they are missing.
 #
 # Nothing is skipped silently: federation needs root (network namespace, apt), and without it
 # the run fails unless STARLING_SKIP_FEDERATION=1 says to leave it out; the summary at the end
@@ -42,6 +43,16 @@ ran+=("scripts/interop-slixmpp.sh")
 bash scripts/interop-component.sh
 ran+=("scripts/interop-component.sh")
 skipped=()
+# Terminal clients (profanity, poezio) in tmux. It exits 77 only when the Debian packages
+# cannot be installed, and its last line says why.
+terminal_status=0
+terminal_output="$(bash scripts/interop-terminal.sh 2>&1)" || terminal_status=$?
+echo "$terminal_output"
+case $terminal_status in
+    0) ran+=("scripts/interop-terminal.sh") ;;
+    77) skipped+=("scripts/interop-terminal.sh (profanity and poezio) — $(tail -1 <<< "$terminal_output")") ;;
+    *) echo "scripts/interop-terminal.sh failed" >&2; exit 1 ;;
+esac
 if [[ "$federation" == run ]]; then
     bash scripts/interop-s2s.sh
     ran+=("scripts/interop-s2s.sh")

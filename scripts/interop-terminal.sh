@@ -82,19 +82,6 @@ wait_for() {
     done
 }
 
-# count SESSION TEXT: how many lines of SESSION's screen hold TEXT.
-count() { screen "$1" | grep -cF -- "$2" || true; }
-
-# wait_for_more SESSION SECONDS TEXT BEFORE: until more than BEFORE lines hold TEXT.
-wait_for_more() {
-    local session="$1" seconds="$2" text="$3" before="$4"
-    local deadline=$((SECONDS + seconds))
-    until (($(count "$session" "$text") > before)); do
-        ((SECONDS < deadline)) || fail "no new '$text' on $session's screen within $seconds s"
-        sleep 0.2
-    done
-}
-
 # Types a line and Enter, paced as a person types: the first key alone (in poezio's roster tab
 # "/" opens the command line, and keys in the same read are taken as roster shortcuts), and
 # Enter alone (poezio takes a long burst of keys as a paste, where Enter is text). The pauses

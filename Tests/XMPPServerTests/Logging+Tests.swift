@@ -66,4 +66,22 @@ struct LoggingTests {
         #expect(!text.contains("n=alice,r="))
         #expect(!text.contains("c=biws"))
     }
+
+    /// An operator reading one connection's lines needs to know whose they are: the address
+    /// on every line, the account once authenticated, the full JID once bound.
+    @Test("a client connection's log lines carry its address, then its account, then its JID")
+    func connectionLinesSayWhose() async throws {
+        let log = CapturedLog()
+        let server = try await TestServer(configure: { $0.logLevel = .debug }, logger: log.logger)
+        try await server.addUser("alice", password: "a-password")
+        let client = try await server.login("alice", password: "a-password", resource: "laptop")
+        await client.close()
+        try await waitUntil("the session ended") { server.server.sessionCount == 0 }
+        await server.stop()
+        let lines = log.text.split(separator: "\n").map(String.init)
+        let authenticated = try #require(lines.first { $0.contains(" authenticated ") })
+        #expect(authenticated.contains("\"ip\": 127.0.0.1") && authenticated.contains("\"account\": alice@localhost"), "\(authenticated)")
+        let bound = try #require(lines.first { $0.contains("resource bound") })
+        #expect(bound.contains("\"ip\": 127.0.0.1") && bound.contains("\"jid\": alice@localhost/laptop"), "\(bound)")
+    }
 }

@@ -48,13 +48,32 @@ expect "check names the bad key" 1 "limits.max_depth: expected a whole number" "
 expect "check names the unknown key" 1 "listenerz: unknown key" "$STARLING" check --config "$WORK/bad.yml"
 printf 'tls:\n  certificate: %s/missing.pem\n  private_key: %s/missing.key\n' "$WORK" "$WORK" > "$WORK/nocert.yml"
 expect "check reports a missing certificate" 1 "no certificate at" "$STARLING" check --config "$WORK/nocert.yml"
-# A first start makes a certificate for localhost; a configuration for another host must say so.
-"$STARLING" serve --data-dir "$WORK/data" --c2s-port 0 --tls-port 0 --log-level error > /dev/null 2>&1 &
+# A first start makes a certificate for localhost and says so: where the data directory and
+# the certificate are, and the fingerprint a client will ask its user to trust, which must be
+# the one OpenSSL computes from the file. A configuration for another host must say so.
+"$STARLING" serve --data-dir "$WORK/first" --c2s-port 0 --tls-port 0 --log-level error > "$WORK/first.out" 2>&1 &
 server=$!
-for _ in $(seq 1 100); do [[ -s "$WORK/data/tls/certificate.pem" ]] && break; sleep 0.1; done
+for _ in $(seq 1 300); do grep -q "^Starling serving" "$WORK/first.out" && break; kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
 kill "$server"; wait "$server" || true
-expect "check accepts the generated certificate" 0 "configuration OK" "$STARLING" check --data-dir "$WORK/data"
-printf 'hosts: [example.com]\ndata_dir: %s/data\n' "$WORK" > "$WORK/othername.yml"
+first_start="$(cat "$WORK/first.out")"
+openssl_fingerprint="$(openssl x509 -noout -fingerprint -sha256 -in "$WORK/first/tls/certificate.pem" | sed 's/^[^=]*=//')"
+expect "the first start names the data directory" 0 "Created the data directory $WORK/first " echo "$first_start"
+expect "the first start names the certificate" 0 "Made a self-signed certificate for localhost: $WORK/first/tls/certificate.pem" echo "$first_start"
+expect "openssl read a fingerprint" 0 ":" echo "$openssl_fingerprint"
+expect "the first start prints openssl's fingerprint" 0 "Certificate SHA-256 fingerprint: $openssl_fingerprint" echo "$first_start"
+openssl_sha1="$(openssl x509 -noout -fingerprint -sha1 -in "$WORK/first/tls/certificate.pem" | sed 's/^[^=]*=//')"
+expect "the first start prints openssl's SHA-1 fingerprint (profanity shows that one)" 0 "Certificate SHA-1 fingerprint:   $openssl_sha1" echo "$first_start"
+expect "the first start says how to add accounts" 0 "it works while the server runs" echo "$first_start"
+expect "check prints openssl's fingerprint" 0 "SHA-256 fingerprint $openssl_fingerprint" "$STARLING" check --data-dir "$WORK/first"
+expect "check accepts the generated certificate" 0 "configuration OK" "$STARLING" check --data-dir "$WORK/first"
+# A later start repeats the fingerprint but creates nothing.
+"$STARLING" serve --data-dir "$WORK/first" --c2s-port 0 --tls-port 0 --log-level error > "$WORK/second.out" 2>&1 &
+server=$!
+for _ in $(seq 1 300); do grep -q "^Starling serving" "$WORK/second.out" && break; kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+kill "$server"; wait "$server" || true
+expect "a later start prints the fingerprint" 0 "Certificate SHA-256 fingerprint: $openssl_fingerprint" cat "$WORK/second.out"
+expect "a later start creates nothing" 0 "" bash -c "! grep -E 'Created|Made a self-signed' $WORK/second.out"
+printf 'hosts: [example.com]\ndata_dir: %s/first\n' "$WORK" > "$WORK/othername.yml"
 expect "check reports a certificate that does not name the host" 1 "does not name example.com" "$STARLING" check --config "$WORK/othername.yml"
 
 echo "cli smoke: $passed passed, $failed failed"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: unit and integration tests, the CLI smoke test, the slixmpp
-# interop test, then federation with Prosody and ejabberd. On a fresh Debian machine it
-# installs the two C libraries Starling links (ICU, SQLite) when they are missing.
+# interop test, profanity and poezio driven in tmux, then federation with Prosody and
+# ejabberd. On a fresh Debian machine it installs the two C libraries Starling links (ICU,
+# SQLite) when they are missing.
 #
 # Nothing is skipped silently: federation needs root (network namespace, apt), and without it
 # the run fails unless STARLING_SKIP_FEDERATION=1 says to leave it out; the summary at the end
@@ -32,7 +33,20 @@ elif [[ $(id -u) -ne 0 ]]; then
 fi
 
 ran=()
-swift build --build-tests
+# Warnings are bugs in our own code: any compiler warning about a file under Sources/ or
+# Tests/ fails the run (dependencies' warnings, under .build/checkouts, are theirs). A build
+# only reports the files it compiles, so a clean checkout checks everything and an incremental
+# build checks what changed.
+build_log="$(mktemp)"
+trap 'rm -f "$build_log"' EXIT
+swift build --build-tests 2>&1 | tee "$build_log"
+own_warnings="$(grep -E ': warning: ' "$build_log" | grep -v '/\.build/' | grep -E '(^|/)(Sources|Tests)/' | sort -u || true)"
+if [[ -n "$own_warnings" ]]; then
+    echo "=== compiler warnings in Sources/ or Tests/ (warnings are bugs here) ===" >&2
+    echo "$own_warnings" >&2
+    exit 1
+fi
+ran+=("swift build --build-tests: no compiler warnings in Sources/ or Tests/")
 swift test --skip-build
 ran+=("swift test (unit and integration tests)")
 bash scripts/cli-smoke.sh
@@ -42,6 +56,16 @@ ran+=("scripts/interop-slixmpp.sh")
 bash scripts/interop-component.sh
 ran+=("scripts/interop-component.sh")
 skipped=()
+# Terminal clients (profanity, poezio) in tmux. It exits 77 only when the Debian packages
+# cannot be installed, and its last line says why.
+terminal_status=0
+terminal_output="$(bash scripts/interop-terminal.sh 2>&1)" || terminal_status=$?
+echo "$terminal_output"
+case $terminal_status in
+    0) ran+=("scripts/interop-terminal.sh") ;;
+    77) skipped+=("scripts/interop-terminal.sh (profanity and poezio) — $(tail -1 <<< "$terminal_output")") ;;
+    *) echo "scripts/interop-terminal.sh failed" >&2; exit 1 ;;
+esac
 if [[ "$federation" == run ]]; then
     bash scripts/interop-s2s.sh
     ran+=("scripts/interop-s2s.sh")

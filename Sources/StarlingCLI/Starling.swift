@@ -91,11 +91,49 @@ struct Serve: AsyncParsableCommand {
             }
             return "\(bound.address.ipAddress ?? "?") port \(bound.address.port ?? 0) (\(kind))"
         }
+        for line in self.firstStartLines(server) { print(line) }
         print("Starling serving \(configuration.hosts.joined(separator: ", ")) on \(listening.joined(separator: ", "))")
         fflush(stdout)
         await SignalWaiter.waitForTermination()
         await server.shutdown()
     }
+}
+
+extension Serve {
+    /// What a new user needs from the first start: where the data and the certificate went,
+    /// the fingerprint their client will ask them to trust, and how to make an account. Later
+    /// starts only repeat the fingerprint.
+    func firstStartLines(_ server: XMPPServer) -> [String] {
+        let configuration = server.configuration
+        var lines: [String] = []
+        if server.createdDataDirectory {
+            lines.append("Created the data directory \(absolutePath(configuration.dataDirectory)) (database, certificate).")
+        }
+        if server.generatedCertificate {
+            lines.append(
+                "Made a self-signed certificate for \(configuration.hosts.joined(separator: ", ")): \(absolutePath(configuration.certificatePath))")
+        }
+        if let fingerprint = server.certificateFingerprint {
+            lines.append("Certificate SHA-256 fingerprint: \(fingerprint)")
+        }
+        if server.generatedCertificate, let sha1 = server.certificateSHA1Fingerprint {
+            lines.append("Certificate SHA-1 fingerprint:   \(sha1)")
+            lines.append("Clients ask whether to trust this certificate the first time; the fingerprint they show must be one of these.")
+        }
+        if server.createdDataDirectory || server.generatedCertificate, let host = configuration.hosts.first {
+            var command = "starling adduser alice@\(host)"
+            if let config = self.options.config { command += " --config \(config)" }
+            if let dataDir = self.options.dataDir { command += " --data-dir \(dataDir)" }
+            lines.append("Create accounts with `\(command)`; it works while the server runs.")
+        }
+        return lines
+    }
+}
+
+/// A path as the user can paste it anywhere: relative paths are resolved against the current
+/// directory.
+func absolutePath(_ path: String) -> String {
+    URL(fileURLWithPath: path).standardizedFileURL.path
 }
 
 struct AddUser: AsyncParsableCommand {
@@ -163,6 +201,7 @@ struct Check: AsyncParsableCommand {
         let configuration = try self.options.load()
         var problems: [String] = []
         var notes: [String] = []
+        var facts: [String] = []
         var hosts: [String] = []
         do {
             hosts = try configuration.preparedHosts()
@@ -188,11 +227,13 @@ struct Check: AsyncParsableCommand {
                 for host in hosts where !material.subjectNames.contains(where: { Self.name($0, covers: host) }) {
                     problems.append("the certificate does not name \(host) (it names \(material.subjectNames.joined(separator: ", ")))")
                 }
+                facts.append("certificate \(absolutePath(configuration.certificatePath)), SHA-256 fingerprint \(material.sha256Fingerprint)")
             } catch {
                 problems.append("\(error)")
             }
         }
         for note in notes { print("note: \(note)") }
+        for fact in facts { print(fact) }
         if problems.isEmpty {
             print("configuration OK: serving \(hosts.joined(separator: ", ")), data in \(configuration.dataDirectory)")
         } else {

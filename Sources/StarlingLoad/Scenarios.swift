@@ -9,8 +9,11 @@ struct Scenarios {
 
     private var loop: any EventLoop { self.driver.loop }
 
+    /// Runs `body` on the driver's event loop, where everything the driver owns lives; the
+    /// driver is loop-confined, not Sendable, so the closure is handed over unchecked.
     private func onLoop<T>(_ body: @escaping () -> T) async throws -> T {
-        try await self.loop.submit(body).get()
+        let confined = LoopConfined(body)
+        return try await self.loop.submit { confined.value() }.get()
     }
 
     private func sleep(_ seconds: Double) async throws {

@@ -48,6 +48,7 @@ public final class XMPPConnection: @unchecked Sendable {
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
     ) async throws -> XMPPConnection {
         let decoder = XMLStreamDecoderHandler(limits: XMLParserLimits(maxStanzaBytes: 16 * 1024 * 1024))
+        let confinedDecoder = LoopConfined(decoder)
         let inbox = EventInbox()
         let bootstrap = ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -57,7 +58,7 @@ public final class XMPPConnection: @unchecked Sendable {
                     if let tls {
                         try channel.pipeline.syncOperations.addHandler(try tls.makeHandler())
                     }
-                    try channel.pipeline.syncOperations.addHandlers([decoder, inbox])
+                    try channel.pipeline.syncOperations.addHandlers([confinedDecoder.value, inbox])
                 }
             }
         let channel = try await bootstrap.connect(host: host, port: port).get()
@@ -132,17 +133,17 @@ public final class XMPPConnection: @unchecked Sendable {
 
     /// After `<proceed/>`: adds TLS in front of the parser and starts a fresh parser.
     public func startTLS(_ tls: XMPPClientTLS) async throws {
-        let decoder = self.decoder
+        let decoder = LoopConfined(self.decoder)
         try await self.channel.eventLoop.submit {
-            decoder.restartStream(discardingBufferedInput: true)
+            decoder.value.restartStream(discardingBufferedInput: true)
             try self.channel.pipeline.syncOperations.addHandler(try tls.makeHandler(), position: .first)
         }.get()
     }
 
     public func restartStream() async throws {
-        let decoder = self.decoder
+        let decoder = LoopConfined(self.decoder)
         try await self.channel.eventLoop.submit {
-            decoder.restartStream(discardingBufferedInput: false)
+            decoder.value.restartStream(discardingBufferedInput: false)
         }.get()
     }
 

@@ -37,6 +37,7 @@ public final class XMPPServer: @unchecked Sendable {
         logger.logLevel = configuration.logLevel
         self.logger = logger
         let hosts = try configuration.preparedHosts()
+        self.createdDataDirectory = !FileManager.default.fileExists(atPath: configuration.dataDirectory)
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         self.tls = try CertificateStore.load(configuration, hosts: hosts, generateIfMissing: true)
         let backend = try storage ?? Self.openStorage(configuration)
@@ -108,6 +109,15 @@ public final class XMPPServer: @unchecked Sendable {
 
     public var storage: any StorageBackend { self.core.storage }
     public var certificatePEM: String? { self.tls?.certificatePEM }
+    /// The certificate's SHA-256 fingerprint, as OpenSSL prints it and clients show it.
+    public var certificateFingerprint: String? { self.tls?.sha256Fingerprint }
+    /// The same over SHA-1, for clients that still show that one.
+    public var certificateSHA1Fingerprint: String? { self.tls?.sha1Fingerprint }
+    /// Whether this start made the self-signed certificate (a first start), so that the
+    /// command line can tell its user where it is and what its fingerprint is.
+    public var generatedCertificate: Bool { self.tls?.generated ?? false }
+    /// Whether this start made the data directory.
+    public let createdDataDirectory: Bool
 
     /// The ports actually bound, per listener (useful with port 0).
     public var boundListeners: [(listener: ServerConfiguration.Listener, address: SocketAddress)] {

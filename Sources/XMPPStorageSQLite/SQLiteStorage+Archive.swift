@@ -10,7 +10,7 @@ extension SQLiteStorage: ArchiveStore {
     }
 
     public func append(_ message: ArchivedMessage, body: String?, for account: JID) async throws {
-        try await self.run { connection in
+        _ = try await self.run { connection in
             try connection.execute(
                 "INSERT INTO archive (domain, localpart, id, stamp, with_jid, body, stanza) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 Self.accountKey(account) + [

@@ -158,7 +158,7 @@ extension SQLiteStorage: RosterStore, OfflineStore, AccountDataStore {
     }
 
     public func remove(throughID id: Int64, for account: JID) async throws {
-        try await self.run { connection in
+        _ = try await self.run { connection in
             try connection.execute("DELETE FROM offline_messages WHERE domain = ? AND localpart = ? AND id <= ?", Self.key(account) + [.integer(id)])
         }
     }
@@ -179,7 +179,7 @@ extension SQLiteStorage: RosterStore, OfflineStore, AccountDataStore {
     }
 
     public func setValue(_ value: String?, for account: JID, key: String) async throws {
-        try await self.run { connection in
+        _ = try await self.run { connection in
             if let value {
                 try connection.execute(
                     "INSERT OR REPLACE INTO account_data (domain, localpart, key, value) VALUES (?, ?, ?, ?)",

@@ -421,6 +421,14 @@ public struct C2SStreamStateMachine: Sendable {
         case .succeed(let additionalData, _, let authzid):
             return self.saslSucceeded(localpart: self.scramUsername, authzid: authzid, additionalData: additionalData)
         case .fail(let failure):
+            // A SCRAM exchange refused at client-first never reached a password: the client
+            // named a channel binding we do not offer, or said 'y' after we offered -PLUS.
+            // Debian's slixmpp 1.8.3 (poezio) tries every -PLUS mechanism with tls-unique,
+            // then every plain one with 'y', before PLAIN succeeds: six refusals that guess
+            // nothing, and must not use up the attempts a mistyped password gets.
+            if !self.scramFirstReceived {
+                return self.saslFailed(failure, username: nil, guessedPassword: false)
+            }
             return self.saslFailed(failure, username: self.scramUsername)
         }
     }
@@ -474,11 +482,23 @@ public struct C2SStreamStateMachine: Sendable {
         return [.send(success), .authenticated(account), .restartStream]
     }
 
-    private mutating func saslFailed(_ failure: SASLFailure, username: String?) -> [Action] {
+    /// Requests refused before any password was checked, allowed on one stream before it is
+    /// closed: enough for a client that tries each mechanism it knows in turn.
+    static let maxRefusedRequests = 12
+    private var refusedRequests = 0
+
+    private mutating func saslFailed(_ failure: SASLFailure, username: String?, guessedPassword: Bool = true) -> [Action] {
         self.scramFirstReceived = false
         self.scramUsername = nil
         self.state = .negotiating(self.encrypted ? .encrypted : .plaintext)
         var actions: [Action] = [.send(failure.element)]
+        guard guessedPassword else {
+            self.refusedRequests += 1
+            if self.refusedRequests >= Self.maxRefusedRequests {
+                return actions + self.closing(StreamError(.policyViolation, text: "too many refused authentication requests"))
+            }
+            return actions
+        }
         if failure != .aborted && failure != .encryptionRequired && failure != .invalidMechanism && failure != .temporaryAuthFailure {
             actions.insert(.authenticationFailed(username: username, reason: failure), at: 0)
         }

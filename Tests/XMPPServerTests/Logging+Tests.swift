@@ -30,9 +30,9 @@ struct CapturingHandler: LogHandler {
         set { self.metadata[key] = newValue }
     }
 
-    func log(level: Logger.Level, message: Logger.Message, metadata: Logger.Metadata?, source: String, file: String, function: String, line: UInt) {
-        let all = self.metadata.merging(metadata ?? [:]) { $1 }
-        self.log.append("\(level) \(message) \(all)")
+    func log(event: LogEvent) {
+        let all = self.metadata.merging(event.metadata ?? [:]) { $1 }
+        self.log.append("\(event.level) \(event.message) \(all)")
     }
 }
 
@@ -65,5 +65,23 @@ struct LoggingTests {
         #expect(!text.contains(Base64.encode(PLAINMessage(username: "alice", password: "Tr0ub4dor&3-secret").bytes)))
         #expect(!text.contains("n=alice,r="))
         #expect(!text.contains("c=biws"))
+    }
+
+    /// An operator reading one connection's lines needs to know whose they are: the address
+    /// on every line, the account once authenticated, the full JID once bound.
+    @Test("a client connection's log lines carry its address, then its account, then its JID")
+    func connectionLinesSayWhose() async throws {
+        let log = CapturedLog()
+        let server = try await TestServer(configure: { $0.logLevel = .debug }, logger: log.logger)
+        try await server.addUser("alice", password: "a-password")
+        let client = try await server.login("alice", password: "a-password", resource: "laptop")
+        await client.close()
+        try await waitUntil("the session ended") { server.server.sessionCount == 0 }
+        await server.stop()
+        let lines = log.text.split(separator: "\n").map(String.init)
+        let authenticated = try #require(lines.first { $0.contains(" authenticated ") })
+        #expect(authenticated.contains("\"ip\": 127.0.0.1") && authenticated.contains("\"account\": alice@localhost"), "\(authenticated)")
+        let bound = try #require(lines.first { $0.contains("resource bound") })
+        #expect(bound.contains("\"ip\": 127.0.0.1") && bound.contains("\"jid\": alice@localhost/laptop"), "\(bound)")
     }
 }

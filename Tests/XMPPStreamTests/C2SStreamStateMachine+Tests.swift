@@ -159,6 +159,42 @@ struct C2SStreamStateMachineTests {
         #expect(machine.plainPasswordVerified(false).last == .close(StreamError(.policyViolation, text: "too many failed authentication attempts")))
     }
 
+    /// Debian's slixmpp 1.8.3 (poezio's) asks for tls-unique with each -PLUS mechanism, then
+    /// says 'y' with each plain SCRAM, then tries PLAIN: six refusals in a row that never
+    /// reached a password. With the limit of failed guesses at 2, it must still log in, and
+    /// none of the six may be reported as a failed login (lockouts count those).
+    @Test("refusals before any password was checked do not use up the failed-login limit")
+    func refusalsAreNotGuesses() throws {
+        var machine = C2SStreamStateMachine(policy: C2SNegotiationPolicy(hostedDomains: ["example.com"], maxAuthenticationFailures: 2), directTLS: true)
+        _ = machine.tlsEstablished(channelBinding: [.tlsServerEndPoint: [1, 2, 3]])
+        _ = machine.streamOpened(clientHeader, streamID: "s1")
+        let attempts = ["SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"].map { ($0, "p=tls-unique,,n=alice,r=abc") }
+            + ["SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1"].map { ($0, "y,,n=alice,r=abc") }
+        for (mechanism, first) in attempts {
+            let actions = machine.elementReceived(sasl("auth", Base64.encode(Array(first.utf8)), mechanism: mechanism))
+            #expect(sentElements(actions).first?.name == "failure", "\(mechanism): \(actions)")
+            #expect(!actions.contains { if case .authenticationFailed = $0 { true } else { false } }, "\(mechanism) counted as a failed login")
+            #expect(!machine.isClosed, "closed after \(mechanism)")
+        }
+        let plain = Base64.encode(PLAINMessage(username: "alice", password: "right").bytes)
+        #expect(machine.elementReceived(sasl("auth", plain, mechanism: "PLAIN")) == [.verifyPlainPassword(username: "alice", password: "right")])
+        #expect(machine.plainPasswordVerified(true).contains(.restartStream))
+    }
+
+    @Test("refused requests are bounded per stream")
+    func refusalsBounded() {
+        var machine = C2SStreamStateMachine(policy: self.policy, directTLS: true)
+        _ = machine.tlsEstablished(channelBinding: [.tlsServerEndPoint: [1, 2, 3]])
+        _ = machine.streamOpened(clientHeader, streamID: "s1")
+        let first = Base64.encode(Array("p=tls-unique,,n=alice,r=abc".utf8))
+        var last: [C2SStreamStateMachine.Action] = []
+        for _ in 0..<C2SStreamStateMachine.maxRefusedRequests {
+            #expect(!machine.isClosed)
+            last = machine.elementReceived(sasl("auth", first, mechanism: "SCRAM-SHA-256-PLUS"))
+        }
+        #expect(last.last == .close(StreamError(.policyViolation, text: "too many refused authentication requests")))
+    }
+
     @Test("header problems are answered after our own header", arguments: [
         (StreamHeader(attributes: [Attribute(name: "to", value: "other.org"), Attribute(name: "version", value: "1.0")], contentNamespace: XMPPNamespace.client), StreamErrorCondition.hostUnknown),
         (StreamHeader(attributes: [Attribute(name: "to", value: "example.com"), Attribute(name: "version", value: "1.0")], contentNamespace: XMPPNamespace.server), .invalidNamespace),

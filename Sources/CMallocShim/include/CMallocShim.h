@@ -16,8 +16,10 @@ void starling_release_free_memory(void);
 /// own, a buffer costs only the pages written. Small buffers still come from malloc. Freed
 /// mappings are kept for reuse (up to a limit), their pages given back by
 /// `starling_release_free_memory`.
-void *starling_buffer_allocate(size_t size);
-void *starling_buffer_reallocate(void *pointer, size_t old_size, size_t new_size);
+/// NULL when memory is exhausted, as malloc; reallocate takes NULL as allocate does. These
+/// are the nullabilities `ByteBufferAllocator` expects of its C functions.
+void *_Nullable starling_buffer_allocate(size_t size);
+void *_Nullable starling_buffer_reallocate(void *_Nullable pointer, size_t old_size, size_t new_size);
 void starling_buffer_deallocate(void *_Nonnull pointer);
 void starling_buffer_copy(void *_Nonnull destination, const void *_Nonnull source, size_t count);
 

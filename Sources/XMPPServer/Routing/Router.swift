@@ -153,7 +153,7 @@ public final class Router: @unchecked Sendable {
             await self.bounce(stanza, StanzaError(.badRequest))
             return
         }
-        guard let handler = self.registrar?.handler(for: type, namespace: payload.namespace, target: target) else {
+        guard let handler = self.handler(for: type, namespace: payload.namespace, target: target, to: to, from: from) else {
             await self.bounce(stanza, StanzaError(.serviceUnavailable))
             return
         }
@@ -175,6 +175,18 @@ public final class Router: @unchecked Sendable {
             self.logger.error("IQ handler failed", metadata: ["namespace": "\(payload.namespace)", "error": "\(error)"])
             await self.bounce(stanza, StanzaError(.internalServerError))
         }
+    }
+
+    /// The handler for an IQ. What an account sends to itself — without `to` (RFC 6120
+    /// §10.3.3) or to its own bare JID (RFC 6121 §8.5.1) — is for the server to handle on its
+    /// behalf, so a namespace no module handles for accounts falls back to the server's own
+    /// handler: a keepalive ping without `to` is answered as one to the domain. Only the
+    /// account itself gets this; another account's bare JID is not the server.
+    private func handler(for type: IQType, namespace: String, target: IQTarget, to: JID, from: JID) -> IQHandler? {
+        guard let registrar = self.registrar else { return nil }
+        if let handler = registrar.handler(for: type, namespace: namespace, target: target) { return handler }
+        guard target == .account, to.bare == from.bare else { return nil }
+        return registrar.handler(for: type, namespace: namespace, target: .server)
     }
 
     // MARK: - Local accounts

@@ -40,9 +40,10 @@ final class PeerCertificateValidator: @unchecked Sendable {
         if !self.roots.isEmpty {
             let intermediates = chain.dropFirst().compactMap { try? $0.toDERBytes() }.compactMap { try? Certificate(derEncoded: $0) }
             var verifier = Verifier(rootCertificates: X509.CertificateStore(self.roots)) {
-                RFC5280Policy(validationTime: Date())
+                // Validity is checked against the current time.
+                RFC5280Policy()
             }
-            let result = await verifier.validate(leafCertificate: leaf, intermediates: X509.CertificateStore(intermediates))
+            let result = await verifier.validate(leaf: leaf, intermediates: X509.CertificateStore(intermediates))
             if case .validCertificate = result {
                 if let alternatives = try? leaf.extensions.subjectAlternativeNames {
                     for name in alternatives {

@@ -15,13 +15,21 @@ public struct TLSMaterial: @unchecked Sendable {
     public let serverEndPointData: [UInt8]
     public let subjectNames: [String]
     public let notValidAfter: Date
+    /// SHA-256 of the leaf certificate's DER, as `openssl x509 -noout -fingerprint -sha256`
+    /// prints it (upper-case hex pairs joined by colons): what a client shows when it asks its
+    /// user to trust a self-signed certificate.
+    public let sha256Fingerprint: String
+    /// The same over SHA-1, which some clients still show (profanity 0.13).
+    public let sha1Fingerprint: String
+    /// Whether this load made the certificate (first start with the default paths).
+    public let generated: Bool
 
     /// The channel bindings every connection with this certificate offers, built once.
     public let channelBindings: [ChannelBindingType: [UInt8]]
 
     init(
         context: NIOSSLContext, certificateChain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey, certificatePEM: String,
-        serverEndPointData: [UInt8], subjectNames: [String], notValidAfter: Date
+        serverEndPointData: [UInt8], subjectNames: [String], notValidAfter: Date, sha256Fingerprint: String, sha1Fingerprint: String, generated: Bool
     ) {
         self.context = context
         self.certificateChain = certificateChain
@@ -30,6 +38,9 @@ public struct TLSMaterial: @unchecked Sendable {
         self.serverEndPointData = serverEndPointData
         self.subjectNames = subjectNames
         self.notValidAfter = notValidAfter
+        self.sha256Fingerprint = sha256Fingerprint
+        self.sha1Fingerprint = sha1Fingerprint
+        self.generated = generated
         self.channelBindings = [.tlsServerEndPoint: serverEndPointData]
     }
 }
@@ -46,11 +57,13 @@ public enum CertificateStore {
         let keyPath = configuration.privateKeyPath
         let fileManager = FileManager.default
         let usingDefaults = configuration.tls.certificate == nil && configuration.tls.privateKey == nil
+        var generated = false
         if !fileManager.fileExists(atPath: certificatePath) && !fileManager.fileExists(atPath: keyPath) {
             guard generateIfMissing && usingDefaults && configuration.tls.generateSelfSigned else {
                 throw Problem(description: "no certificate at \(certificatePath): set tls.certificate and tls.private_key, or allow tls.generate_self_signed")
             }
             try self.generateSelfSigned(hosts: hosts, certificatePath: certificatePath, keyPath: keyPath)
+            generated = true
         }
         guard let certificatePEM = try? String(contentsOfFile: certificatePath, encoding: .utf8) else {
             throw Problem(description: "cannot read the certificate file \(certificatePath)")
@@ -58,10 +71,10 @@ public enum CertificateStore {
         guard let keyPEM = try? String(contentsOfFile: keyPath, encoding: .utf8) else {
             throw Problem(description: "cannot read the private key file \(keyPath)")
         }
-        return try self.material(certificatePEM: certificatePEM, keyPEM: keyPEM, certificatePath: certificatePath, keyPath: keyPath)
+        return try self.material(certificatePEM: certificatePEM, keyPEM: keyPEM, certificatePath: certificatePath, keyPath: keyPath, generated: generated)
     }
 
-    static func material(certificatePEM: String, keyPEM: String, certificatePath: String, keyPath: String) throws -> TLSMaterial {
+    static func material(certificatePEM: String, keyPEM: String, certificatePath: String, keyPath: String, generated: Bool = false) throws -> TLSMaterial {
         let chain: [NIOSSLCertificate]
         do {
             chain = try NIOSSLCertificate.fromPEMBytes(Array(certificatePEM.utf8))
@@ -106,8 +119,19 @@ public enum CertificateStore {
             certificatePEM: certificatePEM,
             serverEndPointData: self.serverEndPointHash(der: der, algorithm: parsed.signatureAlgorithm),
             subjectNames: names,
-            notValidAfter: parsed.notValidAfter
+            notValidAfter: parsed.notValidAfter,
+            sha256Fingerprint: self.fingerprint(SHA256.hash(data: der)),
+            sha1Fingerprint: self.fingerprint(Insecure.SHA1.hash(data: der)),
+            generated: generated
         )
+    }
+
+    /// `AB:CD:…`, the form OpenSSL prints and clients show.
+    static func fingerprint(_ digest: some Digest) -> String {
+        digest.map { byte in
+            let hex = String(byte, radix: 16, uppercase: true)
+            return hex.count == 1 ? "0" + hex : hex
+        }.joined(separator: ":")
     }
 
     /// RFC 5929 §4.1: SHA-256 unless the certificate is signed with SHA-384 or SHA-512.

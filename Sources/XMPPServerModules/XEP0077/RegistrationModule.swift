@@ -13,13 +13,11 @@ public struct RegistrationModule: ServerModule {
         let manager = AccountManager(store: context.storage.accounts, hosts: context.hosts)
         registrar.addFeature(XMPPNamespace.register)
         let get: IQHandler = { request in
-            try Self.requireOwnAccount(request)
             return Element(
                 "query", namespace: XMPPNamespace.register,
                 children: [Element(name: "registered", namespace: XMPPNamespace.register), Element("username", namespace: XMPPNamespace.register, text: request.from.localpart ?? "")])
         }
         let set: IQHandler = { request in
-            try Self.requireOwnAccount(request)
             let account = request.from.bare
             if request.payload.child(named: "remove") != nil {
                 // Contacts hear the subscriptions end while the roster still says who they are.
@@ -46,19 +44,10 @@ public struct RegistrationModule: ServerModule {
             }
             return nil
         }
-        // §3.2 asks clients to leave out `to`: such an IQ is addressed to the sender's own
-        // account, so the same handlers answer for the account as for the server.
-        for target in [IQTarget.server, .account] {
-            registrar.handleIQ(.get, namespace: XMPPNamespace.register, target: target, get)
-            registrar.handleIQ(.set, namespace: XMPPNamespace.register, target: target, set)
-        }
-    }
-
-    /// Only the account itself may see or cancel its registration; another account's bare JID
-    /// offers no registration service.
-    private static func requireOwnAccount(_ request: IQRequest) throws {
-        if request.to.localpart != nil && request.to.bare != request.from.bare {
-            throw StanzaError(.serviceUnavailable)
-        }
+        // §3.2 asks clients to leave out `to`: the router hands an account's IQs to itself
+        // (no `to`, or its own bare JID) to the server's handlers when no module handles the
+        // namespace for accounts, and answers another account's bare JID service-unavailable.
+        registrar.handleIQ(.get, namespace: XMPPNamespace.register, target: .server, get)
+        registrar.handleIQ(.set, namespace: XMPPNamespace.register, target: .server, set)
     }
 }

@@ -46,6 +46,10 @@ expect "check on defaults" 0 "configuration OK" "$STARLING" check --data-dir "$W
 printf 'hosts: [example.com]\nlimits:\n  max_depth: many\nlistenerz: []\n' > "$WORK/bad.yml"
 expect "check names the bad key" 1 "limits.max_depth: expected a whole number" "$STARLING" check --config "$WORK/bad.yml"
 expect "check names the unknown key" 1 "listenerz: unknown key" "$STARLING" check --config "$WORK/bad.yml"
+printf 'modules:\n  muc: {max_occupants: 5}\n' > "$WORK/module.yml"
+expect "check names a section no loaded module reads" 1 "modules.muc: no loaded module has options named muc" "$STARLING" check --config "$WORK/module.yml" --data-dir "$WORK/fresh"
+printf 'components:\n  bot.localhost: {secret: short}\n' > "$WORK/component.yml"
+expect "check names a component secret that is too short" 1 "components.bot.localhost.secret" "$STARLING" check --config "$WORK/component.yml" --data-dir "$WORK/fresh"
 printf 'tls:\n  certificate: %s/missing.pem\n  private_key: %s/missing.key\n' "$WORK" "$WORK" > "$WORK/nocert.yml"
 expect "check reports a missing certificate" 1 "no certificate at" "$STARLING" check --config "$WORK/nocert.yml"
 # A first start makes a certificate for localhost and says so: where the data directory and

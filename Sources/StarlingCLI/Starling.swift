@@ -232,6 +232,8 @@ struct Check: AsyncParsableCommand {
                 problems.append("\(error)")
             }
         }
+        // Module options are read by their modules: register them, without storage or listeners.
+        problems += XMPPServer.moduleProblems(configuration: configuration, modules: DefaultModules.modules(for: configuration)).map { "\($0)" }
         for note in notes { print("note: \(note)") }
         for fact in facts { print(fact) }
         if problems.isEmpty {

@@ -21,7 +21,8 @@ final class ClientStream: SweptConnection {
     var account: String?
     var session: ClientSession?
     /// Stanzas from this client are routed one after another, in the order they arrived
-    /// (RFC 6120 §10.1); reading pauses while too many wait.
+    /// (RFC 6120 §10.1); reading pauses while too many wait. Made when something is to be
+    /// routed and let go once all of it is: an idle connection does not keep one.
     private var routing: OrderedRoutingQueue?
     /// Reasons input is paused for (a storage round trip, a login delay, routing backlog):
     /// reading resumes only when none is left.
@@ -77,9 +78,6 @@ final class ClientStream: SweptConnection {
 
     /// The connection is up: count it, start its negotiation deadline.
     func opened() {
-        self.routing = OrderedRoutingQueue(
-            router: self.server.router, eventLoop: self.eventLoop,
-            pauseInput: { [weak self] in self?.holdInput() }, resumeInput: { [weak self] in self?.releaseInput() })
         if self.server.abuse.connectionOpened(address: self.transport.remoteAddress) {
             self.countedAsUnauthenticated = true
         } else {
@@ -129,6 +127,17 @@ final class ClientStream: SweptConnection {
         }
         self.closing = true
         self.server.connections.remove(self, eventLoop: self.eventLoop)
+    }
+
+    private func enqueueRouting(_ work: OrderedRoutingQueue.Work) {
+        let queue =
+            self.routing
+            ?? OrderedRoutingQueue(
+                router: self.server.router, eventLoop: self.eventLoop,
+                pauseInput: { [weak self] in self?.holdInput() }, resumeInput: { [weak self] in self?.releaseInput() },
+                drained: { [weak self] in self?.routing = nil })
+        self.routing = queue
+        queue.enqueue(work)
     }
 
     // MARK: - Input holds
@@ -201,7 +210,7 @@ final class ClientStream: SweptConnection {
                 self.bind(requested: requested, account: account)
             case .route(let stanza):
                 self.session?.recordHandled()
-                if let session = self.session { self.routing?.enqueue(.stanza(stanza, origin: .client(session))) }
+                if let session = self.session { self.enqueueRouting(.stanza(stanza, origin: .client(session))) }
             case .register(let request):
                 self.register(request)
             case .enableStreamManagement(let resume):
@@ -404,7 +413,7 @@ final class ClientStream: SweptConnection {
         self.session = nil
         session.detach(from: self)
         let last = self.server.sessions.unbind(session) ?? SessionPresence()
-        self.routing?.enqueue(.sessionEnded(session, last))
+        self.enqueueRouting(.sessionEnded(session, last))
     }
 
     private static func newStreamID() -> String {

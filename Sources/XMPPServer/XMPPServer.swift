@@ -251,7 +251,7 @@ public final class XMPPServer: @unchecked Sendable {
                     }
                     try channel.pipeline.syncOperations.addHandler(decoder)
                     try channel.pipeline.syncOperations.addHandler(
-                        TCPClientTransport(server: core, decoder: decoder, tls: tls, directTLS: directTLS, logger: logger))
+                        TCPClientTransport(server: core, eventLoop: channel.eventLoop, decoder: decoder, tls: tls, directTLS: directTLS))
                 }
             }
     }

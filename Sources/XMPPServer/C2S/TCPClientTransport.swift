@@ -18,29 +18,24 @@ final class TCPClientTransport: ChannelInboundHandler, ClientTransport {
     private let server: ServerCore
     private let decoder: XMLStreamDecoderHandler
     private let tls: TLSMaterial?
-    private let logger: Logger
+    let eventLoop: any EventLoop
     private let directTLS: Bool
     private var context: ChannelHandlerContext?
     private var stream: ClientStream?
     private(set) var remoteAddress = "unknown"
     private let writer = StreamWriter(serializer: .clientStream)
 
-    init(server: ServerCore, decoder: XMLStreamDecoderHandler, tls: TLSMaterial?, directTLS: Bool, logger: Logger) {
+    init(server: ServerCore, eventLoop: any EventLoop, decoder: XMLStreamDecoderHandler, tls: TLSMaterial?, directTLS: Bool) {
         self.server = server
         self.decoder = decoder
         self.tls = tls
         self.directTLS = directTLS
-        self.logger = logger
+        self.eventLoop = eventLoop
         server.statistics.increment(\.liveConnectionHandlers)
     }
 
     deinit {
         self.server.statistics.decrement(\.liveConnectionHandlers)
-    }
-
-    var eventLoop: any EventLoop {
-        guard let context = self.context else { preconditionFailure("the transport is used before it is added to a channel") }
-        return context.eventLoop
     }
 
     var canStartTLS: Bool { self.tls != nil }
@@ -53,7 +48,7 @@ final class TCPClientTransport: ChannelInboundHandler, ClientTransport {
         if let remote = context.channel.remoteAddress?.ipAddress {
             self.remoteAddress = remote
         }
-        let stream = ClientStream(server: self.server, transport: self, tls: self.tls, directTLS: self.directTLS, logger: self.logger)
+        let stream = ClientStream(server: self.server, transport: self, tls: self.tls, directTLS: self.directTLS)
         self.stream = stream
         stream.opened()
     }

@@ -23,20 +23,14 @@ final class OrderedRoutingQueue {
     private var pausedInput = false
     private let pauseInput: () -> Void
     private let resumeInput: () -> Void
-    /// Called when everything queued has been routed and input is not paused.
-    private let drained: () -> Void
     static let pauseAbove = 64
     static let resumeBelow = 16
 
-    init(
-        router: Router, eventLoop: any EventLoop, pauseInput: @escaping () -> Void, resumeInput: @escaping () -> Void,
-        drained: @escaping () -> Void = {}
-    ) {
+    init(router: Router, eventLoop: any EventLoop, pauseInput: @escaping () -> Void, resumeInput: @escaping () -> Void) {
         self.router = router
         self.eventLoop = eventLoop
         self.pauseInput = pauseInput
         self.resumeInput = resumeInput
-        self.drained = drained
     }
 
     var pending: Int { self.queue.count + self.inFlight }
@@ -80,6 +74,5 @@ final class OrderedRoutingQueue {
             self.pausedInput = false
             self.resumeInput()
         }
-        if self.pending == 0 && !self.pausedInput { self.drained() }
     }
 }

@@ -105,7 +105,8 @@ struct HostileInputTests {
     }
 
     /// The bystanders' own logins run under the same negotiation timeout; on a machine busy
-    /// enough that one takes longer, that login is tried again rather than failing the test.
+    /// enough that one takes longer (seen in a fresh-clone run of the whole suite, whose tests
+    /// all run at once on two cores), the logins are tried again rather than failing the test.
     private static func bystandersRetryingSlowLogins(_ server: TestServer) async throws -> Bystanders {
         try await server.addUser("alice", password: "a-password")
         try await server.addUser("bob", password: "b-password")
@@ -114,7 +115,9 @@ struct HostileInputTests {
             attempt += 1
             do {
                 return Bystanders(alice: try await server.login("alice", password: "a-password"), bob: try await server.login("bob", password: "b-password"))
-            } catch is XMPPConnection.Failure where attempt < 3 {
+            } catch where attempt < 3 {
+                // A login the server cut off shows as a stream error, or as a write on a
+                // closed channel when the client was sending at that moment.
                 continue
             }
         }

@@ -28,7 +28,7 @@ extension ClientStream {
 
     private func write(_ stanza: Element, counting session: ClientSession) {
         guard session.recordSent(stanza, by: self) else { return }
-        self.transport.send(stanza, promise: nil)
+        self.transport.send(stanza)
     }
 
     // MARK: - Stream management (XEP-0198)
@@ -43,7 +43,7 @@ extension ClientStream {
             enabled[attribute: "resume"] = "true"
             enabled[attribute: "max"] = String(self.server.configuration.c2s.resumeTimeoutSeconds)
         }
-        self.transport.send(enabled, promise: nil)
+        self.transport.send(enabled)
     }
 
     /// Asks for an acknowledgement shortly after stanzas go out, once per batch.
@@ -55,7 +55,7 @@ extension ClientStream {
                 self?.ackOutstanding = false
                 return
             }
-            self.transport.send(StreamManagementNamespace.request, promise: nil)
+            self.transport.send(StreamManagementNamespace.request)
             self.transport.flush()
         }
     }
@@ -85,7 +85,7 @@ extension ClientStream {
         self.log(.info, "session resumed", metadata: ["resent": "\(resend.count)"])
         self.run(self.machine.resumed(session.jid))
         let resumed = Element("resumed", namespace: StreamManagementNamespace.v3, attributes: [("previd", previd), ("h", String(session.handledCount))])
-        self.transport.send(resumed, promise: nil)
+        self.transport.send(resumed)
         for stanza in resend {
             session.deliver(stanza)
         }

@@ -10,14 +10,15 @@ protocol ClientTransport: AnyObject {
     var eventLoop: any EventLoop { get }
     /// The client's address, for logs and abuse controls.
     var remoteAddress: String { get }
-    /// True when the transport can add TLS under the stream itself (STARTTLS).
+    /// True when the transport can add TLS under the stream itself: STARTTLS is offered only
+    /// then.
     var canStartTLS: Bool { get }
 
     /// Opens the server's side of the stream (a `<stream:stream>` tag on TCP, `<open/>` on
     /// WebSocket).
     func sendHeader(_ header: StreamHeader)
-    /// Queues an element; `promise` learns whether it was written.
-    func send(_ element: Element, promise: EventLoopPromise<Void>?)
+    /// Queues an element; `flush()` writes it.
+    func send(_ element: Element)
     /// Writes what was queued.
     func flush()
     /// Sends the error, if any, and the end of the stream, then closes.

@@ -101,12 +101,9 @@ final class TCPClientTransport: ChannelInboundHandler, ClientTransport {
         self.writer.write(header.openingTag(), context: context)
     }
 
-    func send(_ element: Element, promise: EventLoopPromise<Void>?) {
-        guard let context = self.context else {
-            promise?.fail(ChannelError.ioOnClosedChannel)
-            return
-        }
-        self.writer.write(element, context: context, promise: promise)
+    func send(_ element: Element) {
+        guard let context = self.context else { return }
+        self.writer.write(element, context: context)
     }
 
     func flush() {

@@ -25,8 +25,6 @@ final class ComponentRegistry: @unchecked Sendable {
     func link(for domain: String) -> ComponentLink? {
         self.lock.withLock { self.links[domain] }
     }
-
-    var connectedDomains: [String] { self.lock.withLock { Array(self.links.keys) } }
 }
 
 /// The router's handle on a connected component: hands stanzas to its connection on the

@@ -339,7 +339,7 @@ public enum ConfigurationLoader {
         mutating func readAdmins(_ node: Node, into configuration: inout ServerConfiguration) {
             guard let admins = self.strings(node, "admins") else { return }
             for (index, admin) in admins.enumerated() {
-                if (try? JID(admin)).map({ $0.localpart != nil && $0.resourcepart == nil }) != true {
+                if ServerConfiguration.adminJID(admin) == nil {
                     self.fail("admins[\(index)]", "expected a bare JID like admin@example.org")
                 }
             }

@@ -24,9 +24,6 @@ public final class ModuleOptions: @unchecked Sendable {
         self.values = values
     }
 
-    /// True when the configuration has this module's section at all.
-    public var isPresent: Bool { !self.values.isEmpty }
-
     private func value(_ key: String) -> ConfigValue? {
         self.lock.withLock {
             self.read.insert(key)

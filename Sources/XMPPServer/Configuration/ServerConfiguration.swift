@@ -212,12 +212,18 @@ extension ServerConfiguration {
     public func preparedAdmins() throws -> Set<JID> {
         var result: Set<JID> = []
         for (index, admin) in self.admins.enumerated() {
-            guard let jid = try? JID(admin), jid.localpart != nil, jid.resourcepart == nil else {
+            guard let jid = Self.adminJID(admin) else {
                 throw ConfigurationError(path: "admins[\(index)]", message: "'\(admin)' is not a bare JID like admin@example.org")
             }
             result.insert(jid)
         }
         return result
+    }
+
+    /// An administrator is an account: a bare JID with a localpart.
+    static func adminJID(_ text: String) -> JID? {
+        guard let jid = try? JID(text), jid.localpart != nil, jid.resourcepart == nil else { return nil }
+        return jid
     }
 
     public var certificatePath: String { self.tls.certificate ?? self.resolve("tls/certificate.pem") }

@@ -131,9 +131,6 @@ public struct ModuleContext: Sendable {
 
     public func isAdmin(_ jid: JID) -> Bool { self.admins.contains(jid.bare) }
 
-    /// Where stanzas for a domain go (hosted, a service, a component, or federation).
-    public func route(for domain: String) -> DomainRoute { self.router.routes.route(for: domain) }
-
     /// The services and components a hosting domain lists in disco#items.
     public func serviceItems(of host: String) -> [(jid: String, name: String?)] { self.router.routes.items(of: host) }
 }

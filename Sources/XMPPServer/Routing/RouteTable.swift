@@ -85,11 +85,6 @@ public final class RouteTable: @unchecked Sendable {
         self.hosts.union(self.services.keys).union(self.componentDomains)
     }
 
-    public func isLocal(_ domain: String) -> Bool {
-        if case .remote = self.route(for: domain) { return false }
-        return true
-    }
-
     /// The services and components listed in a hosting domain's disco#items.
     public func items(of host: String) -> [(jid: String, name: String?)] {
         let services = self.services.values.filter { $0.host == host }.map { (jid: $0.domain, name: $0.identity.name) }

@@ -75,7 +75,7 @@ public final class Router: @unchecked Sendable {
         case .service(let service):
             await self.deliverToService(stanza, service: service, to: to)
         case .component(let domain):
-            self.deliverToComponent(stanza, domain: domain)
+            await self.deliverToComponent(stanza, domain: domain)
         case .remote:
             if case .remote = origin {
                 // We relay for nobody: a remote server may only address our domains.
@@ -104,11 +104,12 @@ public final class Router: @unchecked Sendable {
 
     /// A component that is not connected cannot take anything (XEP-0114); neither can one
     /// whose connection drops before the stanza was written.
-    private func deliverToComponent(_ stanza: Element, domain: String) {
+    private func deliverToComponent(_ stanza: Element, domain: String) async {
         guard let link = self.components.link(for: domain) else {
-            Task { await self.bounce(stanza, StanzaError(.serviceUnavailable, text: "the component \(domain) is not connected")) }
+            await self.bounce(stanza, StanzaError(.serviceUnavailable, text: "the component \(domain) is not connected"))
             return
         }
+        // Told on the component's event loop, after the router has moved on.
         link.send(stanza) { [self] undelivered in
             Task { await self.bounce(undelivered, StanzaError(.serviceUnavailable, text: "the component \(domain) disconnected")) }
         }

@@ -21,18 +21,11 @@ components:
   echo.localhost: {secret: "$SECRET"}
 YAML
 echo "alice-pass" | "$STARLING" adduser alice@localhost --password-stdin --config "$WORK/starling.yaml"
-"$STARLING" serve --config "$WORK/starling.yaml" > "$WORK/stdout.log" 2> "$WORK/server.log" &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-    grep -q "Starling serving" "$WORK/stdout.log" && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server did not start"; cat "$WORK/server.log"; exit 1; }
-    sleep 0.1
-done
-C2S_PORT="$(grep -o '127.0.0.1 port [0-9]* (starttls)' "$WORK/stdout.log" | head -1 | cut -d' ' -f3)"
-COMPONENT_PORT="$(grep -o 'port [0-9]* (component)' "$WORK/stdout.log" | head -1 | cut -d' ' -f2)"
-[[ -n "$C2S_PORT" && -n "$COMPONENT_PORT" ]] || { echo "no ports in: $(cat "$WORK/stdout.log")"; exit 1; }
+start_starling "$WORK/server.log" serve --config "$WORK/starling.yaml"
+COMPONENT_PORT="$(listener_port component)"
+[[ -n "$COMPONENT_PORT" ]] || { echo "no component port in: $SERVING"; exit 1; }
 
-if ! timeout 120 "$VENV/bin/python" Tests/Interop/slixmpp_component.py 127.0.0.1 "$C2S_PORT" "$COMPONENT_PORT" "$WORK/data/tls/certificate.pem" "$SECRET"; then
+if ! timeout 120 "$VENV/bin/python" Tests/Interop/slixmpp_component.py 127.0.0.1 "$PORT" "$COMPONENT_PORT" "$WORK/data/tls/certificate.pem" "$SECRET"; then
     echo "--- slixmpp_component failed; server log ---"; cat "$WORK/server.log"
     exit 1
 fi

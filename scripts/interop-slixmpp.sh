@@ -15,16 +15,7 @@ done
 # Port 0: the server binds free ports itself and prints them ("Starling serving localhost on
 # 127.0.0.1 port N (starttls), ..."), so no port is probed, closed and bound again later.
 # Debug level, so that the secret check at the end sees everything the server logs then.
-"$STARLING" serve --data-dir "$WORK/data" --c2s-port 0 --tls-port 0 --log-level debug > "$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-PORT=""
-for _ in $(seq 1 300); do
-    PORT="$(sed -n 's/^Starling serving .*[ ,]127\.0\.0\.1 port \([0-9]*\) (starttls).*/\1/p' "$WORK/server.log" | head -1)"
-    [[ -n "$PORT" ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server exited:"; cat "$WORK/server.log"; exit 1; }
-    sleep 0.1
-done
-[[ -n "$PORT" ]] || { echo "the server did not report its port within 30 s:"; cat "$WORK/server.log"; exit 1; }
+start_starling "$WORK/server.log" serve --data-dir "$WORK/data" --c2s-port 0 --tls-port 0 --log-level debug
 
 for test in slixmpp_chat slixmpp_im slixmpp_mobile; do
     if ! timeout 120 "$VENV/bin/python" "Tests/Interop/$test.py" 127.0.0.1 "$PORT" "$WORK/data/tls/certificate.pem"; then

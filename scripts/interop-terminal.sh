@@ -113,16 +113,9 @@ start_client() { # session, command...
 for name in alice bob; do
     echo "$name-pass" | "$STARLING" adduser "$name@localhost" --password-stdin --data-dir "$WORK/data" > /dev/null
 done
-"$STARLING" serve --data-dir "$WORK/data" --c2s-port 0 --tls-port 0 --log-level info > "$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-PORT=""
-for _ in $(seq 1 300); do
-    PORT="$(sed -n 's/^Starling serving .*[ ,]127\.0\.0\.1 port \([0-9]*\) (starttls).*/\1/p' "$WORK/server.log" | head -1)"
-    [[ -n "$PORT" ]] && break
-    kill -0 "$SERVER_PID" 2>/dev/null || { echo "the server exited:"; cat "$WORK/server.log"; exit 1; }
-    sleep 0.1
-done
-[[ -n "$PORT" ]] || { echo "the server did not report its port within 30 s:"; cat "$WORK/server.log"; exit 1; }
+# shellcheck source=lib/starling.sh
+source scripts/lib/starling.sh
+start_starling "$WORK/server.log" serve --data-dir "$WORK/data" --c2s-port 0 --tls-port 0 --log-level info
 # profanity 0.13 shows the SHA-1 fingerprint, in lower case without colons.
 SHA1="$(sed -n 's/^Certificate SHA-1 fingerprint: *//p' "$WORK/server.log" | tr -d ':' | tr 'A-F' 'a-f')"
 [[ -n "$SHA1" ]] || fail "the server printed no SHA-1 fingerprint"

@@ -17,3 +17,5 @@ if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c "import slixmpp" 2>/
     "$VENV/bin/pip" install --quiet "slixmpp>=1.8"
 fi
 [[ -x "$STARLING" ]] || swift build --product starling
+# shellcheck source=starling.sh
+source scripts/lib/starling.sh

@@ -5,8 +5,9 @@ import XMPPStream
 
 /// A bound client session as the rest of the server sees it: an address and a way to hand it
 /// stanzas. Delivery hops onto its stream's event loop, where the stream counts it for stream
-/// management and writes it, whatever transport carries it. A session whose connection dropped while resumable
-/// (XEP-0198) stays bound, detached: what it is sent waits, unacknowledged, for a resume.
+/// management and writes it, whatever transport carries it. A session whose connection
+/// dropped while resumable (XEP-0198) stays bound, detached: what it is sent waits,
+/// unacknowledged, for a resume.
 public final class ClientSession: @unchecked Sendable, Hashable {
     public let jid: JID
     private let lock = NIOLock()

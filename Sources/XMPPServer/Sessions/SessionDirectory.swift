@@ -6,12 +6,6 @@ import XMPPCore
 public enum SessionLocation: Sendable {
     case local(ClientSession)
 
-    public var jid: JID {
-        switch self {
-        case .local(let session): session.jid
-        }
-    }
-
     /// Hands the stanza to the session wherever it is.
     public func deliver(_ stanza: Element) {
         switch self {
@@ -28,18 +22,4 @@ public protocol SessionDirectory: Sendable {
     func locateAll(of account: JID) -> [(SessionLocation, SessionPresence)]
     /// Who gets a chat or normal message sent to the bare JID (RFC 6121 §8.5.2.1.1).
     func messageRecipients(of account: JID) -> [SessionLocation]
-}
-
-extension SessionManager: SessionDirectory {
-    public func locate(_ full: JID) -> SessionLocation? {
-        self.session(for: full).map { .local($0) }
-    }
-
-    public func locateAll(of account: JID) -> [(SessionLocation, SessionPresence)] {
-        self.sessions(of: account).map { (.local($0.0), $0.1) }
-    }
-
-    public func messageRecipients(of account: JID) -> [SessionLocation] {
-        self.localMessageRecipients(of: account).map { .local($0) }
-    }
 }

@@ -132,9 +132,14 @@ public final class SessionManager: @unchecked Sendable {
     /// Who gets a chat or normal message sent to the bare JID (RFC 6121 §8.5.2.1.1): the
     /// available resources with the highest non-negative priority; none means offline.
     public func localMessageRecipients(of account: JID) -> [ClientSession] {
+        self.messageRecipients(of: account) { $0 }
+    }
+
+    /// The recipients, each made into what the caller wants in the one array built for them.
+    private func messageRecipients<Recipient>(of account: JID, _ make: (ClientSession) -> Recipient) -> [Recipient] {
         let candidates = self.sessions(of: account).filter { $0.1.available && $0.1.priority >= 0 }
         guard let highest = candidates.map(\.1.priority).max() else { return [] }
-        return candidates.filter { $0.1.priority == highest }.map(\.0)
+        return candidates.filter { $0.1.priority == highest }.map { make($0.0) }
     }
 
     /// True when at least one session of the account is available.
@@ -192,5 +197,20 @@ public final class SessionManager: @unchecked Sendable {
 
     private static func generatedResource() -> String {
         "starling-" + String(Base64.encode(SASLRandom.bytes(9)).map { $0 == "/" ? "_" : $0 == "+" ? "-" : $0 })
+    }
+}
+
+/// The sessions of this process, answered without copying the lists the router walks.
+extension SessionManager: SessionDirectory {
+    public func locate(_ full: JID) -> SessionLocation? {
+        self.session(for: full).map(SessionLocation.local)
+    }
+
+    public func locateAll(of account: JID) -> [(SessionLocation, SessionPresence)] {
+        self.lock.withLock { (self.accounts[account.bare] ?? Resources()).values.map { (.local($0.session), $0.presence) } }
+    }
+
+    public func messageRecipients(of account: JID) -> [SessionLocation] {
+        self.messageRecipients(of: account, SessionLocation.local)
     }
 }

@@ -300,38 +300,39 @@ final class ClientStream: SweptConnection {
         guard let registration = self.server.registration else { return }
         let address = self.transport.remoteAddress
         let domain = self.machine.streamDomain ?? ""
-        self.holdInput()
-        let loopBound = NIOLoopBound(self, eventLoop: self.eventLoop)
-        let eventLoop = self.eventLoop
-        Task {
-            let reply = await registration.answer(request, domain: domain, address: address)
-            eventLoop.execute {
-                let stream = loopBound.value
-                if reply.stanzaType == "result", request.stanzaType == "set" {
-                    stream.log(.info, "account registered in-band")
-                } else if reply.stanzaType == "error" {
-                    stream.log(.notice, "in-band registration refused", metadata: ["reason": "\(StanzaError(stanza: reply)?.condition.rawValue ?? "-")"])
-                }
-                stream.run([.send(reply)])
-                stream.releaseInput()
+        self.roundTrip {
+            await registration.answer(request, domain: domain, address: address)
+        } then: { stream, reply in
+            if reply.stanzaType == "result", request.stanzaType == "set" {
+                stream.log(.info, "account registered in-band")
+            } else if reply.stanzaType == "error" {
+                stream.log(.notice, "in-band registration refused", metadata: ["reason": "\(StanzaError(stanza: reply)?.condition.rawValue ?? "-")"])
             }
+            return [.send(reply)]
         }
     }
 
-    /// Runs storage work off the event loop with input held, then feeds the result back to
-    /// the state machine on the loop, so no element overtakes an authentication step.
+    /// Runs account storage work for the stream's domain; see `roundTrip`.
     private func withAccountStore<Result: Sendable>(
         _ work: @escaping @Sendable (any AccountStore, String) async -> Result,
         then event: @escaping (ClientStream, Result) -> [C2SStreamStateMachine.Action]
     ) {
-        self.holdInput()
         let store = self.server.storage.accounts
         let domain = self.machine.streamDomain ?? ""
+        self.roundTrip({ await work(store, domain) }, then: event)
+    }
+
+    /// Runs work off the event loop with input held, then carries out the actions its result
+    /// leads to on the loop, so no element overtakes an authentication or registration step.
+    private func roundTrip<Result: Sendable>(
+        _ work: @escaping @Sendable () async -> Result, then event: @escaping (ClientStream, Result) -> [C2SStreamStateMachine.Action]
+    ) {
+        self.holdInput()
         let loopBound = NIOLoopBound(self, eventLoop: self.eventLoop)
         let eventLoop = self.eventLoop
         let transfer = UnsafeTransfer(event)
         Task {
-            let result = await work(store, domain)
+            let result = await work()
             eventLoop.execute {
                 let stream = loopBound.value
                 stream.run(transfer.value(stream, result))

@@ -50,6 +50,10 @@ final class MUCService: Sendable {
 
     private var documents: ModuleStorage? { self.storage.withLock { $0 } }
 
+    func stop() async {
+        await self.rooms.withLock { $0 }?.stop()
+    }
+
     /// The service handler: stanzas for the domain itself or for a room in it.
     func receive(_ stanza: Element) async {
         guard let to = stanza.to else { return }

@@ -23,6 +23,7 @@ final class RoomDirectory: Sendable {
 
     let service: MUCService
     private let mailboxes = NIOLockedValueBox<[String: Mailbox]>([:])
+    private let stopped = NIOLockedValueBox(false)
 
     init(service: MUCService) {
         self.service = service
@@ -30,6 +31,7 @@ final class RoomDirectory: Sendable {
 
     /// Queues a stanza for the room `name` (a prepared localpart); its task starts if idle.
     func dispatch(_ stanza: Element, to name: String) {
+        guard !self.stopped.withLockedValue({ $0 }) else { return }
         let (mailbox, start) = self.mailboxes.withLockedValue { boxes -> (Mailbox, Bool) in
             let mailbox = boxes[name] ?? Mailbox()
             boxes[name] = mailbox
@@ -71,4 +73,15 @@ final class RoomDirectory: Sendable {
     }
 
     var loadedCount: Int { self.mailboxes.withLockedValue { $0.count } }
+
+    /// Waits (a bounded time) for rooms still working through their queues, so their last
+    /// writes land before storage closes; what arrives later is dropped.
+    func stop() async {
+        self.mailboxes.withLockedValue { _ in self.stopped.withLockedValue { $0 = true } }
+        for _ in 0..<500 {
+            let busy = self.mailboxes.withLockedValue { boxes in boxes.values.contains { $0.draining } }
+            guard busy else { return }
+            try? await Task.sleep(nanoseconds: 10_000_000)
+        }
+    }
 }

@@ -37,6 +37,11 @@ public struct MultiUserChatModule: ServerModule {
                 handler: { stanza in await service.receive(stanza) }))
             self.services.withLock { $0.append(service) }
         }
+        let services = self.services
+        registrar.onEvent { event in
+            guard case .shuttingDown = event else { return }
+            for service in services.withLock({ $0 }) { await service.shutDown() }
+        }
     }
 
     public func start(context: ModuleContext) async throws {

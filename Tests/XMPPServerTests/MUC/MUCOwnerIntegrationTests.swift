@@ -203,4 +203,19 @@ struct MUCOwnerIntegrationTests {
             #expect(history.child(named: "body") == nil && history.child(named: "retracted", namespace: "urn:xmpp:message-retract:1") != nil)
         }
     }
+
+    @Test("a server that shuts down tells occupants they are out of the room (332) before it closes their streams")
+    func shutdown() async throws {
+        let server = try await TestServer()
+        try await server.addUser("alice", password: "alice-password")
+        let alice = try await server.login("alice", password: "alice-password", resource: "desk")
+        try await alice.sendPresence()
+        try await alice.createInstantRoom(MUC.room("closing"), as: "Alice")
+        let dataDirectory = server.dataDirectory
+        await server.server.shutdown()
+        let out = try await alice.presence(from: MUC.occupant("closing", "Alice"), type: "unavailable")
+        #expect(MUC.codes(out) == [332, 110])
+        await alice.close()
+        try? FileManager.default.removeItem(atPath: dataDirectory)
+    }
 }

@@ -156,6 +156,7 @@ public final class ModuleRegistrar: @unchecked Sendable {
     private(set) var detachedDeliveryHandlers: [@Sendable (ClientSession, Element) -> Void] = []
     private(set) var serverFeatures: [String] = []
     private(set) var accountFeatures: [String] = []
+    private(set) var accountIdentities: [DiscoIdentity] = []
     private(set) var streamFeatures: [@Sendable () -> Element] = []
     public private(set) var modules: [String] = []
     /// Registration mistakes (a service domain taken twice), reported when the server starts.
@@ -242,6 +243,18 @@ public final class ModuleRegistrar: @unchecked Sendable {
         case .server: if !self.serverFeatures.contains(feature) { self.serverFeatures.append(feature) }
         case .account: if !self.accountFeatures.contains(feature) { self.accountFeatures.append(feature) }
         }
+    }
+
+    /// Adds a service discovery identity to accounts (XEP-0163: `pubsub/pep`), next to
+    /// `account/registered`.
+    public func addIdentity(_ identity: DiscoIdentity, target: IQTarget) {
+        guard target == .account, !self.accountIdentities.contains(identity) else { return }
+        self.accountIdentities.append(identity)
+    }
+
+    /// Identities modules added for accounts.
+    public func identities(for target: IQTarget) -> [DiscoIdentity] {
+        target == .account ? self.accountIdentities : []
     }
 
     /// Adds an element to the stream features of authenticated streams; built once all

@@ -8,10 +8,11 @@ public enum DefaultModules {
 
     public static func modules(for configuration: ServerConfiguration) -> [any ServerModule] {
         let policy = CommunicationPolicy()
+        let pep = PersonalEventingModule()
         var modules: [any ServerModule] = [
             RosterModule(), PresenceModule(), PushModule(), OfflineModule(), DiscoModule(), PingModule(), TimeModule(),
-            LastActivityModule(), VCardModule(), PrivateStorageModule(), BlockingModule(policy: policy), PrivacyListsModule(policy: policy),
-            CarbonsModule(), MultiUserChatModule(), PubSubModule(), PersonalEventingModule(),
+            LastActivityModule(), VCardModule(avatars: pep.bridge), PrivateStorageModule(bookmarks: pep.bridge), BlockingModule(policy: policy),
+            PrivacyListsModule(policy: policy), CarbonsModule(), MultiUserChatModule(), PubSubModule(), pep,
         ]
         if configuration.modules.archive { modules.append(MessageArchiveModule()) }
         if configuration.modules.version { modules.append(VersionModule()) }

@@ -66,9 +66,15 @@ extension Room {
                     return self.error(stanza, StanzaError(.badRequest, text: "an affiliation change names a JID"))
                 }
                 let current = self.record.affiliation(of: jid)
-                // §9: admins manage members and outcasts below admin; owners manage everything.
-                let mayChange = actorAffiliation == .owner || (actorAffiliation == .admin && current < .admin && affiliation < .admin)
-                guard mayChange else { return self.error(stanza, StanzaError(.notAllowed, text: "you may not change that affiliation")) }
+                // §9 and §10: admins manage members and outcasts, owners everything.
+                if actorAffiliation < .admin || (actorAffiliation == .admin && affiliation >= .admin) {
+                    return self.error(stanza, StanzaError(.forbidden, text: "you may not grant that affiliation"))
+                }
+                if actorAffiliation == .admin, current >= .admin {
+                    return self.error(stanza, StanzaError(.notAllowed, text: "admins cannot change the affiliation of admins and owners"))
+                }
+                // §9.1: nobody bans themselves.
+                if affiliation == .outcast, jid == from.bare { return self.error(stanza, StanzaError(.conflict, text: "you cannot ban yourself")) }
                 changes.append(.affiliation(jid, affiliation, reason))
             } else {
                 return self.error(stanza, StanzaError(.badRequest, text: "an item needs a role or an affiliation"))
@@ -95,12 +101,17 @@ extension Room {
     }
 
     /// Why a moderator may not give `target` this role (§8.2–§8.5, §9.6), if so.
-    private func refusal(roleChangeOf target: Occupant, to role: MUCRole, byAffiliation actor: MUCAffiliation) -> StanzaError? {
+    func refusal(roleChangeOf target: Occupant, to role: MUCRole, byAffiliation actor: MUCAffiliation) -> StanzaError? {
         let targetAffiliation = self.record.affiliation(of: target.bareJID)
         switch role {
-        case .none, .visitor:
-            // Nobody kicks or silences someone of equal or higher standing among admins and owners.
-            if targetAffiliation >= .admin { return StanzaError(.notAllowed, text: "admins and owners cannot be kicked or silenced") }
+        case .none:
+            // §8.2: nobody kicks admins or owners, nor anyone ranked above them.
+            if targetAffiliation >= .admin { return StanzaError(.notAllowed, text: "admins and owners cannot be kicked") }
+            if targetAffiliation > actor { return StanzaError(.notAllowed, text: "you cannot kick someone whose affiliation is above yours") }
+        case .visitor:
+            // §8.4: voice stays with admins and owners, and with anyone at or above the moderator's affiliation.
+            if targetAffiliation >= .admin { return StanzaError(.notAllowed, text: "admins and owners keep their voice") }
+            if targetAffiliation >= actor, actor < .admin { return StanzaError(.notAllowed, text: "you cannot silence someone at or above your affiliation") }
         case .moderator:
             if actor < .admin { return StanzaError(.notAllowed, text: "only admins may grant moderator") }
         case .participant:

@@ -163,6 +163,9 @@ extension Room {
 
     private func registrationForm(_ stanza: Element, from: JID) -> [RoomAction] {
         let entry = self.record.affiliations[from.bare.description]
+        let affiliation = entry?.affiliation ?? .none
+        if affiliation == .outcast { return self.error(stanza, StanzaError(.forbidden, text: "you are banned from this room")) }
+        if self.configuration.membersOnly, affiliation < .member { return self.error(stanza, StanzaError(.notAllowed, text: "ask an admin of this room for membership")) }
         if let nick = entry?.nick {
             return [.send(stanza.iqResult(payload: Element("query", namespace: XMPPNamespace.register, children: [
                 Element("registered", namespace: XMPPNamespace.register), Element("username", namespace: XMPPNamespace.register, text: nick),

@@ -160,6 +160,9 @@ extension Room {
             guard let nick = form.value("muc#roomnick"), let target = self.occupants[nick] else {
                 return self.error(stanza, StanzaError(.itemNotFound, text: "no occupant with that nickname"))
             }
+            // Only a visitor's request can be granted; nobody is demoted by an approval.
+            guard target.role == .visitor else { return [] }
+            if let refusal = self.refusal(roleChangeOf: target, to: .participant, byAffiliation: self.record.affiliation(of: from)) { return self.error(stanza, refusal) }
             return self.setRole(of: target, to: .participant, by: sender, reason: nil)
         }
         guard sender.role == .visitor else { return self.error(stanza, StanzaError(.notAcceptable, text: "you have voice already")) }

@@ -57,7 +57,7 @@ extension Room {
         case "error":
             // A client that bounces the room's presence is gone (a "ghost"): take it out.
             guard let occupant = self.occupant(for: from) else { return [] }
-            return self.leave(session: from, of: occupant, statuses: [333], presence: nil)
+            return self.leave(session: from, of: occupant, statuses: [333], presence: nil) + self.closeIfDeserted()
         case "unavailable":
             guard let occupant = self.occupant(for: from) else { return [] }
             return self.leave(session: from, of: occupant, statuses: [], presence: stanza) + self.closeIfDeserted()
@@ -108,7 +108,7 @@ extension Room {
         if self.configuration.whois == .anyone { codes.append(100) }
         if self.configuration.archived { codes.append(170) }
         if self.isNew { codes.append(201) }
-        if request.requestedNick != nick { codes.append(210) }
+        if !request.requestedNick.unicodeScalars.elementsEqual(nick.unicodeScalars) { codes.append(210) }
         self.isNew = false
 
         let presence = Self.cleaned(stanza)
@@ -197,7 +197,10 @@ extension Room {
         renamed.presences[session] = Self.cleaned(stanza)
         self.removeOccupant(occupant.nick)
         self.insert(renamed)
-        actions += self.broadcastPresence(of: renamed, except: [], selfCodes: [110])
+        // §7.6: 210 when the service changed the nickname as written (preparation).
+        let written = JoinRequest(stanza, nick: nick).requestedNick
+        let modified = !written.unicodeScalars.elementsEqual(nick.unicodeScalars)
+        actions += self.broadcastPresence(of: renamed, except: [], selfCodes: modified ? [110, 210] : [110])
         return actions
     }
 

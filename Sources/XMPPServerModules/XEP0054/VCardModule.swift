@@ -1,15 +1,20 @@
 import XMPPCore
 import XMPPServer
 
-/// XEP-0054: vcard-temp, stored per account within a size limit.
+/// XEP-0054: vcard-temp, stored per account within a size limit; with personal eventing, a
+/// PHOTO is also published as the XEP-0084 avatar (XEP-0398).
 public struct VCardModule: ServerModule {
     public let name = "vcard"
+    private let avatars: PersonalEventingBridge?
 
-    public init() {}
+    public init(avatars: PersonalEventingBridge? = nil) {
+        self.avatars = avatars
+    }
 
     public func register(with registrar: ModuleRegistrar) {
         let context = registrar.context
         let limit = context.configuration.limits.maxVCardBytes
+        let avatars = self.avatars
         registrar.addFeature(XMPPNamespace.vcard, target: .account)
         registrar.addFeature(XMPPNamespace.vcard)
         registrar.handleIQ(.get, namespace: XMPPNamespace.vcard, target: .account) { request in
@@ -25,6 +30,7 @@ public struct VCardModule: ServerModule {
             let text = request.payload.storedText
             guard text.utf8.count <= limit else { throw StanzaError(.notAcceptable, text: "vCards are limited to \(limit) bytes") }
             try await context.storage.accountData.setValue(request.payload.children.isEmpty ? nil : text, for: request.from.bare, key: AccountDataKey.vcard)
+            if let avatars { try await AvatarConversion.vCardStored(request.payload, owner: request.from.bare, bridge: avatars) }
             return nil
         }
     }

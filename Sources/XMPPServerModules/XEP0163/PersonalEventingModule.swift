@@ -11,6 +11,8 @@ public struct PersonalEventingModule: ServerModule {
     public let name = "pep"
     private let storage = LockedBox<ModuleStorage?>(nil)
     private let interest = PresenceInterest()
+    /// For the modules that convert to and from PEP (bookmarks, vCard avatars).
+    public let bridge = PersonalEventingBridge()
 
     public init() {}
 
@@ -25,6 +27,9 @@ public struct PersonalEventingModule: ServerModule {
             return configuration
         }
         let pep = PersonalEventing(engine: engine, interest: self.interest, context: context)
+        let bridge = self.bridge
+        bridge.attach(pep)
+        registrar.addFeature(AvatarConversion.feature, target: .account)
         registrar.addIdentity(DiscoIdentity(category: "pubsub", type: "pep"), target: .account)
         for feature in PubSubNamespace.features { registrar.addFeature(feature, target: .account) }
 
@@ -34,6 +39,9 @@ public struct PersonalEventingModule: ServerModule {
                     let outcome = try await engine.handle(type, payload: request.payload, host: .personal(request.to), requester: request.from)
                     await context.route(request.stanza.iqResult(payload: outcome.payload))
                     await pep.deliver(outcome.events, owner: request.to.bare)
+                    for case .published(AvatarConversion.metadataNode, let items, _) in outcome.events {
+                        if let item = items.last { await AvatarConversion.metadataPublished(item, owner: request.to.bare, bridge: bridge, context: context) }
+                    }
                     throw IQAlreadyAnswered()
                 }
             }
@@ -45,8 +53,9 @@ public struct PersonalEventingModule: ServerModule {
         }
         // …and the account's own clients.
         registrar.onOutbound(.presence, priority: 10) { presence, session in
-            if presence.to == nil { await pep.contactPresence(presence, owner: session.jid.bare, from: session.jid) }
-            return .continue(presence)
+            guard presence.to == nil else { return .continue(presence) }
+            await pep.contactPresence(presence, owner: session.jid.bare, from: session.jid)
+            return .continue(await AvatarConversion.stamp(presence, owner: session.jid.bare, bridge: bridge))
         }
         registrar.onEvent { event in
             if case .sessionEnded(let session, _) = event { pep.interest.forget(session.jid, of: session.jid.bare) }

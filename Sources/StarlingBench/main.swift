@@ -70,7 +70,7 @@ for (name, query) in queries {
     var times: [Double] = []
     for _ in 0..<50 {
         let start = DispatchTime.now()
-        let page = try await storage.query(query, for: account)
+        let page = try await storage.archive.query(query, for: account)
         times.append(milliseconds(start))
         precondition(page.items.count == 50, "\(name) returned \(page.items.count) items")
     }

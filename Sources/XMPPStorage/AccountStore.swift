@@ -23,6 +23,9 @@ public protocol StorageBackend: Sendable {
     var offline: any OfflineStore { get }
     var accountData: any AccountDataStore { get }
     var archive: any ArchiveStore { get }
+    /// Archives of chat rooms (XEP-0045 with XEP-0313), keyed by room JID: no account
+    /// owns them, so they outlive any account.
+    var roomArchive: any ArchiveStore { get }
     /// Documents that modules own (`ModuleStorage`), in one namespace per module.
     var moduleData: any ModuleDataStore { get }
     /// Flushes and closes; the backend is unusable afterwards.

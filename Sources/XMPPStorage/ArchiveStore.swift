@@ -63,6 +63,12 @@ public enum ArchiveError: Error, Sendable, Hashable {
 public protocol ArchiveStore: Sendable {
     func append(_ message: ArchivedMessage, body: String?, for account: JID) async throws
     func query(_ query: ArchiveQuery, for account: JID) async throws -> ArchivePage
+    /// The message archived under this ID, if any.
+    func message(id: String, for account: JID) async throws -> ArchivedMessage?
+    /// Replaces what is kept of a message, keeping its ID, time and place in the archive (a
+    /// moderator's tombstone, XEP-0425); false when the archive holds no such message.
+    @discardableResult
+    func replace(id: String, stanza: String, body: String?, for account: JID) async throws -> Bool
     /// Deletes the account's whole archive; returns how many messages it held.
     @discardableResult
     func purge(account: JID) async throws -> Int

@@ -34,6 +34,8 @@ public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, O
     public var offline: any OfflineStore { self }
     public var accountData: any AccountDataStore { self }
     public var archive: any ArchiveStore { self }
+    /// Room JIDs never equal account JIDs, so one map holds both.
+    public var roomArchive: any ArchiveStore { self }
     public let moduleData: any ModuleDataStore = InMemoryModuleData()
 
     public func close() async {}
@@ -226,6 +228,19 @@ extension InMemoryStorage {
         guard !pattern.isEmpty else { return true }
         guard haystack.count >= pattern.count else { return false }
         return (0...(haystack.count - pattern.count)).contains { haystack[$0..<($0 + pattern.count)].elementsEqual(pattern) }
+    }
+
+    public func message(id: String, for account: JID) async throws -> ArchivedMessage? {
+        self.state.withLock { $0.archives[account.bare]?.first { $0.message.id == id }?.message }
+    }
+
+    public func replace(id: String, stanza: String, body: String?, for account: JID) async throws -> Bool {
+        self.state.withLock { state in
+            guard let index = state.archives[account.bare]?.firstIndex(where: { $0.message.id == id }) else { return false }
+            state.archives[account.bare]?[index].message.stanza = stanza
+            state.archives[account.bare]?[index].body = body
+            return true
+        }
     }
 
     public func purge(account: JID) async throws -> Int {

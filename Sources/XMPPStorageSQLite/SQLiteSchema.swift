@@ -101,6 +101,23 @@ enum SQLiteSchema {
             version INTEGER NOT NULL
         ) WITHOUT ROWID;
         """,
+        // Archives of chat rooms (XEP-0045 with XEP-0313): the account archive's columns, keyed
+        // by the room's JID, which is no account.
+        """
+        CREATE TABLE room_archive (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            domain TEXT NOT NULL,
+            localpart TEXT NOT NULL,
+            id TEXT NOT NULL,
+            stamp REAL NOT NULL,
+            with_jid TEXT NOT NULL,
+            body TEXT,
+            stanza TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX room_archive_by_id ON room_archive (domain, localpart, id);
+        CREATE INDEX room_archive_by_room ON room_archive (domain, localpart, seq);
+        CREATE INDEX room_archive_by_time ON room_archive (domain, localpart, stamp);
+        """,
     ]
 
     /// Brings the schema up to date. Two processes may open a new file at once (two

@@ -2,17 +2,30 @@ import Foundation
 import XMPPCore
 import XMPPStorage
 
-extension SQLiteStorage: ArchiveStore {
-    public var archive: any ArchiveStore { self }
+extension SQLiteStorage {
+    public var archive: any ArchiveStore { SQLiteArchiveStore(storage: self, table: "archive") }
+    public var roomArchive: any ArchiveStore { SQLiteArchiveStore(storage: self, table: "room_archive") }
+}
+
+/// One archive table: accounts' (`archive`, deleted with the account) or rooms' (`room_archive`).
+struct SQLiteArchiveStore: ArchiveStore {
+    let storage: SQLiteStorage
+    /// A constant of this file, never input.
+    let table: String
+
+    private func run<Result: Sendable>(_ body: @escaping @Sendable (SQLiteConnection) throws -> Result) async throws -> Result {
+        try await self.storage.run(body)
+    }
 
     private static func accountKey(_ account: JID) -> [SQLiteConnection.Value] {
         [.text(account.domainpart), .text(account.localpart ?? "")]
     }
 
     public func append(_ message: ArchivedMessage, body: String?, for account: JID) async throws {
+        let table = self.table
         _ = try await self.run { connection in
             try connection.execute(
-                "INSERT INTO archive (domain, localpart, id, stamp, with_jid, body, stanza) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO \(table) (domain, localpart, id, stamp, with_jid, body, stanza) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 Self.accountKey(account) + [
                     .text(message.id), .real(message.timestamp.timeIntervalSince1970), .text(message.with.bare.description),
                     body.map { .text($0) } ?? .null, .text(message.stanza),
@@ -21,11 +34,12 @@ extension SQLiteStorage: ArchiveStore {
     }
 
     public func query(_ query: ArchiveQuery, for account: JID) async throws -> ArchivePage {
-        try await self.run { connection in
+        let table = self.table
+        return try await self.run { connection in
             var conditions = ["domain = ?", "localpart = ?"]
             var parameters = Self.accountKey(account)
             func sequence(of id: String) throws -> Int64 {
-                guard let seq = try connection.execute("SELECT seq FROM archive WHERE domain = ? AND localpart = ? AND id = ?", Self.accountKey(account) + [.text(id)]).first?.first?.integer else {
+                guard let seq = try connection.execute("SELECT seq FROM \(table) WHERE domain = ? AND localpart = ? AND id = ?", Self.accountKey(account) + [.text(id)]).first?.first?.integer else {
                     throw ArchiveError.unknownID(id)
                 }
                 return seq
@@ -57,7 +71,7 @@ extension SQLiteStorage: ArchiveStore {
                 conditions.append("seq < ?")
                 parameters.append(.integer(try sequence(of: before)))
             }
-            let sql = "SELECT id, stamp, with_jid, stanza FROM archive WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq \(backwards ? "DESC" : "ASC") LIMIT ?"
+            let sql = "SELECT id, stamp, with_jid, stanza FROM \(table) WHERE \(conditions.joined(separator: " AND ")) ORDER BY seq \(backwards ? "DESC" : "ASC") LIMIT ?"
             // A negative limit is zero; left alone, LIMIT 0 (-1 + 1) would call an empty page complete.
             let limit = max(0, query.limit)
             let rows = try connection.execute(sql, parameters + [.integer(Int64(limit) + 1)])
@@ -70,16 +84,37 @@ extension SQLiteStorage: ArchiveStore {
         }
     }
 
+    public func message(id: String, for account: JID) async throws -> ArchivedMessage? {
+        let table = self.table
+        return try await self.run { connection in
+            let rows = try connection.execute("SELECT id, stamp, with_jid, stanza FROM \(table) WHERE domain = ? AND localpart = ? AND id = ?", Self.accountKey(account) + [.text(id)])
+            guard let row = rows.first, let id = row[0].text, let stamp = row[1].real, let with = row[2].text.flatMap({ try? JID($0) }), let stanza = row[3].text else { return nil }
+            return ArchivedMessage(id: id, timestamp: Date(timeIntervalSince1970: stamp), with: with, stanza: stanza)
+        }
+    }
+
+    public func replace(id: String, stanza: String, body: String?, for account: JID) async throws -> Bool {
+        let table = self.table
+        return try await self.run { connection in
+            try connection.execute(
+                "UPDATE \(table) SET stanza = ?, body = ? WHERE domain = ? AND localpart = ? AND id = ?",
+                [.text(stanza), body.map { .text($0) } ?? .null] + Self.accountKey(account) + [.text(id)])
+            return connection.changes > 0
+        }
+    }
+
     public func purge(account: JID) async throws -> Int {
-        try await self.run { connection in
-            try connection.execute("DELETE FROM archive WHERE domain = ? AND localpart = ?", Self.accountKey(account))
+        let table = self.table
+        return try await self.run { connection in
+            try connection.execute("DELETE FROM \(table) WHERE domain = ? AND localpart = ?", Self.accountKey(account))
             return connection.changes
         }
     }
 
     public func expire(before date: Date) async throws -> Int {
-        try await self.run { connection in
-            try connection.execute("DELETE FROM archive WHERE stamp < ?", [.real(date.timeIntervalSince1970)])
+        let table = self.table
+        return try await self.run { connection in
+            try connection.execute("DELETE FROM \(table) WHERE stamp < ?", [.real(date.timeIntervalSince1970)])
             return connection.changes
         }
     }

@@ -58,12 +58,7 @@ public struct MessageArchiveModule: ServerModule {
             // Only <query/> asks for the form; anything else in the namespace is a request we
             // do not implement (RFC 6120 §8.3.3.3), not a request for the form.
             guard request.payload.name == "query" else { throw StanzaError(.featureNotImplemented) }
-            // The query form (XEP-0313 §6.1).
-            let fields = ["with", "start", "end", Self.fulltext].map { Element("field", namespace: XMPPNamespace.dataForms, attributes: [("var", $0), ("type", $0 == "with" ? "jid-single" : "text-single")]) }
-            var form = Element("x", namespace: XMPPNamespace.dataForms, attributes: [("type", "form")])
-            form.append(Element("field", namespace: XMPPNamespace.dataForms, attributes: [("var", "FORM_TYPE"), ("type", "hidden")], children: [Element("value", namespace: XMPPNamespace.dataForms, text: Self.namespace)]))
-            form.append(contentsOf: fields)
-            return Element("query", namespace: Self.namespace, children: [form])
+            return Self.queryForm
         }
 
         registrar.handleIQ(.set, namespace: Self.namespace, target: .account) { request in
@@ -85,26 +80,10 @@ public struct MessageArchiveModule: ServerModule {
                 throw StanzaError(.itemNotFound, text: "no message with that ID in the archive")
             }
             let queryID = request.payload[attribute: "queryid"]
-            for item in page.items {
-                guard let original = Element.parse(item.stanza) else { continue }
-                var result = Element("result", namespace: Self.namespace, attributes: [("id", item.id)])
-                if let queryID { result[attribute: "queryid"] = queryID }
-                result.append(Element("forwarded", namespace: Self.forward, children: [
-                    Element("delay", namespace: XMPPNamespace.delay, attributes: [("stamp", XMPPDateTime.string(item.timestamp))]), original,
-                ]))
-                var message = Element("message", namespace: XMPPNamespace.client, attributes: [("to", session.jid.description), ("from", account.description)])
-                message.append(result)
+            for message in Self.resultMessages(page, queryID: queryID, from: account, to: session.jid) {
                 session.deliver(message)
             }
-            var set = Element(name: "set", namespace: Self.rsm)
-            if let first = page.items.first, let last = page.items.last {
-                set.append(Element("first", namespace: Self.rsm, text: first.id))
-                set.append(Element("last", namespace: Self.rsm, text: last.id))
-            }
-            var fin = Element("fin", namespace: Self.namespace, children: [set])
-            if page.complete { fin[attribute: "complete"] = "true" }
-            if let queryID { fin[attribute: "queryid"] = queryID }
-            return fin
+            return Self.fin(page, queryID: queryID)
         }
     }
 
@@ -205,6 +184,38 @@ public struct MessageArchiveModule: ServerModule {
 
     // MARK: - Queries
 
+    /// The query form (XEP-0313 §6.1).
+    static var queryForm: Element {
+        let fields = ["with", "start", "end", Self.fulltext].map { DataForm.Field($0, type: $0 == "with" ? "jid-single" : "text-single") }
+        return Element("query", namespace: Self.namespace, children: [DataForm(type: "form", formType: Self.namespace, fields: fields).element])
+    }
+
+    /// The page's messages as XEP-0313 §4.2 results, from the archive's owner to the asker.
+    static func resultMessages(_ page: ArchivePage, queryID: String?, from archive: JID, to asker: JID) -> [Element] {
+        page.items.compactMap { item in
+            guard let original = Element.parse(item.stanza) else { return nil }
+            var result = Element("result", namespace: Self.namespace, attributes: [("id", item.id)])
+            if let queryID { result[attribute: "queryid"] = queryID }
+            result.append(Element("forwarded", namespace: Self.forward, children: [
+                Element("delay", namespace: XMPPNamespace.delay, attributes: [("stamp", XMPPDateTime.string(item.timestamp))]), original,
+            ]))
+            return Element("message", namespace: XMPPNamespace.client, attributes: [("to", asker.description), ("from", archive.description)], children: [result])
+        }
+    }
+
+    /// The `<fin/>` that ends a query (XEP-0313 §4.3), with the page's RSM bounds.
+    static func fin(_ page: ArchivePage, queryID: String?) -> Element {
+        var set = Element(name: "set", namespace: Self.rsm)
+        if let first = page.items.first, let last = page.items.last {
+            set.append(Element("first", namespace: Self.rsm, text: first.id))
+            set.append(Element("last", namespace: Self.rsm, text: last.id))
+        }
+        var fin = Element("fin", namespace: Self.namespace, children: [set])
+        if page.complete { fin[attribute: "complete"] = "true" }
+        if let queryID { fin[attribute: "queryid"] = queryID }
+        return fin
+    }
+
     static func parseQuery(_ query: Element) throws -> ArchiveQuery {
         var result = ArchiveQuery()
         if let form = query.child(named: "x", namespace: XMPPNamespace.dataForms) {
@@ -215,7 +226,7 @@ public struct MessageArchiveModule: ServerModule {
                     guard let jid = try? JID(value) else { throw StanzaError(.badRequest, text: "'with' is not a JID") }
                     result.with = jid.bare
                 case "start", "end":
-                    guard let date = self.parseDate(value) else { throw StanzaError(.badRequest, text: "'\(name)' is not an XEP-0082 date-time") }
+                    guard let date = XMPPDateTime.parse(value) else { throw StanzaError(.badRequest, text: "'\(name)' is not an XEP-0082 date-time") }
                     if name == "start" { result.start = date } else { result.end = date }
                 case Self.fulltext:
                     result.fulltext = value
@@ -237,11 +248,4 @@ public struct MessageArchiveModule: ServerModule {
         return result
     }
 
-    static func parseDate(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
-    }
 }

@@ -193,4 +193,32 @@ struct ArchiveStoreContractTests {
             #expect(try await storage.archive.query(ArchiveQuery(), for: bob).items.isEmpty)
         }
     }
+
+    @Test("a room archive needs no account; a message is found by ID and replaced in place, keeping its time and position; full text follows the new body", arguments: Backend.allCases)
+    func lookupAndReplace(_ backend: Backend) async throws {
+        try await backend.withStorage { storage in
+            // A room's archive: no account of that name exists, and none needs to.
+            let room = try JID("room@conference.example.com")
+            for index in 1...10 {
+                let peer = try JID(index % 2 == 1 ? Self.juliet : Self.romeo)
+                let message = ArchivedMessage(
+                    id: "m\(index)", timestamp: Fixture.epoch.addingTimeInterval(Double(index) * 60), with: peer, stanza: "<message id='s\(index)'/>")
+                try await storage.roomArchive.append(message, body: "body number \(index)", for: room)
+            }
+            let found = try #require(try await storage.roomArchive.message(id: "m4", for: room))
+            #expect(found.stanza == "<message id='s4'/>" && found.with.description == Self.romeo)
+            #expect(try await storage.roomArchive.message(id: "m4", for: try JID("other@conference.example.com")) == nil)
+            #expect(try await storage.roomArchive.message(id: "nope", for: room) == nil)
+
+            #expect(try await storage.roomArchive.replace(id: "m4", stanza: "<message><retracted/></message>", body: nil, for: room))
+            #expect(try await !storage.roomArchive.replace(id: "nope", stanza: "<message/>", body: nil, for: room))
+            let page = try await storage.roomArchive.query(ArchiveQuery(), for: room)
+            #expect(Self.ids(page) == (1...10).map { "m\($0)" })
+            let replaced = try #require(page.items.first { $0.id == "m4" })
+            #expect(replaced.stanza == "<message><retracted/></message>")
+            #expect(Fixture.closeEnough(replaced.timestamp, Fixture.epoch.addingTimeInterval(4 * 60)))
+            // The old body is no longer searchable.
+            #expect(Self.ids(try await storage.roomArchive.query(ArchiveQuery(fulltext: "number 4"), for: room)).isEmpty)
+        }
+    }
 }

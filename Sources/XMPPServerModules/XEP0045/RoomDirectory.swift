@@ -1,0 +1,74 @@
+import Foundation
+import NIOConcurrencyHelpers
+import XMPPCore
+import XMPPServer
+import XMPPStorage
+
+/// The rooms of one MUC service that are in memory. A room is loaded from storage when a
+/// stanza first addresses it and dropped again when its last occupant leaves, so a service
+/// with a million persistent rooms starts as fast as one with none. Each room takes its
+/// stanzas one at a time, in order, on a task of its own while it has any: one busy room
+/// never holds up the others.
+final class RoomDirectory: Sendable {
+    /// One room's queue; `room` is touched only by the task that drains the queue.
+    final class Mailbox: @unchecked Sendable {
+        var pending: [Element] = []
+        var draining = false
+        var loaded = false
+        var room: Room?
+        /// The room's directory entry (its name when public and open), kept under the lock
+        /// for listings while the room is busy.
+        var listing: String?
+    }
+
+    let service: MUCService
+    private let mailboxes = NIOLockedValueBox<[String: Mailbox]>([:])
+
+    init(service: MUCService) {
+        self.service = service
+    }
+
+    /// Queues a stanza for the room `name` (a prepared localpart); its task starts if idle.
+    func dispatch(_ stanza: Element, to name: String) {
+        let (mailbox, start) = self.mailboxes.withLockedValue { boxes -> (Mailbox, Bool) in
+            let mailbox = boxes[name] ?? Mailbox()
+            boxes[name] = mailbox
+            mailbox.pending.append(stanza)
+            let start = !mailbox.draining
+            mailbox.draining = true
+            return (mailbox, start)
+        }
+        guard start else { return }
+        Task { await self.drain(mailbox, name: name) }
+    }
+
+    private func drain(_ mailbox: Mailbox, name: String) async {
+        while true {
+            let next: Element? = self.mailboxes.withLockedValue { boxes in
+                if !mailbox.pending.isEmpty { return mailbox.pending.removeFirst() }
+                mailbox.draining = false
+                // An empty room leaves memory; it is stored already if it is persistent.
+                if mailbox.room?.isEmpty ?? true, boxes[name] === mailbox { boxes[name] = nil }
+                return nil
+            }
+            guard let stanza = next else { return }
+            if !mailbox.loaded {
+                mailbox.room = await self.service.load(name)
+                mailbox.loaded = true
+            }
+            let room = await self.service.handle(stanza, room: mailbox.room, name: name)
+            mailbox.room = room
+            let listing = room.flatMap { $0.configuration.isPublic && !$0.locked ? $0.configuration.name : nil }
+            self.mailboxes.withLockedValue { _ in mailbox.listing = listing }
+        }
+    }
+
+    /// Rooms in memory that anyone may see listed (public, configured), with their names.
+    func listedLiveRooms() -> [(name: String, title: String)] {
+        self.mailboxes.withLockedValue { boxes in
+            boxes.compactMap { name, box in box.listing.map { (name, $0) } }
+        }
+    }
+
+    var loadedCount: Int { self.mailboxes.withLockedValue { $0.count } }
+}

@@ -249,6 +249,13 @@ public final class XMPPClient: @unchecked Sendable {
         }
     }
 
+    /// A stanza already received and kept (while waiting for another) that matches, without
+    /// waiting for more: what came before an IQ's answer, such as XEP-0313 results.
+    public func takeHeld(where predicate: (Element) -> Bool) -> Element? {
+        guard let index = self.held.firstIndex(where: predicate) else { return nil }
+        return self.held.remove(at: index)
+    }
+
     /// Sends an IQ and waits for its result or error (other stanzas in between are kept).
     public func iq(_ type: String, to: JID?, payload: Element) async throws -> Element {
         let id = self.makeID()

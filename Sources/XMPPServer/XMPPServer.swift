@@ -264,6 +264,7 @@ public final class XMPPServer: @unchecked Sendable {
         self.trimTask?.cancel()
         self.logger.info("shutting down", metadata: ["connections": "\(self.core.connections.count)"])
         await self.closeListeners()
+        await self.core.router.emit(.shuttingDown)
         self.core.connections.terminateAll(.systemShutdown)
         self.s2s?.shutdown()
         for _ in 0..<50 where self.core.connections.count > 0 {

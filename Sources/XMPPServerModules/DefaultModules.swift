@@ -11,7 +11,7 @@ public enum DefaultModules {
         var modules: [any ServerModule] = [
             RosterModule(), PresenceModule(), PushModule(), OfflineModule(), DiscoModule(), PingModule(), TimeModule(),
             LastActivityModule(), VCardModule(), PrivateStorageModule(), BlockingModule(policy: policy), PrivacyListsModule(policy: policy),
-            CarbonsModule(), MultiUserChatModule(),
+            CarbonsModule(), MultiUserChatModule(), PubSubModule(), PersonalEventingModule(),
         ]
         if configuration.modules.archive { modules.append(MessageArchiveModule()) }
         if configuration.modules.version { modules.append(VersionModule()) }

@@ -44,6 +44,19 @@ final class InMemoryModuleData: ModuleDataStore {
         }
     }
 
+    /// Deletes every module's documents in `account:` collections keyed by the account.
+    func deleteAccountDocuments(of account: String) {
+        let prefix = Array("\(account)\u{0}".utf8)
+        let accountCollection = Array(ModuleAccountDocuments.collectionPrefix.utf8)
+        self.state.withLock { state in
+            for (module, documents) in state.documents {
+                state.documents[module] = documents.filter { key, _ in
+                    !(key.collection.starts(with: accountCollection) && key.key.starts(with: prefix))
+                }
+            }
+        }
+    }
+
     /// One module's documents during a transaction.
     private final class Documents: ModuleDocuments {
         var contents: [DocumentKey: ModuleDocument]

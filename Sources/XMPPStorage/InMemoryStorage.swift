@@ -36,7 +36,8 @@ public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, O
     public var archive: any ArchiveStore { self }
     /// Room JIDs never equal account JIDs, so one map holds both.
     public var roomArchive: any ArchiveStore { self }
-    public let moduleData: any ModuleDataStore = InMemoryModuleData()
+    public var moduleData: any ModuleDataStore { self.moduleDocuments }
+    private let moduleDocuments = InMemoryModuleData()
 
     public func close() async {}
 
@@ -66,7 +67,7 @@ public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, O
     }
 
     public func deleteAccount(_ account: JID) async throws -> Bool {
-        self.state.withLock { state in
+        let deleted = self.state.withLock { state in
             let bare = account.bare
             state.rosters[bare] = nil
             state.rosterVersions[bare] = nil
@@ -75,6 +76,8 @@ public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, O
             state.archives[bare] = nil
             return state.accounts.removeValue(forKey: bare) != nil
         }
+        if deleted { self.moduleDocuments.deleteAccountDocuments(of: account.bare.description) }
+        return deleted
     }
 
     public func accountExists(_ account: JID) async throws -> Bool {

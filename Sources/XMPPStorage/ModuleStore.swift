@@ -23,12 +23,19 @@ import Foundation
 ///   requester and size in the value; `updatedAt` dates it for expiry, and a per-account
 ///   prefix (`account\u{0}slot`) sums an account's quota.
 ///
-/// Documents belong to the module, not to an account: deleting an account leaves them, so a
-/// module that keys documents by account removes them itself when the account goes.
+/// Documents belong to the module, not to an account, with one exception: collections whose
+/// names start with `account:` (`ModuleAccountDocuments.collectionPrefix`) hold documents
+/// keyed `<bare JID>\u{0}…`, and every backend deletes those with the account, whoever
+/// deletes it (the running server or `starling deluser`). Personal eventing nodes live there.
 ///
 /// What it is not for: data queried by anything but its key, at the scale of the message
 /// archive (search by time, peer and text over millions of rows). Such data gets a typed
 /// store protocol that every backend implements with its own indexes, as `ArchiveStore` does.
+public enum ModuleAccountDocuments {
+    /// Collections named with this prefix are per-account: keys start with `<bare JID>\u{0}`.
+    public static let collectionPrefix = "account:"
+}
+
 public struct ModuleSchema: Sendable {
     /// The module's stable name, the namespace of its documents ("muc", "pubsub").
     public var module: String

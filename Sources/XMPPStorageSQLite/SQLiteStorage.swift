@@ -107,9 +107,17 @@ public final class SQLiteStorage: StorageBackend, AccountStore {
     public func deleteAccount(_ account: JID) async throws -> Bool {
         guard let localpart = account.localpart else { return false }
         let domain = account.domainpart
+        let bare = account.bare.description
         return try await self.run { connection in
-            try connection.execute("DELETE FROM accounts WHERE domain = ? AND localpart = ?", [.text(domain), .text(localpart)])
-            return connection.changes > 0
+            try connection.transaction {
+                try connection.execute("DELETE FROM accounts WHERE domain = ? AND localpart = ?", [.text(domain), .text(localpart)])
+                let deleted = connection.changes > 0
+                // Per-account module documents (`ModuleAccountDocuments`) go with the account.
+                try connection.execute(
+                    "DELETE FROM module_documents WHERE collection >= ? AND collection < ? AND key >= ? AND key < ?",
+                    [.text(ModuleAccountDocuments.collectionPrefix), .text("account;"), .text(bare + "\u{0}"), .text(bare + "\u{1}")])
+                return deleted
+            }
         }
     }
 

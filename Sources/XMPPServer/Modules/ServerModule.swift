@@ -101,6 +101,9 @@ public enum ServerEvent: Sendable {
     case initialPresence(ClientSession)
     /// A session ended, for any reason; its presence record as it was.
     case sessionEnded(ClientSession, SessionPresence)
+    /// The server stops: listeners are closed, streams are still open. Last words to
+    /// clients go now (XEP-0045 rooms tell occupants with 332).
+    case shuttingDown
 }
 
 public typealias EventHandler = @Sendable (ServerEvent) async -> Void
@@ -153,6 +156,7 @@ public final class ModuleRegistrar: @unchecked Sendable {
     private(set) var detachedDeliveryHandlers: [@Sendable (ClientSession, Element) -> Void] = []
     private(set) var serverFeatures: [String] = []
     private(set) var accountFeatures: [String] = []
+    private(set) var accountIdentities: [DiscoIdentity] = []
     private(set) var streamFeatures: [@Sendable () -> Element] = []
     public private(set) var modules: [String] = []
     /// Registration mistakes (a service domain taken twice), reported when the server starts.
@@ -239,6 +243,18 @@ public final class ModuleRegistrar: @unchecked Sendable {
         case .server: if !self.serverFeatures.contains(feature) { self.serverFeatures.append(feature) }
         case .account: if !self.accountFeatures.contains(feature) { self.accountFeatures.append(feature) }
         }
+    }
+
+    /// Adds a service discovery identity to accounts (XEP-0163: `pubsub/pep`), next to
+    /// `account/registered`.
+    public func addIdentity(_ identity: DiscoIdentity, target: IQTarget) {
+        guard target == .account, !self.accountIdentities.contains(identity) else { return }
+        self.accountIdentities.append(identity)
+    }
+
+    /// Identities modules added for accounts.
+    public func identities(for target: IQTarget) -> [DiscoIdentity] {
+        target == .account ? self.accountIdentities : []
     }
 
     /// Adds an element to the stream features of authenticated streams; built once all

@@ -41,7 +41,8 @@ public struct DiscoModule: ServerModule {
         }
         registrar.handleIQ(.get, namespace: XMPPNamespace.discoInfo, target: .account) { request in
             try await Self.checkVisible(request, context: context)
-            return Self.info(identity: ("account", "registered", nil), features: registrar.features(for: .account), node: nil)
+            let identities = [DiscoIdentity(category: "account", type: "registered")] + registrar.identities(for: .account)
+            return DiscoInfo.result(identities: identities, features: registrar.features(for: .account))
         }
         registrar.handleIQ(.get, namespace: XMPPNamespace.discoItems, target: .account) { request in
             try await Self.checkVisible(request, context: context)

@@ -50,6 +50,14 @@ final class MUCService: Sendable {
 
     private var documents: ModuleStorage? { self.storage.withLock { $0 } }
 
+    func stop() async {
+        await self.rooms.withLock { $0 }?.stop()
+    }
+
+    func shutDown() async {
+        await self.rooms.withLock { $0 }?.shutDown()
+    }
+
     /// The service handler: stanzas for the domain itself or for a room in it.
     func receive(_ stanza: Element) async {
         guard let to = stanza.to else { return }
@@ -98,8 +106,16 @@ final class MUCService: Sendable {
 
     /// Takes one stanza for the room `name` (nil when it does not exist) and returns the room
     /// as it is afterwards (nil when it does not exist or was destroyed).
-    func handle(_ stanza: Element, room: Room?, name: String) async -> Room? {
+    func handle(_ input: RoomInput, room: Room?, name: String) async -> Room? {
         guard let jid = self.roomJID(name) else { return nil }
+        let stanza: Element
+        switch input {
+        case .stanza(let element): stanza = element
+        case .shutdown:
+            guard var room else { return nil }
+            for case .send(let element) in room.shutDown() { await self.context.route(element) }
+            return room
+        }
         var existing = room
         if existing == nil { existing = await self.create(jid, name: name, for: stanza) }
         guard var room = existing else { return nil }

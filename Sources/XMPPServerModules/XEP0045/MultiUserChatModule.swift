@@ -9,6 +9,7 @@ public struct MultiUserChatModule: ServerModule {
     public let name = "muc"
     static let schema = ModuleSchema(module: "muc")
     private let storage = LockedBox<ModuleStorage?>(nil)
+    private let services = LockedBox<[MUCService]>([])
 
     public init() {}
 
@@ -34,11 +35,21 @@ public struct MultiUserChatModule: ServerModule {
                 domain: service.domain, host: host, identity: DiscoIdentity(category: "conference", type: "text", name: "Chat rooms"),
                 features: [MUCNamespace.muc, MUCNamespace.unique, XMPPNamespace.discoInfo, XMPPNamespace.discoItems],
                 handler: { stanza in await service.receive(stanza) }))
+            self.services.withLock { $0.append(service) }
+        }
+        let services = self.services
+        registrar.onEvent { event in
+            guard case .shuttingDown = event else { return }
+            for service in services.withLock({ $0 }) { await service.shutDown() }
         }
     }
 
     public func start(context: ModuleContext) async throws {
         let storage = try await ModuleStorage.open(Self.schema, in: context.storage)
         self.storage.withLock { $0 = storage }
+    }
+
+    public func stop() async {
+        for service in self.services.withLock({ $0 }) { await service.stop() }
     }
 }

@@ -238,6 +238,18 @@ extension Room {
         return actions
     }
 
+    /// The service stops (§15 status 332): every session hears that it is out of the room.
+    mutating func shutDown() -> [RoomAction] {
+        var actions: [RoomAction] = []
+        for (session, occupant) in self.allSessions {
+            var departing = occupant
+            departing.role = .none
+            actions.append(.send(self.presence(of: departing, to: session, viewer: occupant, type: "unavailable", codes: [332, 110])))
+        }
+        for nick in Array(self.occupants.keys) { self.removeOccupant(nick) }
+        return actions
+    }
+
     /// A temporary room goes when its last occupant leaves (§10.9: "destroyed when empty").
     mutating func closeIfDeserted() -> [RoomAction] {
         guard self.occupants.isEmpty, !self.configuration.persistent else { return [] }

@@ -4,6 +4,13 @@ import XMPPCore
 import XMPPServer
 import XMPPStorage
 
+/// What a room's queue holds.
+enum RoomInput: Sendable {
+    case stanza(Element)
+    /// The server is stopping.
+    case shutdown
+}
+
 /// The rooms of one MUC service that are in memory. A room is loaded from storage when a
 /// stanza first addresses it and dropped again when its last occupant leaves, so a service
 /// with a million persistent rooms starts as fast as one with none. Each room takes its
@@ -12,7 +19,7 @@ import XMPPStorage
 final class RoomDirectory: Sendable {
     /// One room's queue; `room` is touched only by the task that drains the queue.
     final class Mailbox: @unchecked Sendable {
-        var pending: [Element] = []
+        var pending: [RoomInput] = []
         var draining = false
         var loaded = false
         var room: Room?
@@ -23,6 +30,7 @@ final class RoomDirectory: Sendable {
 
     let service: MUCService
     private let mailboxes = NIOLockedValueBox<[String: Mailbox]>([:])
+    private let stopped = NIOLockedValueBox(false)
 
     init(service: MUCService) {
         self.service = service
@@ -30,10 +38,11 @@ final class RoomDirectory: Sendable {
 
     /// Queues a stanza for the room `name` (a prepared localpart); its task starts if idle.
     func dispatch(_ stanza: Element, to name: String) {
+        guard !self.stopped.withLockedValue({ $0 }) else { return }
         let (mailbox, start) = self.mailboxes.withLockedValue { boxes -> (Mailbox, Bool) in
             let mailbox = boxes[name] ?? Mailbox()
             boxes[name] = mailbox
-            mailbox.pending.append(stanza)
+            mailbox.pending.append(.stanza(stanza))
             let start = !mailbox.draining
             mailbox.draining = true
             return (mailbox, start)
@@ -44,19 +53,19 @@ final class RoomDirectory: Sendable {
 
     private func drain(_ mailbox: Mailbox, name: String) async {
         while true {
-            let next: Element? = self.mailboxes.withLockedValue { boxes in
+            let next: RoomInput? = self.mailboxes.withLockedValue { boxes in
                 if !mailbox.pending.isEmpty { return mailbox.pending.removeFirst() }
                 mailbox.draining = false
                 // An empty room leaves memory; it is stored already if it is persistent.
                 if mailbox.room?.isEmpty ?? true, boxes[name] === mailbox { boxes[name] = nil }
                 return nil
             }
-            guard let stanza = next else { return }
+            guard let input = next else { return }
             if !mailbox.loaded {
                 mailbox.room = await self.service.load(name)
                 mailbox.loaded = true
             }
-            let room = await self.service.handle(stanza, room: mailbox.room, name: name)
+            let room = await self.service.handle(input, room: mailbox.room, name: name)
             mailbox.room = room
             let listing = room.flatMap { $0.configuration.isPublic && !$0.locked ? $0.configuration.name : nil }
             self.mailboxes.withLockedValue { _ in mailbox.listing = listing }
@@ -71,4 +80,33 @@ final class RoomDirectory: Sendable {
     }
 
     var loadedCount: Int { self.mailboxes.withLockedValue { $0.count } }
+
+    /// Tells every room in memory that the service is going away (its occupants hear 332),
+    /// then waits for the rooms to be done.
+    func shutDown() async {
+        let starting = self.mailboxes.withLockedValue { boxes -> [(String, Mailbox)] in
+            var starting: [(String, Mailbox)] = []
+            for (name, mailbox) in boxes where mailbox.room != nil || mailbox.draining {
+                mailbox.pending.append(.shutdown)
+                if !mailbox.draining {
+                    mailbox.draining = true
+                    starting.append((name, mailbox))
+                }
+            }
+            return starting
+        }
+        for (name, mailbox) in starting { Task { await self.drain(mailbox, name: name) } }
+        await self.stop()
+    }
+
+    /// Waits (a bounded time) for rooms still working through their queues, so their last
+    /// writes land before storage closes; what arrives later is dropped.
+    func stop() async {
+        self.stopped.withLockedValue { $0 = true }
+        for _ in 0..<500 {
+            let busy = self.mailboxes.withLockedValue { boxes in boxes.values.contains { $0.draining } }
+            guard busy else { return }
+            try? await Task.sleep(nanoseconds: 10_000_000)
+        }
+    }
 }

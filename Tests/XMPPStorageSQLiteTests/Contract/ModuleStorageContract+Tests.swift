@@ -12,6 +12,25 @@ private struct Failure: Error {}
 
 @Suite("ModuleStorage contract")
 struct ModuleStorageContractTests {
+    @Test("documents in account: collections keyed by an account go with the account, and nothing else does", arguments: Backend.allCases)
+    func accountDocuments(_ backend: Backend) async throws {
+        try await backend.withStorage { storage in
+            let pep = try await ModuleStorage.open(ModuleSchema(module: "pubsub"), in: storage)
+            let alice = try await Fixture.account("alice@example.com", in: storage)
+            try await Fixture.account("alice2@example.com", in: storage)
+            try await pep.put("a", collection: "account:nodes", key: "alice@example.com\u{0}urn:xmpp:avatar:data")
+            try await pep.put("b", collection: "account:items", key: "alice@example.com\u{0}node\u{0}1")
+            // A longer JID with the same beginning, another account's documents and a shared
+            // collection keyed the same way all stay.
+            try await pep.put("c", collection: "account:nodes", key: "alice2@example.com\u{0}node")
+            try await pep.put("d", collection: "nodes", key: "alice@example.com\u{0}node")
+            #expect(try await storage.accounts.deleteAccount(alice))
+            #expect(try await pep.list("account:nodes").map(\.value) == ["c"])
+            #expect(try await pep.list("account:items").isEmpty)
+            #expect(try await pep.list("nodes").map(\.value) == ["d"])
+        }
+    }
+
     @Test("documents are put, replaced and deleted per module, collection and key", arguments: Backend.allCases)
     func documents(_ backend: Backend) async throws {
         try await backend.withStorage { storage in

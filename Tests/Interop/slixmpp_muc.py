@@ -4,7 +4,8 @@ room locked until configured), configures it through the owner form, the room's 
 and the service's disco#items show the configuration, bob joins (the occupant list before his
 own presence, 110, real JIDs), groupchat messages reflected to everyone, a subject change, a
 private message each way, a mediated invitation to carol, who joins, a kick (307) and a ban
-(301) with reasons, the outcast list with its reason (MUC_LIST_REASONS=0: without it), a banned user kept out, and the room
+(301) with reasons, the outcast list with its reason (MUC_LIST_REASONS=0: without it), a
+banned user kept out, the kicked user back with the discussion history, and the room
 destroyed with a reason that every occupant sees.
 
 Usage: slixmpp_muc.py HOST PORT CA_FILE [DOMAIN]
@@ -171,16 +172,17 @@ async def expect_join_error(client, nick, condition, description):
           f"{description}: the error is <{error['error']['condition']}/>, not <{condition}/>")
 
 
-async def join(client, nick, description):
-    """Enters the room with slixmpp's join_muc_wait, which waits for the self-presence (110)
-    and then the subject; returns (self-presence, subject message, occupant presences)."""
+async def join(client, nick, description, history=0):
+    """Enters the room with slixmpp's join_muc_wait, asking for at most `history` messages of
+    discussion history; it waits for the self-presence (110) and then the subject, and keeps
+    the history messages (delayed, from the room) that came before the subject. Returns
+    (self-presence, subject message, occupant presences, history messages)."""
     try:
-        presence, subject, occupants, _history = await client.muc.join_muc_wait(ROOM, nick, maxstanzas=0, timeout=TIMEOUT)
+        return await client.muc.join_muc_wait(ROOM, nick, maxstanzas=history, timeout=TIMEOUT)
     except PresenceError as error:
         raise AssertionError(f"{description}: the room refused with <{error.condition}/>: {error.presence}") from None
     except asyncio.TimeoutError:
         raise AssertionError(f"{description}: no self-presence (status 110) and subject within {TIMEOUT} s") from None
-    return presence, subject, occupants
 
 
 async def main():
@@ -277,7 +279,7 @@ async def main():
     check(listed[ROOM] == "Interop Room", f"the listed room is named 'Interop Room', not {listed[ROOM]!r}")
 
     begin("bob joins")
-    presence, subject, _occupants = await join(bob, "Bob", "bob enters the configured room")
+    presence, subject, _occupants, _history = await join(bob, "Bob", "bob enters the configured room")
     check(presence["from"] == occupant("Bob") and presence["to"] == bob.boundjid,
           f"bob's self-presence is from {occupant('Bob')} to {bob.boundjid}: from={presence['from']} to={presence['to']}")
     check(110 in codes(presence), f"bob's self-presence carries 110: {sorted(codes(presence))}")
@@ -337,7 +339,7 @@ async def main():
     check(reason is not None and reason.text == "come and see", f"the invitation carries the reason: {invitation}")
 
     begin("carol accepts and joins")
-    presence, subject, _occupants = await join(carol, "Carol", "carol enters after the invitation")
+    presence, subject, _occupants, _history = await join(carol, "Carol", "carol enters after the invitation")
     check(110 in codes(presence) and item(presence)[:2] == ("none", "participant"), f"carol is in as none/participant: {presence}")
     check(subject["subject"] == "Interop subject", f"carol gets the current subject: {subject['subject']!r}")
     check(subject["from"] == occupant("Alice"), f"the subject comes from the occupant who set it, not {subject['from']}")
@@ -387,8 +389,13 @@ async def main():
     await expect_join_error(carol, "Carol", "forbidden", "carol enters after the ban")
 
     begin("bob comes back after the kick")
-    presence, subject, _occupants = await join(bob, "Bob", "bob enters again after the kick")
+    presence, subject, _occupants, history = await join(bob, "Bob", "bob enters again after the kick", history=10)
     check(110 in codes(presence), f"bob is back: {presence}")
+    # Discussion history (XEP-0045 7.2.15): before the subject, delayed, from the room, in
+    # order, with the senders' occupant JIDs; no private message in it.
+    check([(str(m["from"]), m["body"]) for m in history] == [(str(occupant("Alice")), "hello from Alice"), (str(occupant("Bob")), "hello from Bob")],
+          f"bob gets the two groupchat messages as history before the subject: {[(str(m['from']), m['body']) for m in history]}")
+    check(all(m["delay"]["stamp"] is not None for m in history), "each history message carries a delay stamp")
     check(subject["subject"] == "Interop subject", f"bob gets the subject on entering again: {subject['subject']!r}")
     await alice.inbox.take(lambda s: s.name == "presence" and s["from"] == occupant("Bob") and available(s), "bob back, as alice sees it")
 

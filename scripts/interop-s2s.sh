@@ -6,7 +6,9 @@
 # (the static host mapping) and a resolv.conf that points at loopback, so no DNS query or
 # connection can leave the machine. Two rounds: certificates from a test CA made here (SASL
 # EXTERNAL), then self-signed certificates nobody trusts (dialback only). In each round real
-# slixmpp clients on both sides exchange messages, subscriptions, presence and pings.
+# slixmpp clients on both sides exchange messages, subscriptions, presence and pings; then the
+# peer's user joins a room on Starling's MUC service (conference.starling.test) over s2s and
+# exchanges groupchat messages with a Starling user in it (Tests/Interop/s2s_muc_check.py).
 # It stops only the processes it started. Needs root (network namespaces, apt).
 #
 # Usage: scripts/interop-s2s.sh [prosody|ejabberd ...]   (default: both)
@@ -49,7 +51,7 @@ fi
 # --- The namespace ------------------------------------------------------------------------
 mkdir -p "/etc/netns/$NS"
 cat > "/etc/netns/$NS/hosts" << 'EOF'
-127.0.0.1 localhost starling.test
+127.0.0.1 localhost starling.test conference.starling.test
 127.0.0.2 prosody.test
 127.0.0.3 ejabberd.test
 EOF
@@ -57,8 +59,11 @@ echo "nameserver 127.0.0.1" > "/etc/netns/$NS/resolv.conf"
 ip netns add "$NS"
 ip netns exec "$NS" ip link set lo up
 IN=(ip netns exec "$NS")
-# A loopback DNS server: A records for the three domains, NXDOMAIN for the rest, at once.
-"${IN[@]}" python3 Tests/Interop/loopback_dns.py 127.0.0.1 starling.test=127.0.0.1 prosody.test=127.0.0.2 ejabberd.test=127.0.0.3 &
+# A loopback DNS server: A records for the three domains and Starling's MUC service (a peer
+# opens a stream of its own to it; without the record Prosody answers remote-server-not-found),
+# NXDOMAIN for the rest (SRV included), at once.
+"${IN[@]}" python3 Tests/Interop/loopback_dns.py 127.0.0.1 starling.test=127.0.0.1 conference.starling.test=127.0.0.1 \
+    prosody.test=127.0.0.2 ejabberd.test=127.0.0.3 &
 DNS_PID=$!
 
 # --- Certificates -------------------------------------------------------------------------
@@ -74,7 +79,10 @@ make_cert() { # domain mode(ca|self)
     # still accept it as the client certificate of an inbound stream.
     local usage="serverAuth,clientAuth"
     [[ "$domain" == prosody.test ]] && usage="serverAuth"
-    printf 'subjectAltName=DNS:%s,DNS:*.%s\nextendedKeyUsage=%s\nbasicConstraints=CA:FALSE\n' "$domain" "$domain" "$usage" > "$WORK/$domain.ext"
+    # Starling's certificate names its MUC service too, not only through the wildcard.
+    local names="DNS:$domain,DNS:*.$domain"
+    [[ "$domain" == starling.test ]] && names+=",DNS:conference.$domain"
+    printf 'subjectAltName=%s\nextendedKeyUsage=%s\nbasicConstraints=CA:FALSE\n' "$names" "$usage" > "$WORK/$domain.ext"
     if [[ "$mode" == ca ]]; then
         openssl x509 -req -in "$WORK/$domain.csr" -CA "$WORK/ca.pem" -CAkey "$WORK/ca.key" -CAcreateserial -days 30 \
             -extfile "$WORK/$domain.ext" -out "$WORK/$domain.crt" 2> /dev/null
@@ -193,6 +201,14 @@ stop_all() {
     rm -rf "$WORK/starling" "$WORK/prosody" "$WORK/ejabberd"
 }
 
+show_logs() { # peer
+    local peer="$1"
+    echo "--- starling log ---"; tail -40 "$WORK/starling/log"
+    [[ -f "$WORK/$peer/logs/ejabberd.log" ]] && { echo "--- ejabberd log ---"; grep -v "^\s*$" "$WORK/$peer/logs/ejabberd.log" | tail -30; }
+    [[ -f "$WORK/$peer/prosody.log" ]] && { echo "--- prosody log ---"; tail -30 "$WORK/$peer/prosody.log"; }
+    return 0
+}
+
 run_round() { # mode
     local mode="$1"
     echo "=== round: $( [[ "$mode" == ca ]] && echo "certificates from a test CA (SASL EXTERNAL)" || echo "self-signed certificates (dialback)" ) ==="
@@ -210,9 +226,13 @@ run_round() { # mode
             RESULTS+=("$mode/$peer: passed")
         else
             RESULTS+=("$mode/$peer: FAILED")
-            echo "--- starling log ---"; tail -40 "$WORK/starling/log"
-            [[ -f "$WORK/$peer/logs/ejabberd.log" ]] && { echo "--- ejabberd log ---"; grep -v "^\s*$" "$WORK/$peer/logs/ejabberd.log" | tail -30; }
-            [[ -f "$WORK/$peer/prosody.log" ]] && { echo "--- prosody log ---"; tail -30 "$WORK/$peer/prosody.log"; }
+            show_logs "$peer"
+        fi
+        if "${IN[@]}" timeout 180 "$VENV/bin/python" Tests/Interop/s2s_muc_check.py alice@starling.test 127.0.0.1 "$peer_jid" "$peer_ip" "$trust" conference.starling.test; then
+            RESULTS+=("$mode/$peer MUC over s2s: passed")
+        else
+            RESULTS+=("$mode/$peer MUC over s2s: FAILED")
+            show_logs "$peer"
         fi
     done
     # Each peer on its own: one grep for the round would pass when any one peer used the method.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Interoperability: two slixmpp clients chat through a Starling server over STARTTLS with
 # SCRAM-SHA-256, then roster, presence, vCard, blocking and offline delivery through
-# slixmpp's own plugins. Installs slixmpp into a virtual environment, starts Starling on a free
+# slixmpp's own plugins, then Multi-User Chat at conference.localhost with slixmpp's xep_0045
+# (Tests/Interop/slixmpp_muc.py; scripts/interop-muc-prosody.sh runs the same check against
+# Prosody's MUC, to show the check itself is right). Installs slixmpp into a virtual environment, starts Starling on a free
 # loopback port with a fresh data directory, and stops only the server it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +19,7 @@ done
 # Debug level, so that the secret check at the end sees everything the server logs then.
 start_starling "$WORK/server.log" serve --data-dir "$WORK/data" --c2s-port 0 --tls-port 0 --log-level debug
 
-for test in slixmpp_chat slixmpp_im slixmpp_mobile; do
+for test in slixmpp_chat slixmpp_im slixmpp_mobile slixmpp_muc; do
     if ! timeout 120 "$VENV/bin/python" "Tests/Interop/$test.py" 127.0.0.1 "$PORT" "$WORK/data/tls/certificate.pem"; then
         echo "--- $test failed; server log ---"; cat "$WORK/server.log"
         exit 1

@@ -67,13 +67,9 @@ struct RoomAdminTests {
         harness.admin(Coven.crone, "<item nick='hecate' role='moderator'/>")
         #expect(harness.room.occupants["hecate"]?.role == .moderator)
         let silence = harness.admin(Coven.hecate, "<item nick='thirdwitch' role='visitor'/>", id: "silence")
-        withKnownIssue("Room+Admin.swift:98–111 refusal(roleChangeOf:) never compares the actor's affiliation with the target's below admin") {
-            #expect(sent(silence, to: Coven.hecate).first { $0.name == "iq" }?.errorCondition == .notAllowed)
-        }
+        #expect(sent(silence, to: Coven.hecate).first { $0.name == "iq" }?.errorCondition == .notAllowed)
         let kick = harness.admin(Coven.hecate, "<item nick='thirdwitch' role='none'/>", id: "kick")
-        withKnownIssue("Room+Admin.swift:98–111 lets a moderator with affiliation none kick a member") {
-            #expect(sent(kick, to: Coven.hecate).first { $0.name == "iq" }?.errorCondition == .notAllowed)
-        }
+        #expect(sent(kick, to: Coven.hecate).first { $0.name == "iq" }?.errorCondition == .notAllowed)
     }
 
     // MARK: - Voice (§8.3, §8.4)
@@ -182,10 +178,8 @@ struct RoomAdminTests {
     func banSelf() {
         var harness = RoomHarness.open(affiliations: ["wiccarocks@shakespeare.lit": .owner])
         let actions = harness.admin(Coven.crone, "<item affiliation='outcast' jid='crone1@shakespeare.lit'/>")
-        withKnownIssue("Room+Admin.swift:68–72 has no self-ban check; with a second owner the owner-count check (78–82) lets it through") {
-            #expect(sent(actions, to: Coven.crone).first { $0.name == "iq" }?.errorCondition == .conflict)
-            #expect(harness.room.record.affiliation(of: address(Coven.crone)) == .owner)
-        }
+        #expect(sent(actions, to: Coven.crone).first { $0.name == "iq" }?.errorCondition == .conflict)
+        #expect(harness.room.record.affiliation(of: address(Coven.crone)) == .owner)
     }
 
     // MARK: - Membership (§9.3–§9.5)
@@ -267,10 +261,8 @@ struct RoomAdminTests {
         let owner = harness.admin(Coven.wicca, "<item affiliation='owner' jid='hecate@shakespeare.lit'/>")
         let admin = harness.admin(Coven.wicca, "<item affiliation='admin' jid='hecate@shakespeare.lit'/>")
         #expect(harness.room.record.affiliation(of: address("hecate@shakespeare.lit")) == .none)
-        withKnownIssue("Room+Admin.swift:70–71 answers not-allowed where §10.3/§10.6 say a non-owner gets forbidden") {
-            #expect(only(owner, to: Coven.wicca)?.errorCondition == .forbidden)
-            #expect(only(admin, to: Coven.wicca)?.errorCondition == .forbidden)
-        }
+        #expect(only(owner, to: Coven.wicca)?.errorCondition == .forbidden)
+        #expect(only(admin, to: Coven.wicca)?.errorCondition == .forbidden)
     }
 
     @Test("someone who is not an admin may not change affiliations: forbidden (§9)")
@@ -279,9 +271,7 @@ struct RoomAdminTests {
         harness.join(Coven.hag, as: "thirdwitch")
         let actions = harness.admin(Coven.hag, "<item affiliation='outcast' jid='hecate@shakespeare.lit'/>")
         #expect(harness.room.record.affiliation(of: address("hecate@shakespeare.lit")) == .none)
-        withKnownIssue("Room+Admin.swift:70–71 answers not-allowed; §9 says requests from non-admins MUST get forbidden") {
-            #expect(only(actions, to: Coven.hag)?.errorCondition == .forbidden)
-        }
+        #expect(only(actions, to: Coven.hag)?.errorCondition == .forbidden)
     }
 
     @Test("an unknown affiliation is a bad request")

@@ -368,9 +368,7 @@ struct RoomEnterTests {
         let actions = harness.join(Coven.hag, as: "Cafe\u{301}")
         let selfPresence = try #require(sent(actions, to: Coven.hag).first { $0.statusCodes.contains(110) })
         #expect(Array(selfPresence[attribute: "from"]!.unicodeScalars) == Array("\(Coven.room)/Caf\u{E9}".unicodeScalars))
-        withKnownIssue("Room+Presence.swift:111 compares nicknames with String ==, which is canonical equivalence, so NFC normalisation goes unreported") {
-            #expect(selfPresence.statusCodes.contains(210))
-        }
+        #expect(selfPresence.statusCodes.contains(210))
     }
 
     @Test("a nickname change the service prepared differently gets 210 in the self-presence (§7.6)")
@@ -380,9 +378,7 @@ struct RoomEnterTests {
         let actions = harness.receive("<presence from='\(Coven.hag)' to='\(Coven.occupant("old\u{00A0}hag"))'/>")
         let selfPresence = try #require(sent(actions, to: Coven.hag).last)
         #expect(selfPresence[attribute: "from"] == Coven.occupant("old hag"))
-        withKnownIssue("Room+Presence.swift changeNick (177–202) never adds 210") {
-            #expect(selfPresence.statusCodes.contains(210))
-        }
+        #expect(selfPresence.statusCodes.contains(210))
     }
 
     // MARK: - Leaving (§7.14)

@@ -468,8 +468,6 @@ struct RoomMessageTests {
         var byPresence = RoomHarness.open()
         let actions = byPresence.receive("<presence from='\(Coven.crone)' to='\(Coven.occupant("firstwitch"))' type='error'/>")
         #expect(byPresence.room.isEmpty)
-        withKnownIssue("Room+Presence.swift:60 leaves out closeIfDeserted(), unlike the message path (Room+Messages.swift:12) and plain unavailable presence") {
-            #expect(destroys(actions))
-        }
+        #expect(destroys(actions))
     }
 }

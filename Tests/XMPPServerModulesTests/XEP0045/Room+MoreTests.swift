@@ -69,9 +69,7 @@ struct RoomMoreTests {
             <field var='FORM_TYPE'><value>http://jabber.org/protocol/muc#request</value></field>\
             <field var='muc#roomnick'><value>firstwitch</value></field><field var='muc#request_allow'><value>true</value></field></x></message>
             """)
-        withKnownIssue("Room+Messages.swift:157–164 applies an approval to any occupant through setRole, skipping refusal(roleChangeOf:) and the visitor check") {
-            #expect(harness.room.occupants["firstwitch"]?.role == .moderator)
-        }
+        #expect(harness.room.occupants["firstwitch"]?.role == .moderator)
     }
 
     @Test("history messages carry the stanza-id and occupant-id they were relayed with")

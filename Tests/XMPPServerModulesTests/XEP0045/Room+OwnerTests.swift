@@ -254,9 +254,7 @@ struct RoomOwnerTests {
         #expect(only(harness.iq(Coven.hag, "set", Self.registerSet("thirdwitch")), to: Coven.hag)?.errorCondition == .notAllowed)
         #expect(harness.room.record.affiliation(of: address(Coven.hag)) == .none)
         let form = harness.iq(Coven.hag, "get", Self.registerGet)
-        withKnownIssue("Room+IQ.swift:326–339 hands out the form although the set is refused; §7.10 says the get MUST be not-allowed then") {
-            #expect(only(form, to: Coven.hag)?.errorCondition == .notAllowed)
-        }
+        #expect(only(form, to: Coven.hag)?.errorCondition == .notAllowed)
     }
 
     @Test("removing a registration frees the nickname")

@@ -69,10 +69,12 @@ struct RoomHarness {
         return harness
     }
 
+    @discardableResult
     mutating func receive(_ stanza: Element) -> [RoomAction] {
         self.room.receive(stanza, clock: self.clock)
     }
 
+    @discardableResult
     mutating func receive(_ text: String) -> [RoomAction] {
         self.receive(xml(text))
     }

@@ -101,6 +101,9 @@ public enum ServerEvent: Sendable {
     case initialPresence(ClientSession)
     /// A session ended, for any reason; its presence record as it was.
     case sessionEnded(ClientSession, SessionPresence)
+    /// An account was deleted while the server runs (in-band, XEP-0077): modules drop what
+    /// they keep about it outside its own data (subscriptions to others' nodes).
+    case accountDeleted(JID)
     /// The server stops: listeners are closed, streams are still open. Last words to
     /// clients go now (XEP-0045 rooms tell occupants with 332).
     case shuttingDown

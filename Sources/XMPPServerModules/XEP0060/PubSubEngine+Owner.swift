@@ -182,4 +182,26 @@ extension PubSubEngine {
         let last = try await self.items(node, at: host, limit: 1).last
         return PubSubOutcome(events: [.subscribed(node: node, subscriber: subscriber, record: updated, lastItem: last)])
     }
+
+    /// Removes an account's subscriptions and affiliations from every node of the host (its
+    /// owned nodes keep their other owners; a node it alone owned goes).
+    func forget(_ account: JID, at host: PubSubHost) async throws {
+        let bare = account.bare
+        try await self.documents().transaction { documents in
+            for document in try documents.list(host.nodes, ModuleDocumentRange(prefix: host.prefix)) {
+                guard var record = try? JSONDecoder().decode(NodeRecord.self, from: Data(document.value.utf8)) else { continue }
+                let before = record
+                record.subscriptions.removeAll { (try? JID($0.jid))?.bare == bare }
+                record.affiliations[bare.description] = nil
+                if record.owners.isEmpty {
+                    let node = String(document.key.dropFirst(host.prefix.count))
+                    try documents.delete(host.nodes, key: document.key)
+                    try documents.deleteAll(host.items, prefix: host.itemPrefix(node))
+                    try documents.deleteAll(host.itemIDs, prefix: host.itemPrefix(node))
+                } else if record != before {
+                    try documents.put(try Self.encode(record), collection: host.nodes, key: document.key)
+                }
+            }
+        }
+    }
 }

@@ -23,14 +23,27 @@ public struct PubSubModule: ServerModule {
             configuration.maxItems = defaultMaxItems
             return configuration
         }
+        var services: [PubSubHost] = []
         for host in context.hosts.sorted() {
             let domain = HostedService.domain(configured: nil, prefix: prefix, host: host)
             guard let jid = try? JID(domain) else { continue }
             let service = PubSubHost.service(jid)
+            services.append(service)
             registrar.addService(HostedService(
                 domain: domain, host: host, identity: DiscoIdentity(category: "pubsub", type: "service", name: "Publish-subscribe"),
                 features: PubSubNamespace.features + [XMPPNamespace.discoInfo, XMPPNamespace.discoItems],
                 handler: { stanza in await Self.receive(stanza, host: service, engine: engine, context: context) }))
+        }
+        let hosts = services
+        registrar.onEvent { event in
+            guard case .accountDeleted(let account) = event else { return }
+            for host in hosts {
+                do {
+                    try await engine.forget(account, at: host)
+                } catch {
+                    context.logger.error("cannot remove a deleted account's subscriptions", metadata: ["account": "\(account)", "error": "\(error)"])
+                }
+            }
         }
     }
 

@@ -23,6 +23,7 @@ public struct RegistrationModule: ServerModule {
                 // Contacts hear the subscriptions end while the roster still says who they are.
                 await PresenceModule.endSubscriptions(of: account, context: context)
                 _ = try? await manager.delete(account.description)
+                await context.emit(.accountDeleted(account))
                 // §3.2: the result first, then every session of the account ends.
                 request.session?.deliver(request.stanza.iqResult())
                 for (session, _) in context.sessions.sessions(of: account) {

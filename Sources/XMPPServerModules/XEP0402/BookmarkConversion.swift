@@ -19,7 +19,8 @@ enum BookmarkConversion {
             guard let conference = item.payloadElement, conference.name == "conference", conference.namespace == Self.node else { continue }
             var legacy = Element("conference", namespace: Self.legacyNamespace, attributes: [("jid", item.id)])
             if let name = conference[attribute: "name"] { legacy[attribute: "name"] = name }
-            legacy[attribute: "autojoin"] = conference[attribute: "autojoin"] == "true" || conference[attribute: "autojoin"] == "1" ? "true" : "false"
+            // XEP-0048's default is false: only a true one is written.
+            if conference[attribute: "autojoin"] == "true" || conference[attribute: "autojoin"] == "1" { legacy[attribute: "autojoin"] = "true" }
             if let nick = conference.child(named: "nick")?.text { legacy.append(Element("nick", namespace: Self.legacyNamespace, text: nick)) }
             if let password = conference.child(named: "password")?.text { legacy.append(Element("password", namespace: Self.legacyNamespace, text: password)) }
             storage.append(legacy)

@@ -200,4 +200,22 @@ struct PubSubServiceIntegrationTests {
             #expect(PubSub.itemIDs(try await alice.pubsub("get", to: PubSub.service, PubSub.items("small"))).isEmpty)
         }
     }
+
+    @Test("an account removed in-band leaves no subscription or affiliation behind on the service's nodes")
+    func accountRemoval() async throws {
+        try await withMUCServer(configure: { $0.modules.registration = true }) { _, clients in
+            let (alice, bob) = (clients[0], clients[1])
+            _ = try await alice.pubsub("set", to: PubSub.service, Self.create("club"))
+            _ = try await alice.pubsub("set", to: PubSub.service, Self.owner("affiliations", node: "club", children: [
+                Element("affiliation", namespace: PubSub.owner, attributes: [("jid", "bob@localhost"), ("affiliation", "publisher")])
+            ]))
+            _ = try await bob.pubsub("set", to: PubSub.service, Self.subscribe("club", jid: "bob@localhost"))
+            let removed = try await bob.iq("set", to: nil, payload: Element("query", namespace: "jabber:iq:register", children: [Element(name: "remove", namespace: "jabber:iq:register")]))
+            #expect(removed.stanzaType == "result")
+            let subscriptions = try await alice.pubsub("get", to: PubSub.service, Self.owner("subscriptions", node: "club"))
+            #expect(subscriptions.iqPayload?.child(named: "subscriptions")?.children(named: "subscription").isEmpty == true)
+            let affiliations = try await alice.pubsub("get", to: PubSub.service, Self.owner("affiliations", node: "club"))
+            #expect(affiliations.iqPayload?.child(named: "affiliations")?.children(named: "affiliation").map { $0[attribute: "jid"] } == ["alice@localhost"])
+        }
+    }
 }

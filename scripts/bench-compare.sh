@@ -29,6 +29,7 @@ PRESENCE_RATE="${PRESENCE_RATE:-2000}"
 DURATION="${DURATION:-6}"             # measured seconds per timed scenario
 MUC_OCCUPANTS="${MUC_OCCUPANTS:-200}" # occupants of the groupchat room
 MUC_SENDERS="${MUC_SENDERS:-4}"       # of them sending flat out
+MUC_WINDOW="${MUC_WINDOW:-16}"        # messages each sender keeps in flight
 MUC_JOIN_SIZE="${MUC_JOIN_SIZE:-2000}" # occupants already in the room for the join measurement
 MUC_JOINS="${MUC_JOINS:-5}"           # joins measured (median)
 MUC_FILL_TIMEOUT="${MUC_FILL_TIMEOUT:-300}" # seconds the join room may take to fill
@@ -307,7 +308,7 @@ for RUN in $(seq 1 "$RUNS"); do
         if selected muc || selected muc-join; then
             fresh_server "$server" "$dir"
             if selected muc; then
-                load "$server" muc muc --room bench --occupants "$MUC_OCCUPANTS" --senders "$MUC_SENDERS" --window 4 \
+                load "$server" muc muc --room bench --occupants "$MUC_OCCUPANTS" --senders "$MUC_SENDERS" --window "$MUC_WINDOW" \
                     --concurrency 100 --warmup 2 --duration "$DURATION" || true
             fi
             if selected muc-join; then

@@ -42,10 +42,12 @@ struct RoomJoin {
             if stanza.type == "result" { return .joined(created: true) }
             return .failed("instant room configuration refused: \(stanza.errorCondition ?? "no condition")")
         }
-        guard stanza.name == "presence", let from = stanza.from, self.isFromRoom(from) else { return .waiting }
+        guard stanza.name == "presence", let from = stanza.from, let occupant = self.occupant(from) else { return .waiting }
         if stanza.type == "error" {
             return .failed("join refused: \(stanza.errorCondition ?? "no condition")")
         }
+        // The room's own presence (ejabberd sends one with its entity caps) is no occupant.
+        guard occupant else { return .waiting }
         guard stanza.isSelfPresence else {
             self.presencesBeforeSelf += 1
             return .waiting
@@ -57,9 +59,11 @@ struct RoomJoin {
         return .joined(created: false)
     }
 
-    private func isFromRoom(_ from: String) -> Bool {
-        guard from.count >= self.room.count else { return false }
-        let bare = from.split(separator: "/", maxSplits: 1).first.map(String.init) ?? from
-        return bare.lowercased() == self.room.lowercased()
+    /// For an address in the room: whether it is an occupant's (`room/nick`) rather than the
+    /// room's own; nil for anyone else.
+    private func occupant(_ from: String) -> Bool? {
+        let parts = from.split(separator: "/", maxSplits: 1)
+        guard let bare = parts.first, bare.lowercased() == self.room.lowercased() else { return nil }
+        return parts.count == 2
     }
 }

@@ -153,7 +153,7 @@ extension StarlingLoad {
         @OptionGroup var room: RoomOptions
         @Option(help: "Occupants (accounts 0..<N); the first creates the room if it does not exist.") var occupants = 200
         @Option(help: "Senders among them (accounts 0..<S).") var senders = 4
-        @Option(help: "Messages each sender keeps in flight (until the room reflects them back).") var window = 4
+        @Option(help: "Messages each sender keeps in flight (until the room reflects them back).") var window = 16
         @Option(help: "Seconds before measuring.") var warmup = 2.0
         @Option(help: "Seconds measured.") var duration = 10.0
 

@@ -86,6 +86,8 @@ import Testing
         // Not from the room: a contact's presence is not part of the occupant list.
         #expect(join.received(StanzaScanner.Stanza(name: "presence", from: "load6@localhost/load")) == .waiting)
         #expect(join.received(StanzaScanner.Stanza(name: "message", type: "groupchat", from: self.room)) == .waiting)
+        // The room's own presence (ejabberd: its entity caps) is no occupant's.
+        #expect(join.received(StanzaScanner.Stanza(name: "presence", id: "1", from: self.room)) == .waiting)
         #expect(join.received(self.presence("u7", codes: [100, 110])) == .joined(created: false))
         #expect(join.presencesBeforeSelf == 2)
     }

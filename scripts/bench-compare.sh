@@ -2,7 +2,8 @@
 # Starling against Prosody and ejabberd (Debian's packages) on this machine, under the same
 # load from starling-load, on loopback. Not part of CI; run as root (it installs the rivals).
 #
-#   scripts/bench-compare.sh                 # default sizes: ~15 minutes on 2 cores, plus ~8 the first time (registration)
+#   scripts/bench-compare.sh                 # default sizes: ~15 minutes on 2 cores for the scenarios before MUC,
+#                                            # ~15 more per run for the MUC ones, plus ~8 the first time (registration)
 #   CONNECTIONS=2000 PAIRS=200 RUNS=1 scripts/bench-compare.sh   # a quick look
 #   SCENARIOS="muc muc-join" SERVERS="prosody ejabberd" RUNS=1 CONNECTIONS=200 PAIRS=20 scripts/bench-compare.sh
 #
@@ -322,6 +323,6 @@ for RUN in $(seq 1 "$RUNS"); do
 done
 
 python3 scripts/bench-table.py "$OUT/results.jsonl" \
-    --setting "connections=$CONNECTIONS pairs=$PAIRS churn_rate=$CHURN_RATE presence=${PRESENCE_PAIRS}x${PRESENCE_RATE}/s muc=${MUC_OCCUPANTS}x${MUC_SENDERS} muc_join=${MUC_JOIN_SIZE} duration=${DURATION}s runs=$RUNS scenarios=$(echo $SCENARIOS | tr ' ' ,)" \
+    --setting "connections=$CONNECTIONS pairs=$PAIRS churn_rate=$CHURN_RATE presence=${PRESENCE_PAIRS}x${PRESENCE_RATE}/s muc=${MUC_OCCUPANTS}x${MUC_SENDERS}x${MUC_WINDOW} muc_join=${MUC_JOIN_SIZE} duration=${DURATION}s runs=$RUNS scenarios=$(echo $SCENARIOS | tr ' ' ,)" \
     > "$OUT/table.md"
 cat "$OUT/table.md"

@@ -103,20 +103,26 @@ struct PubSubEngine: Sendable {
     // MARK: - Access (XEP-0060 §4.5, §6.1.3)
 
     /// Why `requester` may not subscribe to or read the node, if so.
-    func accessRefusal(_ record: NodeRecord, at host: PubSubHost, requester: JID, reading: Bool) async -> StanzaError? {
+    /// `roster` is the owner's roster when the caller read it once for many requesters.
+    func accessRefusal(_ record: NodeRecord, at host: PubSubHost, requester: JID, reading: Bool, roster: [JID: RosterItem]? = nil) async -> StanzaError? {
         let affiliation = record.affiliation(of: requester)
         if affiliation == .owner || (host.kind == .personal && requester.bare == host.jid) { return nil }
         if affiliation == .outcast { return .pubsub(.forbidden, text: "you are banned from this node") }
         if affiliation.isMember { return nil }
         let owner = host.kind == .personal ? host.jid : record.owners.first
+        func rosterItem() async -> RosterItem? {
+            if let roster { return roster[requester.bare] }
+            guard let owner else { return nil }
+            return try? await self.context.storage.rosters.item(of: owner, contact: requester.bare)
+        }
         switch record.configuration.accessModel {
         case .open:
             return nil
         case .presence:
-            if let owner, let item = try? await self.context.storage.rosters.item(of: owner, contact: requester.bare), item.state.from { return nil }
+            if let item = await rosterItem(), item.state.from { return nil }
             return .pubsub(.notAuthorized, "presence-subscription-required", text: "a presence subscription to the owner is needed")
         case .roster:
-            if let owner, let item = try? await self.context.storage.rosters.item(of: owner, contact: requester.bare), item.inRoster,
+            if let item = await rosterItem(), item.inRoster,
                 !Set(item.groups).isDisjoint(with: record.configuration.rosterGroupsAllowed)
             {
                 return nil
@@ -238,17 +244,19 @@ struct PubSubEngine: Sendable {
                 try documents.put(try Self.encode(item), collection: host.items, key: host.itemPrefix(node) + sequence)
                 try documents.put(sequence, collection: host.itemIDs, key: host.itemPrefix(node) + item.id)
             }
-            try Self.trim(node, at: host, keep: keep, documents)
+            try Self.trim(node, at: host, keep: keep, added: stored.count, documents)
         }
         var reply = Element("publish", namespace: PubSubNamespace.pubsub, attributes: [("node", node)])
         for item in items { reply.append(Element("item", namespace: PubSubNamespace.pubsub, attributes: [("id", item.id)])) }
         return PubSubOutcome(payload: Element("pubsub", namespace: PubSubNamespace.pubsub, children: [reply]), events: [.published(node: node, items: items, record: updated)])
     }
 
-    /// Keeps the newest `keep` items of a node.
-    static func trim(_ node: String, at host: PubSubHost, keep: Int, _ documents: any ModuleDocuments) throws {
-        let all = try documents.list(host.items, ModuleDocumentRange(prefix: host.itemPrefix(node), descending: true))
-        for document in all.dropFirst(keep) {
+    /// Keeps the newest `keep` items of a node. After a publish of `added` items at most that
+    /// many can be over, so only those are listed (not the whole node); nil lists them all.
+    static func trim(_ node: String, at host: PubSubHost, keep: Int, added: Int? = nil, _ documents: any ModuleDocuments) throws {
+        let limit = added.map { keep + $0 }
+        let newest = try documents.list(host.items, ModuleDocumentRange(prefix: host.itemPrefix(node), descending: true, limit: limit))
+        for document in newest.dropFirst(keep) {
             try documents.delete(host.items, key: document.key)
             if let item = try? JSONDecoder().decode(StoredItem.self, from: Data(document.value.utf8)) {
                 try documents.delete(host.itemIDs, key: host.itemPrefix(node) + item.id)

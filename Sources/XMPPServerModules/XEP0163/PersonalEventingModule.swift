@@ -83,7 +83,19 @@ final class PresenceInterest: Sendable {
     /// Features a client announced under a verification string that did not check out: for
     /// that client only.
     private let unverified = LockedBox<[JID: Set<String>]>([:])
-    private let queries = LockedBox<[String: (client: JID, claim: EntityCapabilities.Claim)]>([:])
+    /// Capability queries under way, by verification string: one query per string, however
+    /// many clients show it meanwhile; they all wait for its answer.
+    private let queries = LockedBox<[String: CapsQuery]>([:])
+    struct CapsQuery {
+        var id: String
+        var asked: JID
+        var claim: EntityCapabilities.Claim
+        var started: ContinuousClock.Instant
+        /// (owner, client) pairs that learn their features from the answer.
+        var waiting: [(owner: JID, client: JID)]
+    }
+    /// A query unanswered this long is asked again of the next client that shows the string.
+    static let queryPatience = Duration.seconds(30)
     static let maxKnown = 10_000
 
     /// Records an available resource; true when it is new or its capabilities changed.
@@ -123,12 +135,29 @@ final class PresenceInterest: Sendable {
         }
     }
 
-    func startQuery(_ id: String, client: JID, claim: EntityCapabilities.Claim) {
-        self.queries.withLock { $0[id] = (client, claim) }
+    /// Registers a client waiting for what `claim` stands for; returns the query id when a
+    /// query must be sent (none is under way for the string, or the last one went unanswered).
+    func waitForFeatures(owner: JID, client: JID, claim: EntityCapabilities.Claim, id: String) -> String? {
+        self.queries.withLock { queries in
+            let now = ContinuousClock.now
+            if var query = queries[claim.ver], now - query.started < Self.queryPatience {
+                query.waiting.append((owner, client))
+                queries[claim.ver] = query
+                return nil
+            }
+            let waiting = (queries[claim.ver]?.waiting ?? []) + [(owner, client)]
+            queries[claim.ver] = CapsQuery(id: id, asked: client, claim: claim, started: now, waiting: waiting)
+            return id
+        }
     }
 
-    func finishQuery(_ id: String) -> (client: JID, claim: EntityCapabilities.Claim)? {
-        self.queries.withLock { $0.removeValue(forKey: id) }
+    /// The query this answer is for, taken off the list with everyone waiting for it.
+    func finishQuery(_ id: String, from client: JID) -> CapsQuery? {
+        self.queries.withLock { queries in
+            guard let entry = queries.first(where: { $0.value.id == id && $0.value.asked == client }) else { return nil }
+            queries[entry.key] = nil
+            return entry.value
+        }
     }
 }
 
@@ -149,9 +178,8 @@ struct PersonalEventing: Sendable {
             if let features = self.interest.features(of: client, claim: claim) {
                 await self.sendLastItems(of: owner, to: client, features: features)
             } else if let claim {
-                // XEP-0115 §6.2: ask the client once what its verification string stands for.
-                let id = Self.capsQueryPrefix + UUID().uuidString.lowercased()
-                self.interest.startQuery(id, client: client, claim: claim)
+                // XEP-0115 §6.2: ask one client what its verification string stands for.
+                guard let id = self.interest.waitForFeatures(owner: owner, client: client, claim: claim, id: Self.capsQueryPrefix + UUID().uuidString.lowercased()) else { return }
                 await self.context.route(Element("iq", namespace: XMPPNamespace.client, attributes: [("type", "get"), ("from", owner.description), ("to", client.description), ("id", id)], children: [
                     Element("query", namespace: XMPPNamespace.discoInfo, attributes: [("node", "\(claim.node)#\(claim.ver)")])
                 ]))
@@ -164,12 +192,14 @@ struct PersonalEventing: Sendable {
     }
 
     func capsAnswer(_ iq: Element, owner: JID) async {
-        guard let id = iq.id, let query = self.interest.finishQuery(id) else { return }
+        guard let id = iq.id, let from = iq.from, let query = self.interest.finishQuery(id, from: from) else { return }
         guard iq.stanzaType == "result", let info = iq.iqPayload, info.namespace == XMPPNamespace.discoInfo else { return }
         let features = Set(info.children(named: "feature").compactMap { $0[attribute: "var"] })
         let verified = query.claim.hash == "sha-1" && EntityCapabilities.verification(of: info) == query.claim.ver
-        self.interest.remember(features, for: query.client, claim: query.claim, verified: verified)
-        await self.sendLastItems(of: owner, to: query.client, features: features)
+        self.interest.remember(features, for: query.asked, claim: query.claim, verified: verified)
+        for (waitingOwner, client) in query.waiting where verified || client == query.asked {
+            await self.sendLastItems(of: waitingOwner, to: client, features: features)
+        }
     }
 
     /// XEP-0163 §4.3.4 and XEP-0060 `on_sub_and_presence`: a client that just said it wants
@@ -197,11 +227,17 @@ struct PersonalEventing: Sendable {
             var recipients = PubSubNotifications.subscribers(of: event)
             if case .subscribed = event {} else if record.configuration.deliverNotifications, let node = Self.node(of: event) {
                 var allowed: [JID: Bool] = [:]
+                // One read of the owner's roster for every contact's access check, not one each.
+                var roster: [JID: RosterItem]?
+                if [.presence, .roster].contains(record.configuration.accessModel) {
+                    let records = (try? await self.context.storage.rosters.allRecords(of: owner)) ?? []
+                    roster = Dictionary(records.map { ($0.jid.bare, $0) }, uniquingKeysWith: { first, _ in first })
+                }
                 for (client, claim) in self.interest.clients(of: owner) {
                     guard let features = self.interest.features(of: client, claim: claim), features.contains("\(node)+notify") else { continue }
                     let bare = client.bare
                     if allowed[bare] == nil {
-                        allowed[bare] = await self.engine.accessRefusal(record, at: host, requester: bare, reading: true) == nil
+                        allowed[bare] = await self.engine.accessRefusal(record, at: host, requester: bare, reading: true, roster: roster) == nil
                     }
                     if allowed[bare] == true, !recipients.contains(client), !recipients.contains(bare) { recipients.append(client) }
                 }

@@ -3,7 +3,12 @@
 # SCRAM-SHA-256, then roster, presence, vCard, blocking and offline delivery through
 # slixmpp's own plugins, then Multi-User Chat at conference.localhost with slixmpp's xep_0045
 # (Tests/Interop/slixmpp_muc.py; scripts/interop-muc-prosody.sh runs the same check against
-# Prosody's MUC, to show the check itself is right). Installs slixmpp into a virtual environment, starts Starling on a free
+# Prosody's MUC, to show the check itself is right), then publish-subscribe with slixmpp's
+# pubsub, PEP, avatar and bookmark plugins: the pubsub.localhost service, PEP notifications
+# through entity capabilities, OMEMO keys with publish-options, XEP-0402 bookmarks beside
+# XEP-0048 ones in private storage, and XEP-0398 avatars in vCards and presence
+# (Tests/Interop/slixmpp_pubsub.py; scripts/interop-pubsub-prosody.sh runs it against
+# Prosody). Installs slixmpp into a virtual environment, starts Starling on a free
 # loopback port with a fresh data directory, and stops only the server it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +24,7 @@ done
 # Debug level, so that the secret check at the end sees everything the server logs then.
 start_starling "$WORK/server.log" serve --data-dir "$WORK/data" --c2s-port 0 --tls-port 0 --log-level debug
 
-for test in slixmpp_chat slixmpp_im slixmpp_mobile slixmpp_muc; do
+for test in slixmpp_chat slixmpp_im slixmpp_mobile slixmpp_muc slixmpp_pubsub; do
     if ! timeout 120 "$VENV/bin/python" "Tests/Interop/$test.py" 127.0.0.1 "$PORT" "$WORK/data/tls/certificate.pem"; then
         echo "--- $test failed; server log ---"; cat "$WORK/server.log"
         exit 1

@@ -126,6 +126,13 @@ extension Element {
     }
 
     public mutating func removeChildren(where predicate: (Element) -> Bool) {
+        // Checked first: removing nothing would still copy children shared with other copies
+        // of the stanza (a broadcast's), which its serialization relies on sharing.
+        let matches = self.children.contains {
+            if case .element(let element) = $0 { return predicate(element) }
+            return false
+        }
+        guard matches else { return }
         self.children.removeAll {
             if case .element(let element) = $0 { return predicate(element) }
             return false

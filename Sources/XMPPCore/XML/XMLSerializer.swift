@@ -31,10 +31,11 @@ public struct XMLSerializer: Sendable {
     }
 
     public func write(_ element: Element, into output: inout String) {
-        Self.write(element, defaultNamespace: self.defaultNamespace, prefixes: self.prefixes, into: &output)
+        Self.write(element, defaultNamespace: self.defaultNamespace, prefixes: self.prefixes, memo: SerializedChildrenMemo.current, into: &output)
     }
 
-    private static func write(_ element: Element, defaultNamespace: String, prefixes: [String: String], into output: inout String) {
+    /// `memo` is used for the element's children (top level only): see `SerializedChildrenMemo`.
+    private static func write(_ element: Element, defaultNamespace: String, prefixes: [String: String], memo: SerializedChildrenMemo? = nil, into output: inout String) {
         var elementDefault = defaultNamespace
         var qualifiedName = element.name
         var declaration: String?
@@ -79,17 +80,27 @@ public struct XMLSerializer: Sendable {
             return
         }
         output += ">"
-        for child in element.children {
-            switch child {
-            case .element(let child):
-                self.write(child, defaultNamespace: elementDefault, prefixes: prefixes, into: &output)
-            case .text(let text):
-                self.escape(text, attribute: false, into: &output)
+        if let memo {
+            memo.write(element.children, defaultNamespace: elementDefault, prefixes: prefixes, into: &output) { output in
+                self.writeChildren(element.children, defaultNamespace: elementDefault, prefixes: prefixes, into: &output)
             }
+        } else {
+            self.writeChildren(element.children, defaultNamespace: elementDefault, prefixes: prefixes, into: &output)
         }
         output += "</"
         output += qualifiedName
         output += ">"
+    }
+
+    private static func writeChildren(_ children: [Node], defaultNamespace: String, prefixes: [String: String], into output: inout String) {
+        for child in children {
+            switch child {
+            case .element(let child):
+                self.write(child, defaultNamespace: defaultNamespace, prefixes: prefixes, into: &output)
+            case .text(let text):
+                self.escape(text, attribute: false, into: &output)
+            }
+        }
     }
 
     public static func escape(_ text: String, attribute: Bool, into output: inout String) {

@@ -272,10 +272,22 @@ extension Room {
     func broadcastPresence(of occupant: Occupant, except: Set<JID>, selfCodes: [Int] = [110], item: ItemDetails = ItemDetails()) -> [RoomAction] {
         let announce = self.broadcastsPresence(of: occupant)
         var actions: [RoomAction] = []
+        // Others see one of two presences (with or without the real JID): built once each and
+        // copied per recipient, so the copies share their children and are serialized once.
+        var variants: [Bool: Element] = [:]
         for (recipient, viewer) in self.allSessions where !except.contains(recipient) {
             let own = viewer.nick == occupant.nick
             guard announce || own else { continue }
-            actions.append(.send(self.presence(of: occupant, to: recipient, viewer: viewer, codes: own ? selfCodes : [], item: item)))
+            if own {
+                actions.append(.send(self.presence(of: occupant, to: recipient, viewer: viewer, codes: selfCodes, item: item)))
+                continue
+            }
+            let reveal = self.revealsJIDs(to: viewer)
+            let template = variants[reveal] ?? self.presence(of: occupant, to: recipient, viewer: viewer, item: item)
+            variants[reveal] = template
+            var copy = template
+            copy[attribute: "to"] = recipient.description
+            actions.append(.send(copy))
         }
         return actions
     }

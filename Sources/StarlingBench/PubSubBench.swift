@@ -391,7 +391,6 @@ enum PubSubBench {
                 account: try JID("\(localpart)@\(Self.domain)"), password: Self.password, host: "127.0.0.1", port: server.port,
                 security: .starttls(tls), mechanisms: [.scramSHA256], resource: "bench", timeout: .seconds(60))
         }
-        let ownerJID = try JID("owner@\(Self.domain)")
         let owner = try await XMPPClient.login(try configuration("owner"))
         try await owner.sendPresence()
 
@@ -465,7 +464,6 @@ enum PubSubBench {
         try await Self.bounded(clients.count, width: 100) { index in await clients[index].close() }
         await owner.close()
         print("logged out in \(Self.format(Self.ms(Self.now() - closeStart) / 1000)) s")
-        _ = ownerJID
     }
 
     /// A contact's reader: until stopped, answers caps queries and notes tune notifications.

@@ -27,8 +27,17 @@ ROWS = [
     ("presence", "delivered_per_second", "presence: broadcasts delivered/s", True),
     ("presence", "latency_p99_ms", "presence: latency p99 (ms)", False),
     ("presence", "server_cpu_seconds_per_1000", "presence: server CPU s per 1,000 broadcasts", False),
+    ("muc", "occupants", "MUC groupchat: occupants in the room", None),
+    ("muc", "delivered_per_second", "MUC groupchat flat out: deliveries/s (messages received by occupants)", True),
+    ("muc", "server_cpu_seconds_per_1000", "MUC groupchat flat out: server CPU s per 1,000 deliveries", False),
+    ("muc-join", "occupants", "MUC join: occupants in the room before the measured joins", None),
+    ("muc-join", "fill_seconds", "MUC join: seconds to fill the room (paced, at most 200 joins/s)", False),
+    ("muc-join", "join_ms_p50", "MUC join: join presence to self-presence, median (ms)", False),
+    ("muc-join", "join_ms_max", "MUC join: join presence to self-presence, slowest (ms)", False),
+    ("muc-join", "presences_before_self", "MUC join: occupant presences received before the self-presence", None),
+    ("muc-join", "server_cpu_ms_per_join", "MUC join: server CPU ms up to the self-presence, median", False),
 ]
-LABELS = ["idle", "chat-peak", "chat-half", "churn-peak", "churn-paced", "presence"]
+LABELS = ["idle", "chat-peak", "chat-half", "churn-peak", "churn-paced", "presence", "muc", "muc-join"]
 
 
 def main():
@@ -71,7 +80,10 @@ def main():
     print(f"Medians of {len(runs)} run(s); ratio = Starling / best of {', '.join(rivals) or 'none'}.\n")
     print("| figure | " + " | ".join(servers) + " | ratio |")
     print("|---|" + "---|" * (len(servers) + 1))
+    present = {label for (label, _, _) in values}
     for label, key, description, higher in ROWS:
+        if label not in present:
+            continue
         medians = {s: median(label, key, s) for s in servers}
         ratio = "—"
         others = [medians[s] for s in rivals if medians[s] is not None]
@@ -85,10 +97,15 @@ def main():
     print("| scenario | " + " | ".join(servers) + " |")
     print("|---|" + "---|" * len(servers))
     for label in LABELS:
+        if label not in present:
+            continue
         cells = []
         for server in servers:
             s, g, e = median(label, "server_cpu_share", server), median(label, "generator_cpu_share", server), median(label, "errors", server)
-            cells.append("—" if s is None else f"{s:.2f} / {g:.2f}, errors {e:.0f}")
+            if s is None:  # muc-join has no single measured window
+                cells.append("—" if e is None else f"errors {e:.0f}")
+            else:
+                cells.append(f"{s:.2f} / {g:.2f}, errors {e:.0f}")
         print(f"| {label} | " + " | ".join(cells) + " |")
 
 

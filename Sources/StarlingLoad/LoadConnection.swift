@@ -12,6 +12,8 @@ protocol LoadConnectionObserver: AnyObject {
     func connectionRegistered(_ connection: LoadConnection)
     func connection(_ connection: LoadConnection, failed reason: String)
     func connection(_ connection: LoadConnection, received marker: MarkerScanner.Marker)
+    /// A stanza read by the connection's `StanzaScanner`, while it runs one.
+    func connection(_ connection: LoadConnection, received stanza: StanzaScanner.Stanza)
     /// After a batch of reads: the moment to flush what the markers caused to be written.
     func connectionReadComplete(_ connection: LoadConnection)
 }
@@ -27,6 +29,8 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
     private var machine: LoginMachine
     private var parser: XMLStreamParser? = XMLStreamParser(limits: XMLParserLimits(maxStanzaBytes: 1 << 20))
     private var scanner = MarkerScanner()
+    /// Reads whole stanzas (MUC joins) as well as markers, while set.
+    private var stanzaScanner: StanzaScanner?
     private let tlsContext: NIOSSLContext
     private unowned let observer: any LoadConnectionObserver
     private var channel: (any Channel)?
@@ -89,6 +93,17 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
         self.channel?.flush()
     }
 
+    /// From now on also report stanzas (`StanzaScanner`). Started when the connection becomes
+    /// ready, before its initial presence, so that the scanner begins between two stanzas.
+    func startScanningStanzas() {
+        if self.stanzaScanner == nil { self.stanzaScanner = StanzaScanner() }
+    }
+
+    /// Back to markers only: once a client is in its room.
+    func stopScanningStanzas() {
+        self.stanzaScanner = nil
+    }
+
     /// Ends the stream politely and closes; a client logging out.
     func close() {
         guard let channel = self.channel else { return }
@@ -136,6 +151,12 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
         if self.isReady {
             buffer.withUnsafeReadableBytes { bytes in
                 self.scanner.scan(bytes) { self.observer.connection(self, received: $0) }
+                if self.stanzaScanner != nil {
+                    // Reported after the scan: the scenario may stop the scanner on what it hears.
+                    var stanzas: [StanzaScanner.Stanza] = []
+                    self.stanzaScanner?.scan(bytes) { stanzas.append($0) }
+                    for stanza in stanzas { self.observer.connection(self, received: stanza) }
+                }
             }
             if self.scanner.sawStreamEnd { self.finish(failure: "the server ended the stream") }
             return

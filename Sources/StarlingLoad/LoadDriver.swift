@@ -37,9 +37,12 @@ final class LoadDriver: LoadConnectionObserver {
     private(set) var completedLogins = 0
     var recording = false
     var delivered = 0
+    /// Connections that become ready start scanning for stanzas (the MUC scenarios).
+    var scansStanzas = false
 
     /// Set by a scenario; called on the loop.
     var onMarker: ((LoadConnection, MarkerScanner.Marker) -> Void)?
+    var onStanza: ((LoadConnection, StanzaScanner.Stanza) -> Void)?
     var onReadComplete: ((LoadConnection) -> Void)?
     var onFinished: ((LoadConnection) -> Void)?
 
@@ -109,6 +112,7 @@ final class LoadDriver: LoadConnectionObserver {
 
     func connectionReady(_ connection: LoadConnection) {
         self.ready[connection.index] = connection
+        if self.scansStanzas { connection.startScanningStanzas() }
         self.loginCompleted(connection)
     }
 
@@ -132,8 +136,18 @@ final class LoadDriver: LoadConnectionObserver {
         self.onMarker?(connection, marker)
     }
 
+    func connection(_ connection: LoadConnection, received stanza: StanzaScanner.Stanza) {
+        self.onStanza?(connection, stanza)
+    }
+
     func connectionReadComplete(_ connection: LoadConnection) {
         self.onReadComplete?(connection)
+    }
+
+    /// A failure the scenario saw (a refused join, a missing self-presence), counted with the
+    /// connections' own.
+    func recordError(_ reason: String) {
+        self.errors[reason, default: 0] += 1
     }
 
     /// A connection the scenario closed on purpose is no longer ready.

@@ -7,21 +7,21 @@ struct Scenarios {
     let driver: LoadDriver
     let serverPIDs: [Int32]
 
-    private var loop: any EventLoop { self.driver.loop }
+    var loop: any EventLoop { self.driver.loop }
 
     /// Runs `body` on the driver's event loop, where everything the driver owns lives; the
     /// driver is loop-confined, not Sendable, so the closure is handed over unchecked.
-    private func onLoop<T>(_ body: @escaping () -> T) async throws -> T {
+    func onLoop<T>(_ body: @escaping () -> T) async throws -> T {
         let confined = LoopConfined(body)
         return try await self.loop.submit { confined.value() }.get()
     }
 
-    private func sleep(_ seconds: Double) async throws {
+    func sleep(_ seconds: Double) async throws {
         try await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
     }
 
     /// A window over which server and generator CPU and memory are compared.
-    private struct Window {
+    struct Window {
         let startedAt = Date()
         let server: ProcessSample?
         let generator: ProcessSample?
@@ -264,7 +264,7 @@ struct Scenarios {
         return report
     }
 
-    private func finish(_ report: inout Report) async throws {
+    func finish(_ report: inout Report) async throws {
         let (latency, errors) = try await self.onLoop { (self.driver.loginLatency, self.driver.errors) }
         report.latency(latency, prefix: "login_latency")
         report.errors = errors

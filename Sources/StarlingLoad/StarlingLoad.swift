@@ -16,7 +16,7 @@ struct StarlingLoad: AsyncParsableCommand {
             prints its figures and one line `RESULT {json}` for scripts. Pin the generator and the server \
             to different cores (taskset) and pass --server-pid to read the server's RSS and CPU from /proc.
             """,
-        subcommands: [Register.self, Idle.self, Chat.self, Presence.self, Churn.self]
+        subcommands: [Register.self, Idle.self, Chat.self, Presence.self, Churn.self, MUC.self, MUCJoin.self]
     )
 }
 
@@ -129,6 +129,61 @@ extension StarlingLoad {
 
         func run() async throws {
             try await self.target.run { try await $0.churn(first: self.first, accounts: self.accounts, rate: self.rate, duration: self.duration) }
+        }
+    }
+}
+
+/// Where the MUC scenarios meet.
+struct RoomOptions: ParsableArguments {
+    @Option(help: "The room's name (its JID's local part).") var room = "bench"
+    @Option(name: .customLong("muc-domain"), help: "The MUC service's domain (default conference.<domain>).") var mucDomain: String?
+    @Option(help: "Seconds the joins may take in all before the scenario goes on without the rest.") var joinTimeout = 120.0
+
+    func mucRoom(domain: String) -> MUCRoom {
+        MUCRoom(jid: "\(self.room)@\(self.mucDomain ?? "conference.\(domain)")")
+    }
+}
+
+extension StarlingLoad {
+    struct MUC: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "muc",
+            abstract: "Groupchat (XEP-0045): N occupants in one room, S of them sending flat out; deliveries/s and server CPU per 1,000 deliveries.")
+        @OptionGroup var target: TargetOptions
+        @OptionGroup var room: RoomOptions
+        @Option(help: "Occupants (accounts 0..<N); the first creates the room if it does not exist.") var occupants = 200
+        @Option(help: "Senders among them (accounts 0..<S).") var senders = 4
+        @Option(help: "Messages each sender keeps in flight (until the room reflects them back).") var window = 16
+        @Option(help: "Seconds before measuring.") var warmup = 2.0
+        @Option(help: "Seconds measured.") var duration = 10.0
+
+        func run() async throws {
+            try await self.target.run {
+                try await $0.muc(
+                    room: self.room.mucRoom(domain: self.target.domain), occupants: self.occupants, senders: self.senders,
+                    window: self.window, warmup: self.warmup, duration: self.duration, joinTimeout: self.room.joinTimeout)
+            }
+        }
+    }
+
+    struct MUCJoin: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "muc-join",
+            abstract: "Joining a large room (XEP-0045): with M occupants in, the time for one more client to get its self-presence.")
+        @OptionGroup var target: TargetOptions
+        @OptionGroup var room: RoomOptions
+        @Option(help: "Occupants already in the room (accounts 0..<M).") var size = 2000
+        @Option(help: "Joins measured, one at a time (accounts M..<M+J).") var joins = 5
+        @Option(help: "Joins a second while filling the room.") var fillRate = 200.0
+        @Option(help: "Joins waiting for their self-presence at once while filling the room.") var fillConcurrency = 20
+        @Option(help: "Seconds the filling may take at most.") var fillTimeout = 300.0
+
+        func run() async throws {
+            try await self.target.run {
+                try await $0.mucJoin(
+                    room: self.room.mucRoom(domain: self.target.domain), size: self.size, joins: self.joins, fillRate: self.fillRate,
+                    fillConcurrency: self.fillConcurrency, fillTimeout: self.fillTimeout, joinTimeout: self.room.joinTimeout)
+            }
         }
     }
 }

@@ -82,6 +82,33 @@ import XMPPServerModules
         try await group.shutdownGracefully()
     }
 
+    /// The MUC scenarios against Starling's own chat rooms (conference.localhost, on by default).
+    @Test func chatsAndJoinsInARoom() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        try await self.withServer { server, port in
+            let load = try self.scenarios(port: port, mechanism: .scramSHA1, group: group)
+            _ = try await load.register(first: 0, count: 7, subscribedPairs: 0)
+            let muc = try await load.muc(
+                room: MUCRoom(jid: "bench@conference.localhost"), occupants: 4, senders: 2, window: 2, warmup: 0.2, duration: 0.5,
+                joinTimeout: 10)
+            #expect(muc.errors.isEmpty)
+            #expect(muc.values["occupants"] == 4)
+            #expect(muc.values["room_created"] == 1)
+            #expect((muc.values["delivered"] ?? 0) > 10)
+            #expect((muc.values["messages_per_second"] ?? 0) > 0)
+
+            let join = try await load.mucJoin(
+                room: MUCRoom(jid: "join@conference.localhost"), size: 5, joins: 2, fillRate: 100, fillConcurrency: 2, fillTimeout: 10,
+                joinTimeout: 10)
+            #expect(join.errors.isEmpty)
+            #expect(join.values["occupants"] == 5)
+            #expect(join.values["joins_measured"] == 2)
+            // Each measured joiner leaves again, so both find the same five occupants.
+            #expect(join.values["presences_before_self"] == 5)
+        }
+        try await group.shutdownGracefully()
+    }
+
     @Test func reportsAWrongPasswordAsAnError() async throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         try await self.withServer { server, port in

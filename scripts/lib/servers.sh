@@ -15,9 +15,10 @@ install_peer_servers() {
 
 # Writes a Starling configuration for load on loopback: STARTTLS on PORT, no caps on
 # unauthenticated connections, no read-rate shaping, in-band registration without a rate limit.
-# Usage: write_starling_load_config FILE DATA_DIR PORT LOG_LEVEL ARCHIVE [TLS_LINE]
+# MODULE_SECTIONS, if given, is added to the modules mapping (e.g. "muc: {max_occupants: 100000}").
+# Usage: write_starling_load_config FILE DATA_DIR PORT LOG_LEVEL ARCHIVE [TLS_LINE] [MODULE_SECTIONS]
 write_starling_load_config() {
-    local file="$1" data_dir="$2" port="$3" log_level="$4" archive="$5" tls_line="${6:-}"
+    local file="$1" data_dir="$2" port="$3" log_level="$4" archive="$5" tls_line="${6:-}" sections="${7:+, $7}"
     {
         echo "data_dir: $data_dir"
         echo "log_level: $log_level"
@@ -30,7 +31,7 @@ limits:
   max_unauthenticated_per_address: 100000
   max_unauthenticated_connections: 100000
   read_rate_bytes_per_second: 0
-modules: {registration: true, registrations_per_ip_per_hour: 100000, archive: $archive}
+modules: {registration: true, registrations_per_ip_per_hour: 100000, archive: $archive$sections}
 CONFIG
     } > "$file"
 }

@@ -114,7 +114,12 @@ let package = Package(
         .executableTarget(name: "XMPPFuzzer", dependencies: ["XMPPCore", "XMPPSASL", "XMPPStream"], swiftSettings: swift5Mode),
         .executableTarget(
             name: "StarlingBench",
-            dependencies: ["XMPPCore", "XMPPSASL", "XMPPStorage", "XMPPStorageSQLite", "XMPPClient", .product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "XMPPCore", "XMPPSASL", "XMPPStorage", "XMPPStorageSQLite", "XMPPClient", "XMPPServer", "XMPPServerModules",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swift5Mode
         ),
 

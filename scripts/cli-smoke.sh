@@ -55,7 +55,7 @@ expect "check reports a missing certificate" 1 "no certificate at" "$STARLING" c
 # A first start makes a certificate for localhost and says so: where the data directory and
 # the certificate are, and the fingerprint a client will ask its user to trust, which must be
 # the one OpenSSL computes from the file. A configuration for another host must say so.
-"$STARLING" serve --data-dir "$WORK/first" --c2s-port 0 --tls-port 0 --log-level error > "$WORK/first.out" 2>&1 &
+"$STARLING" serve --data-dir "$WORK/first" --c2s-port 0 --tls-port 0 --http-port 0 --https-port 0 --log-level error > "$WORK/first.out" 2>&1 &
 server=$!
 for _ in $(seq 1 300); do grep -q "^Starling serving" "$WORK/first.out" && break; kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
 kill "$server"; wait "$server" || true
@@ -71,7 +71,7 @@ expect "the first start says how to add accounts" 0 "it works while the server r
 expect "check prints openssl's fingerprint" 0 "SHA-256 fingerprint $openssl_fingerprint" "$STARLING" check --data-dir "$WORK/first"
 expect "check accepts the generated certificate" 0 "configuration OK" "$STARLING" check --data-dir "$WORK/first"
 # A later start repeats the fingerprint but creates nothing.
-"$STARLING" serve --data-dir "$WORK/first" --c2s-port 0 --tls-port 0 --log-level error > "$WORK/second.out" 2>&1 &
+"$STARLING" serve --data-dir "$WORK/first" --c2s-port 0 --tls-port 0 --http-port 0 --https-port 0 --log-level error > "$WORK/second.out" 2>&1 &
 server=$!
 for _ in $(seq 1 300); do grep -q "^Starling serving" "$WORK/second.out" && break; kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
 kill "$server"; wait "$server" || true

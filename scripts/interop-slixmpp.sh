@@ -22,7 +22,7 @@ done
 # Port 0: the server binds free ports itself and prints them ("Starling serving localhost on
 # 127.0.0.1 port N (starttls), ..."), so no port is probed, closed and bound again later.
 # Debug level, so that the secret check at the end sees everything the server logs then.
-start_starling "$WORK/server.log" serve --data-dir "$WORK/data" --c2s-port 0 --tls-port 0 --log-level debug
+start_starling "$WORK/server.log" serve --data-dir "$WORK/data" --c2s-port 0 --tls-port 0 --http-port 0 --https-port 0 --log-level debug
 
 for test in slixmpp_chat slixmpp_im slixmpp_mobile slixmpp_muc slixmpp_pubsub; do
     if ! timeout 120 "$VENV/bin/python" "Tests/Interop/$test.py" 127.0.0.1 "$PORT" "$WORK/data/tls/certificate.pem"; then

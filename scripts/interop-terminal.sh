@@ -115,7 +115,7 @@ for name in alice bob; do
 done
 # shellcheck source=lib/starling.sh
 source scripts/lib/starling.sh
-start_starling "$WORK/server.log" serve --data-dir "$WORK/data" --c2s-port 0 --tls-port 0 --log-level info
+start_starling "$WORK/server.log" serve --data-dir "$WORK/data" --c2s-port 0 --tls-port 0 --http-port 0 --https-port 0 --log-level info
 # profanity 0.13 shows the SHA-1 fingerprint, in lower case without colons.
 SHA1="$(sed -n 's/^Certificate SHA-1 fingerprint: *//p' "$WORK/server.log" | tr -d ':' | tr 'A-F' 'a-f')"
 [[ -n "$SHA1" ]] || fail "the server printed no SHA-1 fingerprint"

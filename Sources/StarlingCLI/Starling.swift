@@ -54,15 +54,24 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("tls-port"), help: "Port of the direct TLS client listener, XEP-0368 (default 5223).")
     var tlsPort: Int?
 
+    @Option(name: .customLong("http-port"), help: "Port of the plain HTTP listener, WebSocket and BOSH (default 5280).")
+    var httpPort: Int?
+
+    @Option(name: .customLong("https-port"), help: "Port of the HTTPS listener (default 5281).")
+    var httpsPort: Int?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
     func run() async throws {
         var configuration = try self.options.load()
         for index in configuration.listeners.indices {
-            switch configuration.listeners[index].tls {
-            case .starttls: if let c2sPort { configuration.listeners[index].port = c2sPort }
-            case .direct: if let tlsPort { configuration.listeners[index].port = tlsPort }
+            switch (configuration.listeners[index].kind, configuration.listeners[index].tls) {
+            case (.http, .direct): if let httpsPort { configuration.listeners[index].port = httpsPort }
+            case (.http, _): if let httpPort { configuration.listeners[index].port = httpPort }
+            case (_, .starttls): if let c2sPort { configuration.listeners[index].port = c2sPort }
+            case (_, .direct): if let tlsPort { configuration.listeners[index].port = tlsPort }
+            case (_, .none): break
             }
         }
         if let logLevel {
@@ -88,6 +97,7 @@ struct Serve: AsyncParsableCommand {
             case .c2s: kind = bound.listener.tls.rawValue
             case .s2s: kind = "s2s \(bound.listener.tls.rawValue)"
             case .component: kind = "component"
+            case .http: kind = bound.listener.tls == .direct ? "https" : "http"
             }
             return "\(bound.address.ipAddress ?? "?") port \(bound.address.port ?? 0) (\(kind))"
         }

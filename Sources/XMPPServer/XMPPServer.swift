@@ -173,13 +173,18 @@ public final class XMPPServer: @unchecked Sendable {
             for address in listener.addresses {
                 let channel: any Channel
                 do {
-                    channel = try await self.bootstrap(for: listener).bind(host: address, port: boundPort).get()
+                    if listener.kind == .http {
+                        channel = try await self.startHTTP(listener, host: address, port: boundPort)
+                    } else {
+                        channel = try await self.bootstrap(for: listener).bind(host: address, port: boundPort).get()
+                    }
                 } catch {
                     if address.contains(":"), listener.addresses.count > 1, (error as? IOError)?.errnoCode == EADDRNOTAVAIL {
                         self.logger.warning("IPv6 is not available; not listening on \(address)")
                         continue
                     }
                     await self.closeListeners()
+                    self.stopHTTP()
                     await self.stopModules()
                     throw ServerStartError(message: "cannot listen on \(address) port \(boundPort): \(error)")
                 }
@@ -189,6 +194,24 @@ public final class XMPPServer: @unchecked Sendable {
                 self.logger.info("listening", metadata: ["address": "\(address)", "port": "\(boundPort)", "tls": "\(listener.tls.rawValue)"])
             }
         }
+    }
+
+    /// HTTP listeners run in tasks of their own (Hummingbird); their listening channels are
+    /// kept with the others so that ports are reported and closed the same way.
+    private var httpTasks: [Task<Void, Never>] = []
+
+    private func startHTTP(_ listener: ServerConfiguration.Listener, host: String, port: Int) async throws -> any Channel {
+        let https = listener.tls == .direct
+        if https, self.tls == nil { throw ServerStartError(message: "HTTPS without a certificate") }
+        let http = HTTPListener(core: self.core, tls: https ? self.tls : nil, secure: https || self.configuration.http.behindTLSProxy, logger: self.logger)
+        let (channel, task) = try await http.start(host: host, port: port, group: self.group)
+        self.httpTasks.append(task)
+        return channel
+    }
+
+    private func stopHTTP() {
+        for task in self.httpTasks { task.cancel() }
+        self.httpTasks.removeAll()
     }
 
     private func bootstrap(for listener: ServerConfiguration.Listener) -> ServerBootstrap {
@@ -271,6 +294,8 @@ public final class XMPPServer: @unchecked Sendable {
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
         self.core.connections.stopSweeping()
+        // HTTP connections (WebSocket streams) had their stream errors; now the servers go.
+        self.stopHTTP()
         await self.stopModules()
         await self.core.storage.close()
         try? await self.group.shutdownGracefully()

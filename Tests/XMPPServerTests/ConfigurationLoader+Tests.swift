@@ -4,12 +4,25 @@ import XMPPServer
 
 @Suite("ConfigurationLoader")
 struct ConfigurationLoaderTests {
+    @Test("HTTP listeners take tls: none or direct and default to 5280 and 5281; other kinds need TLS")
+    func httpListeners() throws {
+        let loaded = try ConfigurationLoader.load(yaml: "listeners: [{kind: http, tls: none}, {kind: http, tls: direct}]")
+        #expect(loaded.listeners.map(\.port) == [5280, 5281])
+        for (yaml, path) in [("listeners: [{kind: http, tls: starttls}]", "listeners[0].tls"), ("listeners: [{kind: c2s, tls: none}]", "listeners[0].tls")] {
+            #expect {
+                _ = try ConfigurationLoader.load(yaml: yaml)
+            } throws: { error in
+                "\(error)".contains(path)
+            }
+        }
+    }
+
     @Test("an empty file gives the defaults")
     func defaults() throws {
         let configuration = try ConfigurationLoader.load(yaml: "")
         #expect(configuration == ServerConfiguration())
         #expect(configuration.hosts == ["localhost"])
-        #expect(configuration.listeners.map(\.port) == [5222, 5223])
+        #expect(configuration.listeners.map(\.port) == [5222, 5223, 5280, 5281])
         #expect(configuration.limits.maxStanzaBytes == 262_144)
     }
 
@@ -84,6 +97,9 @@ struct ConfigurationLoaderTests {
         ("s2s.negotiation_timeout_seconds", "32", { $0.s2s.negotiationTimeoutSeconds = 32 }),
         ("s2s.idle_timeout_seconds", "601", { $0.s2s.idleTimeoutSeconds = 601 }),
         ("s2s.queue_limit", "1004", { $0.s2s.queueLimit = 1004 }),
+        ("http.allowed_origins", "[\"https://chat.example\"]", { $0.http.allowedOrigins = ["https://chat.example"] }),
+        ("http.behind_tls_proxy", "true", { $0.http.behindTLSProxy = true }),
+        ("http.see_other_uri", "wss://other.example/xmpp-websocket", { $0.http.seeOtherURI = "wss://other.example/xmpp-websocket" }),
     ]
 
     /// The rows as one YAML file: `a.b.c` becomes nested mappings.

@@ -103,7 +103,7 @@ public enum ConfigurationLoader {
         }
 
         mutating func readRoot(_ node: Node, into configuration: inout ServerConfiguration) {
-            let known = ["hosts", "data_dir", "log_level", "listeners", "tls", "storage", "limits", "c2s", "modules", "s2s", "admins", "components"]
+            let known = ["hosts", "data_dir", "log_level", "listeners", "tls", "storage", "limits", "c2s", "modules", "s2s", "admins", "components", "http"]
             guard let entries = self.mapping(node, "", known: known) else { return }
             for (key, value) in entries {
                 switch key {
@@ -136,6 +136,8 @@ public enum ConfigurationLoader {
                     self.readAdmins(value, into: &configuration)
                 case "components":
                     self.readComponents(value, into: &configuration)
+                case "http":
+                    self.readHTTP(value, into: &configuration.http)
                 default:
                     self.readC2S(value, into: &configuration.c2s)
                 }
@@ -168,11 +170,20 @@ public enum ConfigurationLoader {
                 if !sawPort {
                     switch (listener.kind, listener.tls) {
                     case (.component, _): listener.port = 5347
+                    case (.http, .direct): listener.port = 5281
+                    case (.http, _): listener.port = 5280
+                    case (_, .none): break
                     case (.s2s, .direct): listener.port = 5270
                     case (.s2s, .starttls): listener.port = 5269
                     case (.c2s, .direct): listener.port = 5223
                     case (.c2s, .starttls): listener.port = 5222
                     }
+                }
+                if listener.tls == .none && listener.kind != .http {
+                    self.fail("\(path).tls", "only http listeners may go without TLS (tls: none)")
+                }
+                if listener.kind == .http && listener.tls == .starttls {
+                    self.fail("\(path).tls", "HTTP has no STARTTLS: use tls: none (plain HTTP) or tls: direct (HTTPS)")
                 }
                 if listener.kind == .component && listener.tls == .direct {
                     self.fail("\(path).tls", "component streams (XEP-0114) are plaintext; keep them on loopback or a private network")
@@ -180,6 +191,17 @@ public enum ConfigurationLoader {
                 listeners.append(listener)
             }
             configuration.listeners = listeners
+        }
+
+        mutating func readHTTP(_ node: Node, into http: inout ServerConfiguration.HTTPSettings) {
+            guard let entries = self.mapping(node, "http", known: ["allowed_origins", "behind_tls_proxy", "see_other_uri"]) else { return }
+            for (key, value) in entries {
+                switch key {
+                case "allowed_origins": if let origins = self.strings(value, "http.allowed_origins") { http.allowedOrigins = origins }
+                case "behind_tls_proxy": if let flag = self.bool(value, "http.behind_tls_proxy") { http.behindTLSProxy = flag }
+                default: http.seeOtherURI = self.optionalString(value, "http.see_other_uri")
+                }
+            }
         }
 
         mutating func readTLS(_ node: Node, into tls: inout ServerConfiguration.TLSSettings) {

@@ -9,7 +9,10 @@ public struct ServerConfiguration: Sendable, Hashable {
     public var listeners: [Listener] = [
         Listener(kind: .c2s, addresses: ["127.0.0.1", "::1"], port: 5222, tls: .starttls),
         Listener(kind: .c2s, addresses: ["127.0.0.1", "::1"], port: 5223, tls: .direct),
+        Listener(kind: .http, addresses: ["127.0.0.1", "::1"], port: 5280, tls: .none),
+        Listener(kind: .http, addresses: ["127.0.0.1", "::1"], port: 5281, tls: .direct),
     ]
+    public var http = HTTPSettings()
     public var tls = TLSSettings()
     public var storage = StorageSettings()
     public var limits = Limits()
@@ -84,13 +87,17 @@ public struct ServerConfiguration: Sendable, Hashable {
             case s2s
             /// External components (XEP-0114), usually port 5347 on loopback.
             case component
+            /// HTTP: WebSocket (RFC 7395) and connection discovery (XEP-0156); 5280, or 5281 for HTTPS.
+            case http
         }
 
         public enum TLSMode: String, Sendable, Hashable, CaseIterable {
             /// Plaintext first, upgraded with STARTTLS (RFC 6120 §5).
             case starttls
-            /// TLS from the first byte (XEP-0368).
+            /// TLS from the first byte (XEP-0368; HTTPS).
             case direct
+            /// No TLS: HTTP listeners only, on loopback or behind a TLS-terminating proxy.
+            case none
         }
 
         public var kind: Kind
@@ -104,6 +111,20 @@ public struct ServerConfiguration: Sendable, Hashable {
             self.port = port
             self.tls = tls
         }
+    }
+
+    /// The HTTP listeners' behaviour (`http:`).
+    public struct HTTPSettings: Sendable, Hashable {
+        /// Browsers' `Origin`s allowed to open WebSocket streams; empty allows any.
+        public var allowedOrigins: [String] = []
+        /// Plain-HTTP listeners sit behind a proxy that terminates TLS: authentication is
+        /// allowed over them as over TLS. Off by default.
+        public var behindTLSProxy = false
+        /// Where WebSocket clients should go instead (RFC 7395 §3.6.1 `see-other-uri`); nil
+        /// serves them here.
+        public var seeOtherURI: String?
+
+        public init() {}
     }
 
     public struct TLSSettings: Sendable, Hashable {

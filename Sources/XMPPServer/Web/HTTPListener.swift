@@ -1,0 +1,123 @@
+import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOSSL
+import XMPPCore
+import XMPPStream
+
+/// One `kind: http` listener on one address: WebSocket streams (RFC 7395) at
+/// `/xmpp-websocket` and connection discovery (XEP-0156) at `/.well-known/host-meta`, served
+/// by Hummingbird on the server's event loops.
+struct HTTPListener {
+    static let webSocketPath = "/xmpp-websocket"
+
+    let core: ServerCore
+    let tls: TLSMaterial?
+    let secure: Bool
+    let logger: Logger
+
+    /// Starts serving; returns the listening channel once it is bound, and the task that runs
+    /// the server until cancelled.
+    func start(host: String, port: Int, group: any EventLoopGroup) async throws -> (channel: any Channel, task: Task<Void, Never>) {
+        let router = Hummingbird.Router()
+        let secure = self.secure
+        let hosts = self.core.configuration.hosts
+        router.get("/.well-known/host-meta") { request, _ in
+            Self.response(HostMeta.xrd(webSocket: Self.webSocketURL(request, secure: secure)), type: "application/xrd+xml")
+        }
+        router.get("/.well-known/host-meta.json") { request, _ in
+            Self.response(HostMeta.json(webSocket: Self.webSocketURL(request, secure: secure)), type: "application/json")
+        }
+        router.get(RouterPath(stringLiteral: Self.webSocketPath)) { _, _ in
+            // Only an upgrade with the xmpp subprotocol reaches a stream (RFC 7395 §3.1).
+            Self.response("Open a WebSocket with the subprotocol xmpp here.\n", type: "text/plain; charset=utf-8", status: .badRequest)
+        }
+        _ = hosts
+
+        let core = self.core
+        let logger = self.logger
+        let settings = core.configuration.http
+        let webSocket = HTTP1WebSocketUpgradeChannel.Configuration(
+            http1: .init(idleTimeout: .seconds(Int64(core.configuration.limits.negotiationTimeoutSeconds))),
+            ws: WebSocketServerConfiguration(maxFrameSize: core.configuration.limits.maxStanzaBytes + 1024, autoPing: .enabled(timePeriod: .seconds(60))))
+        let base = HTTPServerBuilder.http1WebSocketUpgrade(configuration: webSocket) { request, channel, _ in
+            guard request.path == Self.webSocketPath else { return .dontUpgrade }
+            let protocols = request.headerFields[values: .secWebSocketProtocol].flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+            guard protocols.contains(WebSocketFraming.subprotocol) else { return .dontUpgrade }
+            if !settings.allowedOrigins.isEmpty, let origin = request.headerFields[.origin], !settings.allowedOrigins.contains(origin) {
+                return .dontUpgrade
+            }
+            let eventLoop = channel.eventLoop
+            let address = channel.remoteAddress?.ipAddress ?? "unknown"
+            var headers = HTTPFields()
+            headers[.secWebSocketProtocol] = WebSocketFraming.subprotocol
+            return .upgrade(headers) { inbound, outbound, _ in
+                let transport = WebSocketClientTransport(server: core, eventLoop: eventLoop, remoteAddress: address, secure: secure, seeOtherURI: settings.seeOtherURI)
+                await transport.run(inbound: inbound, outbound: outbound)
+            }
+        }
+        let server: HTTPServerBuilder
+        if let tls {
+            var configuration = TLSConfiguration.makeServerConfiguration(
+                certificateChain: tls.certificateChain.map { .certificate($0) }, privateKey: .privateKey(tls.privateKey))
+            configuration.applicationProtocols = ["http/1.1"]
+            server = try .tls(base, tlsConfiguration: configuration)
+        } else {
+            server = base
+        }
+        let (bound, boundContinuation) = AsyncStream.makeStream(of: (any Channel).self)
+        let application = Application(
+            router: router, server: server,
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "Starling", backlog: 256, reuseAddress: true),
+            onServerRunning: { channel in
+                boundContinuation.yield(channel)
+                boundContinuation.finish()
+            },
+            eventLoopGroupProvider: .shared(group), logger: logger)
+        let task = Task {
+            do {
+                try await application.run()
+            } catch {
+                logger.error("HTTP listener stopped", metadata: ["address": "\(host)", "error": "\(error)"])
+            }
+            boundContinuation.finish()
+        }
+        for await channel in bound { return (channel, task) }
+        task.cancel()
+        throw ServerStartError(message: "cannot listen for HTTP on \(host) port \(port)")
+    }
+
+    /// The WebSocket URL clients should use, from the Host they asked for.
+    static func webSocketURL(_ request: Request, secure: Bool) -> String {
+        let authority = request.head.authority ?? "localhost"
+        return "\(secure ? "wss" : "ws")://\(authority)\(Self.webSocketPath)"
+    }
+
+    static func response(_ body: String, type: String, status: HTTPResponse.Status = .ok) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = type
+        // XEP-0156 §3: browsers on other origins read these documents.
+        headers[.accessControlAllowOrigin] = "*"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+}
+
+/// XEP-0156 connection discovery documents.
+enum HostMeta {
+    static let webSocketRelation = "urn:xmpp:alt-connections:websocket"
+
+    static func xrd(webSocket: String) -> String {
+        var url = ""
+        XMLSerializer.escape(webSocket, attribute: true, into: &url)
+        return "<?xml version='1.0' encoding='utf-8'?>\n<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n"
+            + "  <Link rel='\(Self.webSocketRelation)' href='\(url)'/>\n</XRD>\n"
+    }
+
+    static func json(webSocket: String) -> String {
+        let escaped = webSocket.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+        return "{\"links\":[{\"rel\":\"\(Self.webSocketRelation)\",\"href\":\"\(escaped)\"}]}\n"
+    }
+}

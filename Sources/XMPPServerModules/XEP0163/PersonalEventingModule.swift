@@ -37,11 +37,13 @@ public struct PersonalEventingModule: ServerModule {
             for type in [IQType.get, .set] {
                 registrar.handleIQ(type, namespace: namespace, target: .account) { request in
                     let outcome = try await engine.handle(type, payload: request.payload, host: .personal(request.to), requester: request.from)
-                    await context.route(request.stanza.iqResult(payload: outcome.payload))
-                    await pep.deliver(outcome.events, owner: request.to.bare)
+                    // The vCard follows an avatar before the publish is answered, so a client
+                    // that asks for it next sees the new one.
                     for case .published(AvatarConversion.metadataNode, let items, _) in outcome.events {
                         if let item = items.last { await AvatarConversion.metadataPublished(item, owner: request.to.bare, bridge: bridge, context: context) }
                     }
+                    await context.route(request.stanza.iqResult(payload: outcome.payload))
+                    await pep.deliver(outcome.events, owner: request.to.bare)
                     throw IQAlreadyAnswered()
                 }
             }

@@ -2,12 +2,12 @@
 # Interoperability: two slixmpp clients chat through a Starling server over STARTTLS with
 # SCRAM-SHA-256, then roster, presence, vCard, blocking and offline delivery through
 # slixmpp's own plugins, then Multi-User Chat at conference.localhost with slixmpp's xep_0045
-# (Tests/Interop/slixmpp_muc.py; scripts/interop-muc-prosody.sh runs the same check against
+# (Tests/Interop/slixmpp_muc.py; scripts/interop-prosody-checks.sh muc runs the same check against
 # Prosody's MUC, to show the check itself is right), then publish-subscribe with slixmpp's
 # pubsub, PEP, avatar and bookmark plugins: the pubsub.localhost service, PEP notifications
 # through entity capabilities, OMEMO keys with publish-options, XEP-0402 bookmarks beside
 # XEP-0048 ones in private storage, and XEP-0398 avatars in vCards and presence
-# (Tests/Interop/slixmpp_pubsub.py; scripts/interop-pubsub-prosody.sh runs it against
+# (Tests/Interop/slixmpp_pubsub.py; scripts/interop-prosody-checks.sh pubsub runs it against
 # Prosody). Installs slixmpp into a virtual environment, starts Starling on a free
 # loopback port with a fresh data directory, and stops only the server it started.
 set -euo pipefail

@@ -8,11 +8,10 @@ room); REMOTE_JID an account of the peer. Both use the password 'interop-pass'; 
 connects to its own server with STARTTLS on port 5222 and trusts CA_FILE.
 """
 import asyncio
-import collections
-import logging
 import sys
 
 import slixmpp
+from interop_checks import begin, check, progress, run
 from interop_client import InteropClient
 from slixmpp.exceptions import IqError, PresenceError
 from slixmpp.xmlstream.handler import Callback
@@ -23,24 +22,7 @@ ROOM = slixmpp.JID(f"federation@{SERVICE}")
 TIMEOUT = 60
 NS_MUC = "http://jabber.org/protocol/muc"
 NS_USER = "http://jabber.org/protocol/muc#user"
-passed = 0
-step = "start"
-transcript = collections.deque(maxlen=200)
-
-
-class TranscriptHandler(logging.Handler):
-    def emit(self, record):
-        line = record.getMessage()
-        if line.startswith(("SEND:", "RECV:")):
-            transcript.append(line)
-
-
-def check(condition, description):
-    global passed
-    if not condition:
-        raise AssertionError(description)
-    passed += 1
-    print(f"  ok: {description}")
+progress.verbose = True
 
 
 def occupant(nick):
@@ -86,19 +68,18 @@ class Client(InteropClient):
 
 
 async def main():
-    global step
     local, remote = Client(LOCAL_JID, LOCAL_HOST), Client(REMOTE_JID, REMOTE_HOST)
     await local.login()
     await remote.login()
     muc = local.plugin["xep_0045"]
 
-    step = f"{remote.boundjid.bare} discovers {SERVICE} over s2s"
+    begin(f"{remote.boundjid.bare} discovers {SERVICE} over s2s")
     info = await remote.plugin["xep_0030"].get_info(jid=SERVICE, timeout=TIMEOUT)
     identities = {(category, kind) for category, kind, _lang, _name in info["disco_info"]["identities"]}
     check(("conference", "text") in identities and NS_MUC in info["disco_info"]["features"],
           f"{remote.boundjid.bare} sees {SERVICE} as conference/text with {NS_MUC}")
 
-    step = f"{local.boundjid.bare} creates {ROOM}"
+    begin(f"{local.boundjid.bare} creates {ROOM}")
     muc.make_join_stanza(ROOM, local.nick, maxstanzas=0).send()
     created = await local.take(lambda s: s.name == "presence" and s["from"] == occupant(local.nick), "the creator's self-presence")
     if created["type"] == "error":
@@ -113,7 +94,7 @@ async def main():
         raise AssertionError(f"the instant room was refused: <{error.condition}/> {error.text}") from None
     check(True, f"{ROOM} unlocked as an instant room")
 
-    step = f"{remote.boundjid.bare} joins {ROOM} over s2s"
+    begin(f"{remote.boundjid.bare} joins {ROOM} over s2s")
     try:
         presence, _subject, _occupants, _history = await remote.plugin["xep_0045"].join_muc_wait(
             ROOM, remote.nick, maxstanzas=0, timeout=TIMEOUT)
@@ -134,7 +115,7 @@ async def main():
     check(slixmpp.JID(item(seen)[2] or "") == remote.boundjid, f"the moderator sees {remote.nick}'s full JID: {item(seen)[2]}")
 
     for sender, receivers in ((remote, (remote, local)), (local, (local, remote))):
-        step = f"groupchat message from {sender.boundjid.bare}"
+        begin(f"groupchat message from {sender.boundjid.bare}")
         body = f"hello from {sender.boundjid.bare}"
         sender.send_message(mto=ROOM, mbody=body, mtype="groupchat")
         for receiver in receivers:
@@ -144,7 +125,7 @@ async def main():
             check(message["from"] == occupant(sender.nick) and message["to"] == receiver.boundjid,
                   f"{receiver.boundjid.bare} gets '{body}' from {occupant(sender.nick)}: from={message['from']} to={message['to']}")
 
-    step = f"{remote.boundjid.bare} leaves"
+    begin(f"{remote.boundjid.bare} leaves")
     remote.plugin["xep_0045"].leave_muc(ROOM, remote.nick)
     gone = await remote.take(lambda s: s.name == "presence" and s["from"] == occupant(remote.nick) and s["type"] == "unavailable",
                              "the remote user's own unavailable presence")
@@ -153,25 +134,13 @@ async def main():
                      f"{remote.nick} leaving")
     check(True, f"{local.boundjid.bare} sees {remote.nick} leave")
 
-    step = f"{local.boundjid.bare} destroys {ROOM}"
+    begin(f"{local.boundjid.bare} destroys {ROOM}")
     await muc.destroy(ROOM, reason="federation check over", timeout=TIMEOUT)
     check(True, f"{ROOM} destroyed")
 
     local.disconnect()
     remote.disconnect()
-    print(f"s2s MUC interop {remote.boundjid.bare} in {ROOM}: {passed} passed, 0 failed")
+    print(f"s2s MUC interop {remote.boundjid.bare} in {ROOM}: {progress.passed} passed, 0 failed")
 
 
-logging.basicConfig(level=logging.ERROR)
-stanza_log = logging.getLogger("slixmpp.xmlstream.xmlstream")
-stanza_log.setLevel(logging.DEBUG)
-stanza_log.addHandler(TranscriptHandler())
-stanza_log.propagate = False
-try:
-    asyncio.run(main())
-except Exception as error:  # noqa: BLE001 - every failure is reported with its step
-    print(f"--- last stanzas ({len(transcript)}) ---")
-    for line in transcript:
-        print(line)
-    print(f"s2s MUC interop FAILED in step '{step}': {type(error).__name__}: {error}")
-    sys.exit(1)
+run(main, "s2s MUC interop")

@@ -15,12 +15,11 @@ last stanzas every client sent and received, and exits non-zero. INTEROP_DEBUG=1
 stanza as it goes.
 """
 import asyncio
-import collections
-import logging
 import os
 import sys
 
 import slixmpp
+from interop_checks import begin, check, progress, run
 from interop_client import InteropClient
 from slixmpp.exceptions import IqError, PresenceError
 from slixmpp.xmlstream.handler import Callback
@@ -39,30 +38,6 @@ NS_MUC = "http://jabber.org/protocol/muc"
 NS_USER = "http://jabber.org/protocol/muc#user"
 NS_ADMIN = "http://jabber.org/protocol/muc#admin"
 NS_ROOMCONFIG = "http://jabber.org/protocol/muc#roomconfig"
-passed = 0
-step = "start"
-
-# The last stanzas sent and received (slixmpp logs them at debug level), printed on a failure.
-transcript = collections.deque(maxlen=400)
-
-
-class TranscriptHandler(logging.Handler):
-    def emit(self, record):
-        line = record.getMessage()
-        if line.startswith(("SEND:", "RECV:")):
-            transcript.append(line)
-
-
-def check(condition, description):
-    global passed
-    if not condition:
-        raise AssertionError(description)
-    passed += 1
-
-
-def begin(name):
-    global step
-    step = name
 
 
 def occupant(nick):
@@ -420,19 +395,7 @@ async def main():
 
     for client in (alice, bob, carol):
         client.disconnect()
-    print(f"slixmpp MUC interop ({SERVICE}): {passed} passed, 0 failed")
+    print(f"slixmpp MUC interop ({SERVICE}): {progress.passed} passed, 0 failed")
 
 
-logging.basicConfig(level=logging.DEBUG if os.environ.get("INTEROP_DEBUG") == "1" else logging.ERROR)
-stanza_log = logging.getLogger("slixmpp.xmlstream.xmlstream")
-stanza_log.setLevel(logging.DEBUG)
-stanza_log.addHandler(TranscriptHandler())
-stanza_log.propagate = os.environ.get("INTEROP_DEBUG") == "1"
-try:
-    asyncio.run(main())
-except Exception as error:  # noqa: BLE001 - every failure is reported with its step
-    print(f"--- last stanzas ({len(transcript)}) ---")
-    for line in transcript:
-        print(line)
-    print(f"slixmpp MUC interop FAILED in step '{step}': {type(error).__name__}: {error}")
-    sys.exit(1)
+run(main, "slixmpp MUC interop")

@@ -27,15 +27,14 @@ received, and exits non-zero. INTEROP_DEBUG=1 logs every stanza as it goes.
 """
 import asyncio
 import base64
-import collections
 import hashlib
-import logging
 import os
 import sys
 import uuid
 import xml.etree.ElementTree as ET
 
 import slixmpp
+from interop_checks import begin, check, progress, run
 from interop_client import InteropClient
 from slixmpp.exceptions import IqError, IqTimeout
 from slixmpp.xmlstream.handler import Callback
@@ -63,30 +62,6 @@ ATOM = "http://www.w3.org/2005/Atom"
 # <not-authorized/> with <presence-subscription-required/>. Prosody 0.12 answers <forbidden/>
 # alone; the run against Prosody sets PUBSUB_PRESENCE_REFUSAL=forbidden.
 PRESENCE_REFUSAL = os.environ.get("PUBSUB_PRESENCE_REFUSAL", "not-authorized")
-passed = 0
-step = "start"
-
-# The last stanzas sent and received (slixmpp logs them at debug level), printed on a failure.
-transcript = collections.deque(maxlen=400)
-
-
-class TranscriptHandler(logging.Handler):
-    def emit(self, record):
-        line = record.getMessage()
-        if line.startswith(("SEND:", "RECV:")):
-            transcript.append(line)
-
-
-def check(condition, description):
-    global passed
-    if not condition:
-        raise AssertionError(description)
-    passed += 1
-
-
-def begin(name):
-    global step
-    step = name
 
 
 class Inbox:
@@ -607,19 +582,7 @@ async def main():
     await avatars(alice, bob)
     for client in (alice, bob, carol):
         client.disconnect()
-    print(f"slixmpp pubsub interop: {passed} passed, 0 failed")
+    print(f"slixmpp pubsub interop: {progress.passed} passed, 0 failed")
 
 
-logging.basicConfig(level=logging.DEBUG if os.environ.get("INTEROP_DEBUG") == "1" else logging.ERROR)
-stanza_log = logging.getLogger("slixmpp.xmlstream.xmlstream")
-stanza_log.setLevel(logging.DEBUG)
-stanza_log.addHandler(TranscriptHandler())
-stanza_log.propagate = os.environ.get("INTEROP_DEBUG") == "1"
-try:
-    asyncio.run(main())
-except Exception as error:  # noqa: BLE001 - every failure is reported with its step
-    print(f"--- last stanzas ({len(transcript)}) ---")
-    for line in transcript:
-        print(line)
-    print(f"slixmpp pubsub interop FAILED in step '{step}' after {passed} checks: {type(error).__name__}: {error}")
-    sys.exit(1)
+run(main, "slixmpp pubsub interop")

@@ -32,7 +32,9 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// Reads whole stanzas (MUC joins) as well as markers, while set.
     private var stanzaScanner: StanzaScanner?
     private let tlsContext: NIOSSLContext
-    private unowned let observer: any LoadConnectionObserver
+    /// Weak: a connection can outlive the scenario that made it (a server that says goodbye,
+    /// chat rooms' 332 at shutdown, after the scenario has returned).
+    private weak var observer: (any LoadConnectionObserver)?
     private var channel: (any Channel)?
     private(set) var isReady = false
     private var isDone = false
@@ -150,12 +152,12 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
         let buffer = self.unwrapInboundIn(data)
         if self.isReady {
             buffer.withUnsafeReadableBytes { bytes in
-                self.scanner.scan(bytes) { self.observer.connection(self, received: $0) }
+                self.scanner.scan(bytes) { self.observer?.connection(self, received: $0) }
                 if self.stanzaScanner != nil {
                     // Reported after the scan: the scenario may stop the scanner on what it hears.
                     var stanzas: [StanzaScanner.Stanza] = []
                     self.stanzaScanner?.scan(bytes) { stanzas.append($0) }
-                    for stanza in stanzas { self.observer.connection(self, received: stanza) }
+                    for stanza in stanzas { self.observer?.connection(self, received: stanza) }
                 }
             }
             if self.scanner.sawStreamEnd { self.finish(failure: "the server ended the stream") }
@@ -182,7 +184,7 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        if self.isReady { self.observer.connectionReadComplete(self) }
+        if self.isReady { self.observer?.connectionReadComplete(self) }
         context.fireChannelReadComplete()
     }
 
@@ -207,10 +209,10 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
             case .ready:
                 self.parser = nil
                 self.isReady = true
-                self.observer.connectionReady(self)
+                self.observer?.connectionReady(self)
             case .registered:
                 self.isDone = true
-                self.observer.connectionRegistered(self)
+                self.observer?.connectionRegistered(self)
                 self.close()
             case .failed(let reason):
                 self.finish(failure: reason)
@@ -223,6 +225,6 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
         guard !self.isDone else { return }
         self.isDone = true
         self.isReady = false
-        self.observer.connection(self, failed: reason)
+        self.observer?.connection(self, failed: reason)
     }
 }

@@ -184,7 +184,7 @@ public final class XMPPServer: @unchecked Sendable {
                         continue
                     }
                     await self.closeListeners()
-                    self.stopHTTP()
+                    await self.stopHTTP()
                     await self.stopModules()
                     throw ServerStartError(message: "cannot listen on \(address) port \(boundPort): \(error)")
                 }
@@ -209,9 +209,19 @@ public final class XMPPServer: @unchecked Sendable {
         return channel
     }
 
-    private func stopHTTP() {
-        for task in self.httpTasks { task.cancel() }
+    /// Cancels the HTTP servers and waits (5 s at most) until they are done, so that nothing of
+    /// theirs is left to run on the event loops when those shut down.
+    private func stopHTTP() async {
+        let tasks = self.httpTasks
         self.httpTasks.removeAll()
+        guard !tasks.isEmpty else { return }
+        for task in tasks { task.cancel() }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { for task in tasks { await task.value } }
+            group.addTask { try? await Task.sleep(nanoseconds: 5_000_000_000) }
+            await group.next()
+            group.cancelAll()
+        }
     }
 
     private func bootstrap(for listener: ServerConfiguration.Listener) -> ServerBootstrap {
@@ -295,7 +305,7 @@ public final class XMPPServer: @unchecked Sendable {
         }
         self.core.connections.stopSweeping()
         // HTTP connections (WebSocket streams) had their stream errors; now the servers go.
-        self.stopHTTP()
+        await self.stopHTTP()
         await self.stopModules()
         await self.core.storage.close()
         try? await self.group.shutdownGracefully()

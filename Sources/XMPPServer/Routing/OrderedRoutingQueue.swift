@@ -51,6 +51,7 @@ final class OrderedRoutingQueue {
         let router = self.router
         let eventLoop = self.eventLoop
         let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
+        router.routingTasks.withLockedValue { $0 += 1 }
         Task {
             for work in batch {
                 switch work {
@@ -62,6 +63,7 @@ final class OrderedRoutingQueue {
                 }
             }
             eventLoop.execute { loopBound.value.routedBatch() }
+            router.routingTasks.withLockedValue { $0 -= 1 }
         }
     }
 

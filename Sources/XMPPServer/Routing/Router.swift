@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import XMPPCore
 
 /// Where a stanza entered the router.
@@ -31,6 +32,9 @@ public final class Router: @unchecked Sendable {
     var registrar: ModuleRegistrar?
     /// Federation; nil when the server has no s2s listener or certificate.
     var s2s: S2SManager?
+    /// Streams' routing tasks under way: shutdown waits for them before the event loops stop,
+    /// since each ends by scheduling on its stream's loop.
+    let routingTasks = NIOLockedValueBox(0)
 
     init(sessions: any SessionDirectory, routes: RouteTable, logger: Logger) {
         self.sessions = sessions

@@ -24,7 +24,6 @@ struct HTTPListener {
     func start(host: String, port: Int, group: any EventLoopGroup) async throws -> (channel: any Channel, task: Task<Void, Never>) {
         let router = Hummingbird.Router()
         let secure = self.secure
-        let hosts = self.core.configuration.hosts
         router.get("/.well-known/host-meta") { request, _ in
             Self.response(HostMeta.xrd(webSocket: Self.webSocketURL(request, secure: secure)), type: "application/xrd+xml")
         }
@@ -35,7 +34,6 @@ struct HTTPListener {
             // Only an upgrade with the xmpp subprotocol reaches a stream (RFC 7395 §3.1).
             Self.response("Open a WebSocket with the subprotocol xmpp here.\n", type: "text/plain; charset=utf-8", status: .badRequest)
         }
-        _ = hosts
 
         let core = self.core
         let logger = self.logger

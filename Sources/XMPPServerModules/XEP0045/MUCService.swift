@@ -121,7 +121,7 @@ final class MUCService: Sendable {
         guard var room = existing else { return nil }
         let clock = Room.Clock(now: Date(), newID: { UUID().uuidString.lowercased() })
         let actions: [RoomAction]
-        if let payload = stanza.iqPayload, stanza.to?.resourcepart == nil, payload.namespace == MUCNamespace.mam {
+        if let payload = stanza.iqPayload, stanza.to?.resourcepart == nil, payload.namespace == MessageArchiveModule.namespace {
             actions = await self.archiveQuery(stanza, payload: payload, room: room)
         } else if let (id, reason, legacy) = Self.moderation(stanza), let from = stanza.from {
             let original = try? await self.context.storage.roomArchive.message(id: id, for: jid)
@@ -134,7 +134,7 @@ final class MUCService: Sendable {
             switch action {
             case .send(let element): await self.context.route(element)
             case .save: await self.save(room, name: name)
-            case .archive(let message, let stanzaID, _, let stamp):
+            case .archive(let message, let stanzaID, let stamp):
                 let record = ArchivedMessage(id: stanzaID, timestamp: stamp, with: jid, stanza: message.storedText)
                 do {
                     try await self.context.storage.roomArchive.append(record, body: message.child(named: "body")?.text, for: jid)
@@ -206,10 +206,8 @@ final class MUCService: Sendable {
             let text = String(decoding: try encoder.encode(record), as: UTF8.self)
             let roomName = record.configuration.name
             try await documents.transaction { documents in
-                // The ownership index is rebuilt from the record, so it never drifts.
-                for owned in try documents.list(Self.ownedCollection, ModuleDocumentRange()) where owned.key.hasSuffix("\u{0}\(key)") {
-                    try documents.delete(Self.ownedCollection, key: owned.key)
-                }
+                // The ownership index follows the record: the stored one's entries go, the new one's come.
+                try Self.dropOwnership(of: key, documents)
                 guard persistent else {
                     try documents.delete(Self.roomsCollection, key: key)
                     try documents.delete(Self.directoryCollection, key: key)
@@ -224,15 +222,23 @@ final class MUCService: Sendable {
         }
     }
 
+    /// Deletes the ownership entries of the room as stored: only persistent rooms have them,
+    /// and the stored record names their owners.
+    private static func dropOwnership(of key: String, _ documents: any ModuleDocuments) throws {
+        guard let stored = try documents.document(Self.roomsCollection, key: key),
+            let record = try? JSONDecoder().decode(RoomRecord.self, from: Data(stored.value.utf8))
+        else { return }
+        for owner in record.jids(with: .owner) { try documents.delete(Self.ownedCollection, key: "\(owner)\u{0}\(key)") }
+    }
+
     /// A destroyed room leaves nothing behind: record, listing, ownership and archive.
     private func forget(_ room: Room, name: String) async {
         let key = self.key(name)
-        let owners = room.record.jids(with: .owner).map { "\($0)\u{0}\(key)" }
         do {
             try await self.documents?.transaction { documents in
+                try Self.dropOwnership(of: key, documents)
                 try documents.delete(Self.roomsCollection, key: key)
                 try documents.delete(Self.directoryCollection, key: key)
-                for owner in owners { try documents.delete(Self.ownedCollection, key: owner) }
             }
             try await self.context.storage.roomArchive.purge(account: room.jid)
         } catch {
@@ -317,7 +323,7 @@ final class MUCService: Sendable {
             for document in stored { rooms[String(document.key.dropFirst(prefix.count))] = document.value }
         }
         for (name, title) in self.directory.listedLiveRooms() { rooms[name] = title }
-        let names = rooms.keys.sorted().filter { after == nil || $0 > after! }
+        let names = rooms.keys.sorted().filter { name in after.map { name > $0 } ?? true }
         let page = names.prefix(max)
         var query = Element("query", namespace: XMPPNamespace.discoItems)
         for name in page {

@@ -16,7 +16,7 @@ extension Room {
         switch (stanza.stanzaType, payload.namespace) {
         case ("get", XMPPNamespace.discoInfo): return [.send(stanza.iqResult(payload: self.discoInfo(node: payload[attribute: "node"], for: from)))]
         case ("get", XMPPNamespace.discoItems): return [.send(stanza.iqResult(payload: Element("query", namespace: XMPPNamespace.discoItems)))]
-        case ("get", MUCNamespace.ping): return [.send(stanza.iqResult())]
+        case ("get", XMPPNamespace.ping): return [.send(stanza.iqResult())]
         case ("get", MUCNamespace.admin): return self.adminGet(stanza, query: payload, from: from)
         case ("set", MUCNamespace.admin): return self.adminSet(stanza, query: payload, from: from)
         case ("get", MUCNamespace.owner): return self.ownerGet(stanza, from: from)
@@ -36,10 +36,10 @@ extension Room {
             return DiscoInfo.result(identities: nick.map { [DiscoIdentity(category: "conference", type: "text", name: $0)] } ?? [], features: [], node: node)
         }
         var features = [MUCNamespace.muc, MUCNamespace.stableID, MUCNamespace.selfPingOptimization, MUCNamespace.request, XMPPNamespace.register,
-                        MUCNamespace.occupantID, MUCNamespace.stanzaID, MUCNamespace.moderate, MUCNamespace.moderateLegacy,
+                        MUCNamespace.occupantID, MessageArchiveModule.stanzaID, MUCNamespace.moderate, MUCNamespace.moderateLegacy,
                         XMPPNamespace.discoInfo, XMPPNamespace.discoItems]
         features += self.configuration.features
-        if self.configuration.archived { features.append(MUCNamespace.mam) }
+        if self.configuration.archived { features.append(MessageArchiveModule.namespace) }
         let name = self.configuration.name.isEmpty ? self.jid.localpart ?? self.jid.description : self.configuration.name
         var result = DiscoInfo.result(identities: [DiscoIdentity(category: "conference", type: "text", name: name)], features: features, node: node)
         result.append(self.configuration.roomInfo(occupants: self.occupants.count, subject: self.record.subject).element)
@@ -218,7 +218,7 @@ extension Room {
         guard let sender = self.occupant(for: from) else {
             return self.error(stanza, StanzaError(.notAcceptable, text: "you are not in this room"))
         }
-        if stanza.iqPayload?.namespace == MUCNamespace.ping, sender.nick == nick {
+        if stanza.iqPayload?.namespace == XMPPNamespace.ping, sender.nick == nick {
             // XEP-0410: the client is joined as this occupant.
             return [.send(stanza.iqResult())]
         }

@@ -45,12 +45,12 @@ extension Room {
         relayed.attributes.insert(Attribute(name: "from", value: self.occupantJID(sender.nick).description), at: 0)
         // Only the room may claim ids "by" itself, and occupant ids are the room's to give.
         relayed.removeChildren {
-            ($0.name == "stanza-id" && $0.namespace == MUCNamespace.stanzaID && $0[attribute: "by"] == self.jid.description)
+            ($0.name == "stanza-id" && $0.namespace == MessageArchiveModule.stanzaID && $0[attribute: "by"] == self.jid.description)
                 || $0.namespace == MUCNamespace.occupantID
         }
         relayed.append(Element("occupant-id", namespace: MUCNamespace.occupantID, attributes: [("id", sender.occupantID)]))
         let stanzaID = clock.newID()
-        relayed.append(Element("stanza-id", namespace: MUCNamespace.stanzaID, attributes: [("id", stanzaID), ("by", self.jid.description)]))
+        relayed.append(Element("stanza-id", namespace: MessageArchiveModule.stanzaID, attributes: [("id", stanzaID), ("by", self.jid.description)]))
 
         var actions = self.toEveryone(relayed)
         if subject != nil, body == nil { actions.append(.save) }
@@ -58,7 +58,7 @@ extension Room {
             let entry = HistoryEntry(message: relayed, stanzaID: stanzaID, stamp: clock.now, characters: relayed.storedText.utf8.count)
             self.remember(entry)
             if self.configuration.archived {
-                actions.append(.archive(relayed, stanzaID: stanzaID, nick: sender.nick, stamp: clock.now))
+                actions.append(.archive(relayed, stanzaID: stanzaID, stamp: clock.now))
             }
         }
         return actions
@@ -213,7 +213,7 @@ extension Room {
         if let reason { retracted.append(Element("reason", namespace: MUCNamespace.retract, text: reason)) }
         tombstone.append(retracted)
         if let occupant = original?.child(named: "occupant-id", namespace: MUCNamespace.occupantID) { tombstone.append(occupant) }
-        tombstone.append(Element("stanza-id", namespace: MUCNamespace.stanzaID, attributes: [("id", stanzaID), ("by", self.jid.description)]))
+        tombstone.append(Element("stanza-id", namespace: MessageArchiveModule.stanzaID, attributes: [("id", stanzaID), ("by", self.jid.description)]))
         self.replaceHistory(stanzaID: stanzaID, with: tombstone)
         return [.send(stanza.iqResult())] + self.toEveryone(announcement) + [.retractArchived(stanzaID: stanzaID, tombstone: tombstone)]
     }

@@ -133,7 +133,7 @@ extension Room {
         for entry in request.history.select(self.history, now: clock.now) {
             var message = entry.message
             message[attribute: "to"] = from.description
-            message.append(Element("delay", namespace: MUCNamespace.delay, attributes: [("from", self.jid.description), ("stamp", XMPPDateTime.string(entry.stamp))]))
+            message.append(Element("delay", namespace: XMPPNamespace.delay, attributes: [("from", self.jid.description), ("stamp", XMPPDateTime.string(entry.stamp))]))
             actions.append(.send(message))
         }
         actions.append(.send(self.subjectMessage(to: from)))

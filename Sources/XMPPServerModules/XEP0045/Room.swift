@@ -13,16 +13,11 @@ enum MUCNamespace {
     static let selfPingOptimization = "http://jabber.org/protocol/muc#self-ping-optimization"
     static let stableID = "http://jabber.org/protocol/muc#stable_id"
     static let occupantID = "urn:xmpp:occupant-id:0"
-    static let stanzaID = "urn:xmpp:sid:0"
-    static let delay = "urn:xmpp:delay"
-    static let ping = "urn:xmpp:ping"
-    static let conference = "jabber:x:conference"
     static let moderate = "urn:xmpp:message-moderate:1"
     static let moderateLegacy = "urn:xmpp:message-moderate:0"
     static let retract = "urn:xmpp:message-retract:1"
     static let retractLegacy = "urn:xmpp:message-retract:0"
     static let fasten = "urn:xmpp:fasten:0"
-    static let mam = "urn:xmpp:mam:2"
 }
 
 /// A long-lived relation to a room (XEP-0045 §5.2), ordered by what it may do.
@@ -105,7 +100,7 @@ enum RoomAction: Sendable, Hashable {
     /// The record changed: store it (persistent rooms).
     case save
     /// Keep this relayed groupchat message in the room's archive (XEP-0313).
-    case archive(Element, stanzaID: String, nick: String, stamp: Date)
+    case archive(Element, stanzaID: String, stamp: Date)
     /// Replace an archived message by its tombstone (XEP-0425 moderation).
     case retractArchived(stanzaID: String, tombstone: Element)
     /// The room is gone: drop its stored record, affiliations and archive.
@@ -118,7 +113,6 @@ struct RoomLimits: Sendable, Hashable {
     var maxHistory = 50
     /// At most this many occupants' presences are sent to someone joining; 0 for all.
     var presenceBurst = 0
-    var maxMessageBytes = 64 * 1024
 }
 
 /// One chat room (XEP-0045): a value that takes stanzas addressed to the room or its
@@ -233,7 +227,6 @@ struct Room: Sendable {
     }
 
     mutating func unlock() { self.locked = false }
-    mutating func lock() { self.locked = true }
 
     mutating func remember(_ entry: HistoryEntry) {
         let keep = min(self.limits.maxHistory, self.configuration.historyLength)

@@ -17,7 +17,8 @@ enum RoomInput: Sendable {
 /// stanzas one at a time, in order, on a task of its own while it has any: one busy room
 /// never holds up the others.
 final class RoomDirectory: Sendable {
-    /// One room's queue; `room` is touched only by the task that drains the queue.
+    /// One room's queue. Its fields are read and written under the directory's lock; the room
+    /// changes only in the task that drains the queue.
     final class Mailbox: @unchecked Sendable {
         var pending: [RoomInput] = []
         var draining = false
@@ -53,22 +54,35 @@ final class RoomDirectory: Sendable {
 
     private func drain(_ mailbox: Mailbox, name: String) async {
         while true {
-            let next: RoomInput? = self.mailboxes.withLockedValue { boxes in
-                if !mailbox.pending.isEmpty { return mailbox.pending.removeFirst() }
+            // Whatever has queued is taken at once: the queue is never shifted an item at a time.
+            let batch: [RoomInput] = self.mailboxes.withLockedValue { boxes in
+                let batch = mailbox.pending
+                mailbox.pending.removeAll(keepingCapacity: true)
+                guard batch.isEmpty else { return batch }
                 mailbox.draining = false
                 // An empty room leaves memory; it is stored already if it is persistent.
                 if mailbox.room?.isEmpty ?? true, boxes[name] === mailbox { boxes[name] = nil }
-                return nil
+                return []
             }
-            guard let input = next else { return }
+            guard !batch.isEmpty else { return }
             if !mailbox.loaded {
-                mailbox.room = await self.service.load(name)
-                mailbox.loaded = true
+                let loaded = await self.service.load(name)
+                self.mailboxes.withLockedValue { _ in
+                    mailbox.room = loaded
+                    mailbox.loaded = true
+                }
             }
-            let room = await self.service.handle(input, room: mailbox.room, name: name)
-            mailbox.room = room
+            var room = self.mailboxes.withLockedValue { _ in mailbox.room }
+            for input in batch {
+                room = await self.service.handle(input, room: room, name: name)
+            }
             let listing = room.flatMap { $0.configuration.isPublic && !$0.locked ? $0.configuration.name : nil }
-            self.mailboxes.withLockedValue { _ in mailbox.listing = listing }
+            let settled = room
+            // Written under the lock: listings and shutdown read them from other tasks.
+            self.mailboxes.withLockedValue { _ in
+                mailbox.room = settled
+                mailbox.listing = listing
+            }
         }
     }
 
@@ -78,8 +92,6 @@ final class RoomDirectory: Sendable {
             boxes.compactMap { name, box in box.listing.map { (name, $0) } }
         }
     }
-
-    var loadedCount: Int { self.mailboxes.withLockedValue { $0.count } }
 
     /// Tells every room in memory that the service is going away (its occupants hear 332),
     /// then waits for the rooms to be done.

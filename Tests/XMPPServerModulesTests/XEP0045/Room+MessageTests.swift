@@ -107,17 +107,18 @@ struct RoomMessageTests {
             #expect(stanzaIDs.first?[attribute: "id"] == "id-1")
             #expect(message.occupantIDValue == harness.room.occupantID(for: address(Coven.hag)))
         }
-        let archived = actions.compactMap { action -> (String, String)? in
-            if case .archive(let message, let stanzaID, let nick, let stamp) = action {
+        let archived = actions.compactMap { action -> (String, Element)? in
+            if case .archive(let message, let stanzaID, let stamp) = action {
                 #expect(stamp == Coven.epoch)
                 #expect(message[attribute: "to"] == nil)
-                return (stanzaID, nick)
+                return (stanzaID, message)
             }
             return nil
         }
         #expect(archived.count == 1)
         #expect(archived.first?.0 == "id-1")
-        #expect(archived.first?.1 == "thirdwitch")
+        // What is archived is the relayed message, from the sender's occupant JID.
+        #expect(archived.first?.1.from == address("\(Coven.room)/thirdwitch"))
         #expect(harness.room.history.map(\.stanzaID) == ["id-1"])
     }
 

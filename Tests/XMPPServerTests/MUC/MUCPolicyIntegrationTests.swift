@@ -75,6 +75,10 @@ struct MUCPolicyIntegrationTests {
             try await bob.enter(MUC.room("first"), as: "Bob")
             let full = try await carol.enter(MUC.room("first"), as: "Carol")
             #expect(MUC.errorCondition(full) == "service-unavailable")
+            // Destroying the room gives the owner's allowance back.
+            let destroyed = try await alice.iq("set", to: MUC.room("first"), payload: Element("query", namespace: MUC.owner, children: [Element(name: "destroy", namespace: MUC.owner)]))
+            #expect(destroyed.stanzaType == "result")
+            #expect(MUC.codes(try await alice.enter(MUC.room("second"), as: "Alice")).contains(201))
         }
     }
 

@@ -140,15 +140,14 @@ struct NodeConfiguration: Codable, Sendable, Hashable {
     /// field that differs.
     func unmetPrecondition(_ options: DataForm, maxItemsLimit: Int) -> String? {
         for field in options.fields where field.name != "FORM_TYPE" {
-            var probe = self
-            guard let wanted = try? probe.applying(DataForm(type: "submit", fields: [field]), maxItemsLimit: maxItemsLimit, strict: true) else { return field.name }
-            // `max` and the service's limit are the same number of items.
+            // The node with this one option applied must be the node as it is.
+            guard let wanted = try? self.applying(DataForm(type: "submit", fields: [field]), maxItemsLimit: maxItemsLimit, strict: true) else { return field.name }
             if field.name == "pubsub#max_items" {
+                // `max` and the service's limit are the same number of items.
                 if (wanted.maxItems ?? maxItemsLimit) != (self.maxItems ?? maxItemsLimit) { return field.name }
-                continue
+            } else if wanted != self {
+                return field.name
             }
-            probe = wanted
-            if probe != self { return field.name }
         }
         return nil
     }

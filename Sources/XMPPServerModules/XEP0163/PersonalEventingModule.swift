@@ -105,7 +105,8 @@ final class PresenceInterest: Sendable {
         self.resources.withLock { resources in
             let previous = resources[owner]?[client]
             resources[owner, default: [:]][client] = claim
-            return previous == nil || previous! != claim
+            // `previous` is nil when the client was not known, `.some(nil)` when it had no caps.
+            return previous.map { $0 != claim } ?? true
         }
     }
 
@@ -227,7 +228,8 @@ struct PersonalEventing: Sendable {
             guard let payload = PubSubNotifications.event(event) else { continue }
             let record = PubSubNotifications.record(of: event)
             var recipients = PubSubNotifications.subscribers(of: event)
-            if case .subscribed = event {} else if record.configuration.deliverNotifications, let node = Self.node(of: event) {
+            // A new subscription's last item goes to its subscriber only (node(of:) is nil for it).
+            if record.configuration.deliverNotifications, let node = Self.node(of: event) {
                 var allowed: [JID: Bool] = [:]
                 // One read of the owner's roster for every contact's access check, not one each.
                 var roster: [JID: RosterItem]?

@@ -46,6 +46,32 @@ func httpGet(port: Int, path: String, headers: [String: String] = [:]) async thr
     return (status, fields, parts.dropFirst().joined(separator: "\r\n\r\n"))
 }
 
+/// The status of a request sent as written (no `Connection: close` added, so an upgrade can be
+/// asked for): read from the first line of the answer, then the connection is closed.
+func httpStatus(port: Int, request: String) async throws -> Int {
+    final class StatusLine: ChannelInboundHandler, @unchecked Sendable {
+        typealias InboundIn = ByteBuffer
+        var text = ""
+        let done: EventLoopPromise<Int>
+        init(done: EventLoopPromise<Int>) { self.done = done }
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            var buffer = self.unwrapInboundIn(data)
+            self.text += buffer.readString(length: buffer.readableBytes) ?? ""
+            guard let end = self.text.range(of: "\r\n") else { return }
+            self.done.succeed(Int(self.text[..<end.lowerBound].split(separator: " ").dropFirst().first ?? "") ?? 0)
+            context.close(promise: nil)
+        }
+        func channelInactive(context: ChannelHandlerContext) { self.done.fail(ChannelError.eof) }
+    }
+    let group = MultiThreadedEventLoopGroup.singleton
+    let done = group.next().makePromise(of: Int.self)
+    let channel = try await ClientBootstrap(group: group).channelInitializer { channel in
+        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(StatusLine(done: done)) }
+    }.connect(host: "127.0.0.1", port: port).get()
+    try await channel.writeAndFlush(ByteBuffer(string: request))
+    return try await done.futureResult.get()
+}
+
 /// A WebSocket XMPP client driven by a script of frames: what it sends, what it waits for.
 actor WebSocketXMPP {
     private var received: [String] = []
@@ -185,6 +211,14 @@ struct WebSocketIntegrationTests {
                 #expect(error.contains("not-well-formed"))
                 _ = try await inbox.next { $0.hasPrefix("<close") }
             }
+            // The same upgrade request is switched (101) with the xmpp subprotocol and answered as
+            // a plain GET (400) with another one.
+            func upgrade(_ subprotocol: String) -> String {
+                "GET /xmpp-websocket HTTP/1.1\r\nHost: localhost:\(port)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: \(subprotocol)\r\n\r\n"
+            }
+            #expect(try await httpStatus(port: port, request: upgrade("xmpp")) == 101)
+            #expect(try await httpStatus(port: port, request: upgrade("chat")) == 400)
             await #expect(throws: (any Error).self) {
                 try await Self.withWebSocket(port: port, protocols: "chat") { _, _ in }
             }

@@ -11,16 +11,24 @@ import XMPPSASL
 import XMPPServer
 import XMPPStream
 
-/// A plain HTTP request on loopback, answered whole (the server closes after it).
-func httpGet(port: Int, path: String, headers: [String: String] = [:]) async throws -> (status: Int, headers: [String: String], body: String) {
+/// Sends `request` as written to a loopback port and returns what came back: all of it until
+/// the server closes, or (`firstLineOnly`) the status line, after which the client closes.
+func rawHTTP(port: Int, _ request: String, firstLineOnly: Bool) async throws -> String {
     final class Collector: ChannelInboundHandler, @unchecked Sendable {
         typealias InboundIn = ByteBuffer
         var text = ""
+        let firstLineOnly: Bool
         let done: EventLoopPromise<String>
-        init(done: EventLoopPromise<String>) { self.done = done }
+        init(firstLineOnly: Bool, done: EventLoopPromise<String>) {
+            self.firstLineOnly = firstLineOnly
+            self.done = done
+        }
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             var buffer = self.unwrapInboundIn(data)
             self.text += buffer.readString(length: buffer.readableBytes) ?? ""
+            guard self.firstLineOnly, let end = self.text.range(of: "\r\n") else { return }
+            self.done.succeed(String(self.text[..<end.lowerBound]))
+            context.close(promise: nil)
         }
         func channelInactive(context: ChannelHandlerContext) { self.done.succeed(self.text) }
         func errorCaught(context: ChannelHandlerContext, error: any Error) { self.done.fail(error) }
@@ -28,48 +36,29 @@ func httpGet(port: Int, path: String, headers: [String: String] = [:]) async thr
     let group = MultiThreadedEventLoopGroup.singleton
     let done = group.next().makePromise(of: String.self)
     let channel = try await ClientBootstrap(group: group).channelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(done: done)) }
+        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(firstLineOnly: firstLineOnly, done: done)) }
     }.connect(host: "127.0.0.1", port: port).get()
+    try await channel.writeAndFlush(ByteBuffer(string: request))
+    return try await done.futureResult.get()
+}
+
+func statusCode(_ statusLine: String) -> Int {
+    Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
+}
+
+/// A plain HTTP GET on loopback, answered whole (the server closes after it).
+func httpGet(port: Int, path: String, headers: [String: String] = [:]) async throws -> (status: Int, headers: [String: String], body: String) {
     var request = "GET \(path) HTTP/1.1\r\nHost: localhost:\(port)\r\nConnection: close\r\n"
     for (name, value) in headers { request += "\(name): \(value)\r\n" }
-    request += "\r\n"
-    try await channel.writeAndFlush(ByteBuffer(string: request))
-    let response = try await done.futureResult.get()
+    let response = try await rawHTTP(port: port, request + "\r\n", firstLineOnly: false)
     let parts = response.components(separatedBy: "\r\n\r\n")
     let head = parts.first?.components(separatedBy: "\r\n") ?? []
-    let status = head.first.flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
     var fields: [String: String] = [:]
     for line in head.dropFirst() {
         guard let colon = line.firstIndex(of: ":") else { continue }
         fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
     }
-    return (status, fields, parts.dropFirst().joined(separator: "\r\n\r\n"))
-}
-
-/// The status of a request sent as written (no `Connection: close` added, so an upgrade can be
-/// asked for): read from the first line of the answer, then the connection is closed.
-func httpStatus(port: Int, request: String) async throws -> Int {
-    final class StatusLine: ChannelInboundHandler, @unchecked Sendable {
-        typealias InboundIn = ByteBuffer
-        var text = ""
-        let done: EventLoopPromise<Int>
-        init(done: EventLoopPromise<Int>) { self.done = done }
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            var buffer = self.unwrapInboundIn(data)
-            self.text += buffer.readString(length: buffer.readableBytes) ?? ""
-            guard let end = self.text.range(of: "\r\n") else { return }
-            self.done.succeed(Int(self.text[..<end.lowerBound].split(separator: " ").dropFirst().first ?? "") ?? 0)
-            context.close(promise: nil)
-        }
-        func channelInactive(context: ChannelHandlerContext) { self.done.fail(ChannelError.eof) }
-    }
-    let group = MultiThreadedEventLoopGroup.singleton
-    let done = group.next().makePromise(of: Int.self)
-    let channel = try await ClientBootstrap(group: group).channelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(StatusLine(done: done)) }
-    }.connect(host: "127.0.0.1", port: port).get()
-    try await channel.writeAndFlush(ByteBuffer(string: request))
-    return try await done.futureResult.get()
+    return (statusCode(head.first ?? ""), fields, parts.dropFirst().joined(separator: "\r\n\r\n"))
 }
 
 /// A WebSocket XMPP client driven by a script of frames: what it sends, what it waits for.
@@ -217,8 +206,8 @@ struct WebSocketIntegrationTests {
                 "GET /xmpp-websocket HTTP/1.1\r\nHost: localhost:\(port)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
                     + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: \(subprotocol)\r\n\r\n"
             }
-            #expect(try await httpStatus(port: port, request: upgrade("xmpp")) == 101)
-            #expect(try await httpStatus(port: port, request: upgrade("chat")) == 400)
+            #expect(statusCode(try await rawHTTP(port: port, upgrade("xmpp"), firstLineOnly: true)) == 101)
+            #expect(statusCode(try await rawHTTP(port: port, upgrade("chat"), firstLineOnly: true)) == 400)
             await #expect(throws: (any Error).self) {
                 try await Self.withWebSocket(port: port, protocols: "chat") { _, _ in }
             }

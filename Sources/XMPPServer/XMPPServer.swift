@@ -199,11 +199,19 @@ public final class XMPPServer: @unchecked Sendable {
     /// HTTP listeners run in tasks of their own (Hummingbird); their listening channels are
     /// kept with the others so that ports are reported and closed the same way.
     private var httpTasks: [Task<Void, Never>] = []
+    /// BOSH sessions, whichever HTTP listener their requests come through.
+    private lazy var boshSessions = BOSHSessions(core: self.core)
+
+    /// Open BOSH sessions (XEP-0206), for tests and statistics.
+    public var boshSessionCount: Int { self.boshSessions.count }
 
     private func startHTTP(_ listener: ServerConfiguration.Listener, host: String, port: Int) async throws -> any Channel {
         let https = listener.tls == .direct
         if https, self.tls == nil { throw ServerStartError(message: "HTTPS without a certificate") }
-        let http = HTTPListener(core: self.core, tls: https ? self.tls : nil, secure: https || self.configuration.http.behindTLSProxy, logger: self.logger)
+        self.boshSessions.start(on: self.group.next())
+        let http = HTTPListener(
+            core: self.core, bosh: self.boshSessions, tls: https ? self.tls : nil, secure: https || self.configuration.http.behindTLSProxy,
+            logger: self.logger)
         let (channel, task) = try await http.start(host: host, port: port, group: self.group)
         self.httpTasks.append(task)
         return channel
@@ -215,6 +223,7 @@ public final class XMPPServer: @unchecked Sendable {
         let tasks = self.httpTasks
         self.httpTasks.removeAll()
         guard !tasks.isEmpty else { return }
+        self.boshSessions.stop()
         for task in tasks { task.cancel() }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { for task in tasks { await task.value } }

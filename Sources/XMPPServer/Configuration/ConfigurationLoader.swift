@@ -1,5 +1,6 @@
 import Logging
 import struct XMPPCore.JID
+import struct XMPPStream.BOSHSessionMachine
 import Yams
 
 /// Reads the YAML configuration file. Every key is checked: an unknown key, a value of the
@@ -194,12 +195,31 @@ public enum ConfigurationLoader {
         }
 
         mutating func readHTTP(_ node: Node, into http: inout ServerConfiguration.HTTPSettings) {
-            guard let entries = self.mapping(node, "http", known: ["allowed_origins", "behind_tls_proxy", "see_other_uri"]) else { return }
+            guard let entries = self.mapping(node, "http", known: ["allowed_origins", "behind_tls_proxy", "see_other_uri", "bosh"]) else { return }
             for (key, value) in entries {
                 switch key {
                 case "allowed_origins": if let origins = self.strings(value, "http.allowed_origins") { http.allowedOrigins = origins }
                 case "behind_tls_proxy": if let flag = self.bool(value, "http.behind_tls_proxy") { http.behindTLSProxy = flag }
+                case "bosh": self.readBOSH(value, into: &http.bosh)
                 default: http.seeOtherURI = self.optionalString(value, "http.see_other_uri")
+                }
+            }
+        }
+
+        mutating func readBOSH(_ node: Node, into limits: inout BOSHSessionMachine.Limits) {
+            guard let entries = self.mapping(node, "http.bosh", known: ["max_wait", "max_hold", "inactivity", "polling", "max_pause"]) else { return }
+            for (key, value) in entries {
+                let path = "http.bosh.\(key)"
+                switch key {
+                case "max_hold": if let hold = self.int(value, path, range: 0...4) { limits.maxHold = hold }
+                default:
+                    guard let seconds = self.int(value, path, range: key == "polling" ? 0...600 : 1...3600) else { continue }
+                    switch key {
+                    case "max_wait": limits.maxWait = .seconds(Int64(seconds))
+                    case "inactivity": limits.inactivity = .seconds(Int64(seconds))
+                    case "polling": limits.polling = .seconds(Int64(seconds))
+                    default: limits.maxPause = .seconds(Int64(seconds))
+                    }
                 }
             }
         }

@@ -1,5 +1,6 @@
 import Logging
 import XMPPCore
+import struct XMPPStream.BOSHSessionMachine
 
 /// Everything an operator can set; every field has the default docs/configuration.md lists.
 public struct ServerConfiguration: Sendable, Hashable {
@@ -123,6 +124,9 @@ public struct ServerConfiguration: Sendable, Hashable {
         /// Where WebSocket clients should go instead (RFC 7395 §3.6.1 `see-other-uri`); nil
         /// serves them here.
         public var seeOtherURI: String?
+        /// What BOSH sessions may ask for (`http.bosh`: `max_wait`, `max_hold`, `inactivity`,
+        /// `polling`, `max_pause`, in seconds but `max_hold`).
+        public var bosh = BOSHSessionMachine.Limits()
 
         public init() {}
     }

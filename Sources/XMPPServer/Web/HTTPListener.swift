@@ -9,12 +9,13 @@ import XMPPCore
 import XMPPStream
 
 /// One `kind: http` listener on one address: WebSocket streams (RFC 7395) at
-/// `/xmpp-websocket` and connection discovery (XEP-0156) at `/.well-known/host-meta`, served
-/// by Hummingbird on the server's event loops.
+/// `/xmpp-websocket`, BOSH (XEP-0206) at `/http-bind` and connection discovery (XEP-0156) at
+/// `/.well-known/host-meta`, served by Hummingbird on the server's event loops.
 struct HTTPListener {
     static let webSocketPath = "/xmpp-websocket"
 
     let core: ServerCore
+    let bosh: BOSHSessions
     let tls: TLSMaterial?
     let secure: Bool
     let logger: Logger
@@ -22,13 +23,13 @@ struct HTTPListener {
     /// Starts serving; returns the listening channel once it is bound, and the task that runs
     /// the server until cancelled.
     func start(host: String, port: Int, group: any EventLoopGroup) async throws -> (channel: any Channel, task: Task<Void, Never>) {
-        let router = Hummingbird.Router()
+        let router = Hummingbird.Router(context: HTTPRequestContext.self)
         let secure = self.secure
         router.get("/.well-known/host-meta") { request, _ in
-            Self.response(HostMeta.xrd(webSocket: Self.webSocketURL(request, secure: secure)), type: "application/xrd+xml")
+            Self.response(HostMeta.xrd(Self.connectionURLs(request, secure: secure)), type: "application/xrd+xml")
         }
         router.get("/.well-known/host-meta.json") { request, _ in
-            Self.response(HostMeta.json(webSocket: Self.webSocketURL(request, secure: secure)), type: "application/json")
+            Self.response(HostMeta.json(Self.connectionURLs(request, secure: secure)), type: "application/json")
         }
         router.get(RouterPath(stringLiteral: Self.webSocketPath)) { _, _ in
             // Only an upgrade with the xmpp subprotocol reaches a stream (RFC 7395 §3.1).
@@ -38,8 +39,10 @@ struct HTTPListener {
         let core = self.core
         let logger = self.logger
         let settings = core.configuration.http
+        let negotiationTimeout = TimeAmount.seconds(Int64(core.configuration.limits.negotiationTimeoutSeconds))
+        self.bosh.addRoutes(to: router, secure: secure, settings: settings, bodyTimeout: negotiationTimeout)
         let webSocket = HTTP1WebSocketUpgradeChannel.Configuration(
-            http1: .init(idleTimeout: .seconds(Int64(core.configuration.limits.negotiationTimeoutSeconds))),
+            http1: .init(idleTimeout: negotiationTimeout),
             ws: WebSocketServerConfiguration(maxFrameSize: core.configuration.limits.maxStanzaBytes + 1024, autoPing: .enabled(timePeriod: .seconds(60))))
         let base = HTTPServerBuilder.http1WebSocketUpgrade(configuration: webSocket) { request, channel, _ in
             guard request.path == Self.webSocketPath else { return .dontUpgrade }
@@ -88,10 +91,12 @@ struct HTTPListener {
         throw ServerStartError(message: "cannot listen for HTTP on \(host) port \(port)")
     }
 
-    /// The WebSocket URL clients should use, from the Host they asked for.
-    static func webSocketURL(_ request: Request, secure: Bool) -> String {
+    /// The WebSocket and BOSH URLs clients should use, from the Host they asked for.
+    static func connectionURLs(_ request: Request, secure: Bool) -> HostMeta.URLs {
         let authority = request.head.authority ?? "localhost"
-        return "\(secure ? "wss" : "ws")://\(authority)\(Self.webSocketPath)"
+        return HostMeta.URLs(
+            webSocket: "\(secure ? "wss" : "ws")://\(authority)\(Self.webSocketPath)",
+            bosh: "\(secure ? "https" : "http")://\(authority)\(BOSHSessions.path)")
     }
 
     static func response(_ body: String, type: String, status: HTTPResponse.Status = .ok) -> Response {
@@ -106,16 +111,32 @@ struct HTTPListener {
 /// XEP-0156 connection discovery documents.
 enum HostMeta {
     static let webSocketRelation = "urn:xmpp:alt-connections:websocket"
+    static let boshRelation = "urn:xmpp:alt-connections:xbosh"
 
-    static func xrd(webSocket: String) -> String {
-        var url = ""
-        XMLSerializer.escape(webSocket, attribute: true, into: &url)
-        return "<?xml version='1.0' encoding='utf-8'?>\n<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n"
-            + "  <Link rel='\(Self.webSocketRelation)' href='\(url)'/>\n</XRD>\n"
+    struct URLs {
+        var webSocket: String
+        var bosh: String
+
+        var links: [(relation: String, href: String)] {
+            [(HostMeta.webSocketRelation, self.webSocket), (HostMeta.boshRelation, self.bosh)]
+        }
     }
 
-    static func json(webSocket: String) -> String {
-        let escaped = webSocket.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-        return "{\"links\":[{\"rel\":\"\(Self.webSocketRelation)\",\"href\":\"\(escaped)\"}]}\n"
+    static func xrd(_ urls: URLs) -> String {
+        var output = "<?xml version='1.0' encoding='utf-8'?>\n<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>\n"
+        for link in urls.links {
+            output += "  <Link rel='\(link.relation)' href='"
+            XMLSerializer.escape(link.href, attribute: true, into: &output)
+            output += "'/>\n"
+        }
+        return output + "</XRD>\n"
+    }
+
+    static func json(_ urls: URLs) -> String {
+        let links = urls.links.map { link in
+            let escaped = link.href.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            return "{\"rel\":\"\(link.relation)\",\"href\":\"\(escaped)\"}"
+        }
+        return "{\"links\":[\(links.joined(separator: ","))]}\n"
     }
 }

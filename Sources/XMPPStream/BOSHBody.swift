@@ -55,12 +55,13 @@ public struct BOSHBody: Sendable, Hashable {
         return BOSHBody(attributes: body.attributes, payload: payload)
     }
 
-    /// The stream header a creation or restart request stands for (XEP-0206 §3 and §5).
-    public func streamHeader(defaultTo: String?) -> StreamHeader {
+    /// The stream header a creation or restart request stands for (XEP-0206 §3 and §5); a
+    /// restart names neither version nor addressee again, so the creation's stand.
+    public func streamHeader(after creation: BOSHBody? = nil) -> StreamHeader {
         var attributes: [Attribute] = []
-        if let to = self["to"] ?? defaultTo { attributes.append(Attribute(name: "to", value: to)) }
-        if let version = self.xmppVersion { attributes.append(Attribute(name: "version", value: version)) }
-        if let language = self.language { attributes.append(Attribute(name: "lang", namespace: XMLNamespace.xml, value: language)) }
+        if let to = self["to"] ?? creation?["to"] { attributes.append(Attribute(name: "to", value: to)) }
+        if let version = self.xmppVersion ?? creation?.xmppVersion { attributes.append(Attribute(name: "version", value: version)) }
+        if let language = self.language ?? creation?.language { attributes.append(Attribute(name: "lang", namespace: XMLNamespace.xml, value: language)) }
         return StreamHeader(
             name: "stream", namespace: XMPPNamespace.stream, attributes: attributes,
             contentNamespace: XMPPNamespace.client, declaredPrefixes: ["stream": XMPPNamespace.stream])

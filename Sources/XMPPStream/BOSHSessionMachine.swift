@@ -49,7 +49,8 @@ public struct BOSHSessionMachine: Sendable {
         var requests: Int { self.hold + 1 }
         let limits: Limits
         let acknowledging: Bool
-        let to: String?
+        /// The creation request, whose stream attributes a restart repeats.
+        let creation: BOSHBody
         var nextRID: UInt64
         /// Requests that arrived ahead of one still missing, by rid.
         var early: [UInt64: Queued] = [:]
@@ -90,13 +91,13 @@ public struct BOSHSessionMachine: Sendable {
         _ body: BOSHBody, request: RequestID, sid: String, limits: Limits, secure: Bool, now: NIODeadline
     ) -> Result<(BOSHSessionMachine, [Action]), BOSHTerminalCondition> {
         guard let rid = body.rid, body.sid == nil else { return .failure(.badRequest) }
-        guard let to = body["to"], !to.isEmpty else { return .failure(.improperAddressing) }
+        guard let to = body["to"], !to.isEmpty, to.utf8.count <= 1024 else { return .failure(.improperAddressing) }
         let askedWait = body["wait"].flatMap { Int64($0) }.map { TimeAmount.seconds($0) } ?? limits.maxWait
         let wait = max(.zero, min(askedWait, limits.maxWait))
         let hold = max(0, min(body["hold"].flatMap { Int($0) } ?? 1, limits.maxHold))
         let acknowledging = body["ack"] == "1"
         var session = Session(
-            wait: wait, hold: hold, limits: limits, acknowledging: acknowledging, to: to, nextRID: rid &+ 1,
+            wait: wait, hold: hold, limits: limits, acknowledging: acknowledging, creation: BOSHBody(attributes: body.attributes), nextRID: rid &+ 1,
             idleSince: now, lastRequestAt: now)
         var attributes = [
             Attribute(name: "sid", value: sid),
@@ -115,7 +116,7 @@ public struct BOSHSessionMachine: Sendable {
         session.creationAttributes = attributes
         session.held = [Held(id: request, rid: rid, deadline: now + wait)]
         let machine = BOSHSessionMachine(state: .active(session))
-        return .success((machine, [.deliver(.streamOpened(body.streamHeader(defaultTo: to)))]))
+        return .success((machine, [.deliver(.streamOpened(body.streamHeader()))]))
     }
 
     /// The stream opened its side (`from`, stream id): the creation response says them.
@@ -209,6 +210,14 @@ public struct BOSHSessionMachine: Sendable {
         return actions + [.ended]
     }
 
+    /// The stream ended because of a request the connection manager refused by itself (a body
+    /// over the size limit), whose answer already said so: nothing is left to wait for.
+    public mutating func endedByRefusedRequest() -> [Action] {
+        guard case .closing = self.state else { return [] }
+        self.state = .ended
+        return [.ended]
+    }
+
     /// Once a second or so: held requests past `wait` are answered, an idle session expires.
     public mutating func tick(now: NIODeadline) -> [Action] {
         switch self.state {
@@ -256,7 +265,7 @@ public struct BOSHSessionMachine: Sendable {
         session.lastRequestAt = now
         session.pausedUntil = nil
         if body.isRestart {
-            actions.append(.deliver(.streamOpened(body.streamHeader(defaultTo: session.to))))
+            actions.append(.deliver(.streamOpened(body.streamHeader(after: session.creation))))
         } else {
             for element in body.payload { actions.append(.deliver(.element(element))) }
         }

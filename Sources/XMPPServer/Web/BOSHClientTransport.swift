@@ -78,7 +78,10 @@ final class BOSHClientTransport: ClientTransport, @unchecked Sendable {
 
     /// A request whose body could not be read: the stream ends as a TCP stream would on bad XML.
     func receiveUnreadable(_ error: XMLStreamError) {
-        self.eventLoop.execute { self.stream?.parseFailed(error) }
+        self.eventLoop.execute {
+            self.stream?.parseFailed(error)
+            self.carryOut(self.machine.endedByRefusedRequest())
+        }
     }
 
     /// Called about once a second by the session registry.

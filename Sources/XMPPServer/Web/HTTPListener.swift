@@ -40,11 +40,15 @@ struct HTTPListener {
         let logger = self.logger
         let settings = core.configuration.http
         let negotiationTimeout = TimeAmount.seconds(Int64(core.configuration.limits.negotiationTimeoutSeconds))
-        self.bosh.addRoutes(to: router, secure: secure, settings: settings, bodyTimeout: negotiationTimeout)
+        // Shorter than the idle timeout, so that a stalled body is answered 408 before the
+        // connection is simply closed.
+        let bodyTimeout = TimeAmount.nanoseconds(max(1_000_000_000, negotiationTimeout.nanoseconds / 2))
+        self.bosh.addRoutes(to: router, secure: secure, settings: settings, bodyTimeout: bodyTimeout)
         let webSocket = HTTP1WebSocketUpgradeChannel.Configuration(
             http1: .init(idleTimeout: negotiationTimeout),
             ws: WebSocketServerConfiguration(maxFrameSize: core.configuration.limits.maxStanzaBytes + 1024, autoPing: .enabled(timePeriod: .seconds(60))))
-        let base = HTTPServerBuilder.http1WebSocketUpgrade(configuration: webSocket) { request, channel, _ in
+        let shouldUpgrade: @Sendable (HTTPRequest, any Channel, Logger) throws -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>> = {
+            request, channel, _ in
             guard request.path == Self.webSocketPath else { return .dontUpgrade }
             let protocols = request.headerFields[values: .secWebSocketProtocol].flatMap { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
             guard protocols.contains(WebSocketFraming.subprotocol) else { return .dontUpgrade }
@@ -59,6 +63,11 @@ struct HTTPListener {
                 let transport = WebSocketClientTransport(server: core, eventLoop: eventLoop, remoteAddress: address, secure: secure, seeOtherURI: settings.seeOtherURI)
                 await transport.run(inbound: inbound, outbound: outbound)
             }
+        }
+        let base = HTTPServerBuilder { responder in
+            FirstRequestDeadlineChannel(
+                inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: webSocket, shouldUpgrade: shouldUpgrade),
+                timeout: negotiationTimeout)
         }
         let server: HTTPServerBuilder
         if let tls {

@@ -66,13 +66,13 @@ case $terminal_status in
     77) skipped+=("scripts/interop-terminal.sh (profanity and poezio) — $(tail -1 <<< "$terminal_output")") ;;
     *) echo "scripts/interop-terminal.sh failed" >&2; exit 1 ;;
 esac
-# A real browser (Chromium) over WebSocket; 77 only when Chromium cannot be installed.
+# A real browser (Chromium) over WebSocket and BOSH; 77 only when Chromium cannot be installed.
 browser_status=0
 browser_output="$(bash scripts/interop-browser.sh 2>&1)" || browser_status=$?
 echo "$browser_output"
 case $browser_status in
     0) ran+=("scripts/interop-browser.sh") ;;
-    77) skipped+=("scripts/interop-browser.sh (Chromium over WebSocket) — $(tail -1 <<< "$browser_output")") ;;
+    77) skipped+=("scripts/interop-browser.sh (Chromium over WebSocket and BOSH) — $(tail -1 <<< "$browser_output")") ;;
     *) echo "scripts/interop-browser.sh failed" >&2; exit 1 ;;
 esac
 if [[ "$federation" == run ]]; then

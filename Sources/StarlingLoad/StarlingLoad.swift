@@ -16,7 +16,7 @@ struct StarlingLoad: AsyncParsableCommand {
             prints its figures and one line `RESULT {json}` for scripts. Pin the generator and the server \
             to different cores (taskset) and pass --server-pid to read the server's RSS and CPU from /proc.
             """,
-        subcommands: [Register.self, Idle.self, Chat.self, Presence.self, Churn.self, MUC.self, MUCJoin.self]
+        subcommands: [Register.self, Idle.self, IdleWebSocket.self, Chat.self, Presence.self, Churn.self, MUC.self, MUCJoin.self]
     )
 }
 

@@ -7,22 +7,6 @@ import XMPPCore
 import XMPPServer
 import XMPPStream
 
-/// One HTTP request on its own loopback connection, answered whole.
-func httpRequest(port: Int, method: String, path: String, headers: [String: String] = [:], body: String = "") async throws -> (status: Int, headers: [String: String], body: String) {
-    var request = "\(method) \(path) HTTP/1.1\r\nHost: localhost:\(port)\r\nConnection: close\r\n"
-    for (name, value) in headers { request += "\(name): \(value)\r\n" }
-    if !body.isEmpty || method == "POST" { request += "Content-Length: \(body.utf8.count)\r\n" }
-    let response = try await rawHTTP(port: port, request + "\r\n" + body, firstLineOnly: false)
-    let parts = response.components(separatedBy: "\r\n\r\n")
-    let head = parts.first?.components(separatedBy: "\r\n") ?? []
-    var fields: [String: String] = [:]
-    for line in head.dropFirst() {
-        guard let colon = line.firstIndex(of: ":") else { continue }
-        fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-    }
-    return (statusCode(head.first ?? ""), fields, parts.dropFirst().joined(separator: "\r\n\r\n"))
-}
-
 /// A BOSH client speaking raw XEP-0124 bodies over separate HTTP connections, as browsers do.
 final class BOSHTestClient: @unchecked Sendable {
     static let wrapper = "xmlns='http://jabber.org/protocol/httpbind' xmlns:xmpp='urn:xmpp:xbosh'"

@@ -11,60 +11,12 @@ import XMPPSASL
 import XMPPServer
 import XMPPStream
 
-/// Sends `request` as written to a loopback port and returns what came back: all of it until
-/// the server closes, or (`firstLineOnly`) the status line, after which the client closes.
-func rawHTTP(port: Int, _ request: String, firstLineOnly: Bool) async throws -> String {
-    final class Collector: ChannelInboundHandler, @unchecked Sendable {
-        typealias InboundIn = ByteBuffer
-        var text = ""
-        let firstLineOnly: Bool
-        let done: EventLoopPromise<String>
-        init(firstLineOnly: Bool, done: EventLoopPromise<String>) {
-            self.firstLineOnly = firstLineOnly
-            self.done = done
-        }
-        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-            var buffer = self.unwrapInboundIn(data)
-            self.text += buffer.readString(length: buffer.readableBytes) ?? ""
-            guard self.firstLineOnly, let end = self.text.range(of: "\r\n") else { return }
-            self.done.succeed(String(self.text[..<end.lowerBound]))
-            context.close(promise: nil)
-        }
-        func channelInactive(context: ChannelHandlerContext) { self.done.succeed(self.text) }
-        func errorCaught(context: ChannelHandlerContext, error: any Error) { self.done.fail(error) }
-    }
-    let group = MultiThreadedEventLoopGroup.singleton
-    let done = group.next().makePromise(of: String.self)
-    let channel = try await ClientBootstrap(group: group).channelInitializer { channel in
-        channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(Collector(firstLineOnly: firstLineOnly, done: done)) }
-    }.connect(host: "127.0.0.1", port: port).get()
-    try await channel.writeAndFlush(ByteBuffer(string: request))
-    return try await done.futureResult.get()
-}
-
-func statusCode(_ statusLine: String) -> Int {
-    Int(statusLine.split(separator: " ").dropFirst().first ?? "") ?? 0
-}
-
-/// A plain HTTP GET on loopback, answered whole (the server closes after it).
-func httpGet(port: Int, path: String, headers: [String: String] = [:]) async throws -> (status: Int, headers: [String: String], body: String) {
-    var request = "GET \(path) HTTP/1.1\r\nHost: localhost:\(port)\r\nConnection: close\r\n"
-    for (name, value) in headers { request += "\(name): \(value)\r\n" }
-    let response = try await rawHTTP(port: port, request + "\r\n", firstLineOnly: false)
-    let parts = response.components(separatedBy: "\r\n\r\n")
-    let head = parts.first?.components(separatedBy: "\r\n") ?? []
-    var fields: [String: String] = [:]
-    for line in head.dropFirst() {
-        guard let colon = line.firstIndex(of: ":") else { continue }
-        fields[line[..<colon].lowercased()] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-    }
-    return (statusCode(head.first ?? ""), fields, parts.dropFirst().joined(separator: "\r\n\r\n"))
-}
-
 /// A WebSocket XMPP client driven by a script of frames: what it sends, what it waits for.
 actor WebSocketXMPP {
     private var received: [String] = []
     private var waiters: [(predicate: @Sendable (String) -> Bool, continuation: CheckedContinuation<String, any Error>)] = []
+    /// The connection is gone: nothing more will come.
+    private var closed = false
 
     func deliver(_ frame: String) {
         if let index = self.waiters.firstIndex(where: { $0.predicate(frame) }) {
@@ -76,10 +28,12 @@ actor WebSocketXMPP {
 
     func next(_ predicate: @escaping @Sendable (String) -> Bool) async throws -> String {
         if let index = self.received.firstIndex(where: predicate) { return self.received.remove(at: index) }
+        if self.closed { throw XMPPConnection.Failure.timedOut }
         return try await withCheckedThrowingContinuation { self.waiters.append((predicate, $0)) }
     }
 
     func failAll() {
+        self.closed = true
         for waiter in self.waiters { waiter.continuation.resume(throwing: XMPPConnection.Failure.timedOut) }
         self.waiters.removeAll()
     }
@@ -212,6 +166,36 @@ struct WebSocketIntegrationTests {
                 try await Self.withWebSocket(port: port, protocols: "chat") { _, _ in }
             }
             // The server is still up for others.
+            #expect(try await httpGet(port: port, path: "/.well-known/host-meta").status == 200)
+        }
+    }
+
+    @Test("oversized frames: over the unauthenticated stanza limit a policy-violation stream error, over the frame limit the WebSocket closes")
+    func oversizedFrames() async throws {
+        try await withServer(configure: Self.webServer()) { server in
+            let port = try #require(server.server.port(for: .http))
+            try await Self.withWebSocket(port: port) { send, inbox in
+                try await send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>")
+                _ = try await inbox.next { $0.contains("features") }
+                // 20 KB: within a frame, over what a client may send before authenticating.
+                try await send("<message xmlns='jabber:client' to='a@localhost'><body>\(String(repeating: "x", count: 20_000))</body></message>")
+                #expect(try await inbox.next { $0.contains("error") }.contains("policy-violation"))
+                _ = try await inbox.next { $0.hasPrefix("<close") }
+            }
+            let closed = LockedText()
+            try await Self.withWebSocket(port: port) { send, inbox in
+                try await send("<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>")
+                _ = try await inbox.next { $0.contains("features") }
+                // Larger than any stanza may be: the WebSocket layer refuses the frame itself.
+                try? await send(String(repeating: "y", count: 300_000))
+                do {
+                    let after = try await inbox.next { _ in true }
+                    closed.set("frame: \(after.prefix(80))")
+                } catch {
+                    closed.set("closed")
+                }
+            }
+            #expect(closed.text == "closed")
             #expect(try await httpGet(port: port, path: "/.well-known/host-meta").status == 200)
         }
     }

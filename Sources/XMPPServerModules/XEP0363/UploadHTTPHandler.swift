@@ -71,6 +71,13 @@ struct UploadHTTPHandler: Sendable {
         guard let signature = query["signature"], let expires = query["expires"].flatMap({ Int($0) }) else {
             return Self.plain(403, "the URL is not signed\n")
         }
+        let length = request.headers["Content-Length"].flatMap { Int($0) }
+        let type = request.headers["Content-Type"].flatMap(UploadHTTPRules.normalizedContentType) ?? UploadHTTPRules.defaultContentType
+        // An expired URL is told apart even once its unused slot has been swept away: the
+        // signature over what the request says is ours, only late.
+        if let length, self.signer.verifyPut(signature, slot: slot, filename: filename, size: length, contentType: type, expires: expires, now: self.clock()) == .expired {
+            return Self.plain(403, "the upload URL has expired\n")
+        }
         let record: UploadRecord
         do {
             guard let found = try await self.store.record(slot) else { return Self.plain(404, "no such slot\n") }
@@ -87,10 +94,9 @@ struct UploadHTTPHandler: Sendable {
         }
         if record.isStored { return Self.plain(409, "this slot was used already\n") }
         // XEP-0363 §6: the length must be the slot's; a chunked body has none to compare.
-        guard request.headers["Transfer-Encoding"] == nil, let length = request.headers["Content-Length"].flatMap({ Int($0) }), length == record.size else {
+        guard request.headers["Transfer-Encoding"] == nil, length == record.size else {
             return Self.plain(400, "Content-Length must be \(record.size)\n")
         }
-        let type = request.headers["Content-Type"].flatMap(UploadHTTPRules.normalizedContentType) ?? UploadHTTPRules.defaultContentType
         guard type == record.contentType else { return Self.plain(400, "Content-Type must be \(record.contentType)\n") }
 
         do {

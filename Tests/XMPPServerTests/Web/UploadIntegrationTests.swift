@@ -11,11 +11,14 @@ struct UploadIntegrationTests {
     static let ns = "urn:xmpp:http:upload:0"
     static let service = "upload.localhost"
 
-    static func uploadServer(_ options: [String: String] = [:], hosts: [String]? = nil, registration: Bool = false) -> (inout ServerConfiguration) -> Void {
+    static func uploadServer(
+        _ options: [String: String] = [:], origins: [String]? = nil, hosts: [String]? = nil, registration: Bool = false
+    ) -> (inout ServerConfiguration) -> Void {
         { configuration in
             configuration.listeners.append(ServerConfiguration.Listener(kind: .http, addresses: ["127.0.0.1"], port: 0, tls: .none))
             var section: [String: ConfigValue] = ["max_file_size": .scalar("1048576"), "quota_per_user": .scalar("4194304")]
             for (key, value) in options { section[key] = .scalar(value) }
+            if let origins { section["allowed_origins"] = .list(origins.map { .scalar($0) }) }
             configuration.modules.sections["upload"] = section
             if let hosts { configuration.hosts = hosts }
             configuration.modules.registration = registration

@@ -48,13 +48,10 @@ public struct HTTPUploadModule: ServerModule {
         let expire = options.int("expire_after", default: 30 * 86_400, range: 0...(100 * 365 * 86_400))
         settings.expireAfter = expire == 0 ? nil : TimeInterval(expire)
         settings.slotLifetime = TimeInterval(options.int("slot_lifetime", default: 300, range: 1...86_400))
-        settings.publicURL = options.string("public_url").map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+        settings.publicURL = options.string("public_url", where: { $0.hasPrefix("https://") || $0.hasPrefix("http://") }, expected: "an http:// or https:// URL")
+            .map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         settings.allowedOrigins = options.strings("allowed_origins") ?? []
         let context = registrar.context
-        if let url = settings.publicURL, !(url.hasPrefix("https://") || url.hasPrefix("http://")) {
-            // Reported like any other option mistake, through a read that cannot succeed.
-            _ = options.choice("public_url", ["an http:// or https:// URL"], default: "")
-        }
         // Without an HTTP listener or a public URL nothing could serve the files: no service
         // is announced rather than one whose every upload fails.
         guard settings.publicURL != nil || context.configuration.listeners.contains(where: { $0.kind == .http }) else { return }

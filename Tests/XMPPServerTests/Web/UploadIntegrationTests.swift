@@ -191,6 +191,16 @@ struct UploadIntegrationTests {
         }
     }
 
+    @Test("a public_url that is not http(s) stops the start, naming its key")
+    func badPublicURL() async throws {
+        do {
+            try await withServer(configure: Self.uploadServer(["public_url": "ftp://files.example"])) { _ in }
+            Issue.record("the server started with public_url ftp://")
+        } catch let error as ConfigurationError {
+            #expect(error.path == "modules.upload.public_url")
+        }
+    }
+
     @Test("accounts of another hosted domain may not upload to this host's service")
     func otherDomainRefused() async throws {
         try await withServer(configure: Self.uploadServer(hosts: ["localhost", "other.test"])) { server in

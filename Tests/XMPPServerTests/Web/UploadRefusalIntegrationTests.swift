@@ -152,6 +152,46 @@ struct UploadRefusalIntegrationTests {
         }
     }
 
+    @Test("records, files and the signing secret survive a restart: the GET URL still works, the slot still refuses a second PUT")
+    func survivesRestart() async throws {
+        let directory = NSTemporaryDirectory() + "starling-upload-restart-" + UUID().uuidString
+        let configure: (inout ServerConfiguration) -> Void = { configuration in
+            U.uploadServer()(&configuration)
+            configuration.dataDirectory = directory
+        }
+        let first = try await TestServer(configure: configure)
+        let urls: (put: String, get: String)
+        do {
+            try await first.addUser("alice", password: "alice-password")
+            let alice = try await first.login("alice", password: "alice-password")
+            urls = try await U.slot(alice, "kept.txt", size: 5, type: "text/plain")
+            #expect(try await U.put(urls.put, Array("kept!".utf8), type: "text/plain").status == 201)
+            await alice.close()
+        } catch {
+            await first.stop()
+            throw error
+        }
+        // Shut down without removing the data directory (TestServer.stop would).
+        await first.server.shutdown()
+        let second = try await TestServer(configure: configure)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        do {
+            // The listener's port is new; the path and its signatures are what count.
+            func moved(_ url: String) throws -> String {
+                var components = try #require(URLComponents(string: url))
+                components.port = second.server.port(for: .http)
+                return try #require(components.string)
+            }
+            let fetched = try await U.get(try moved(urls.get))
+            #expect(fetched.status == 200 && fetched.body == Array("kept!".utf8))
+            #expect(try await U.put(try moved(urls.put), Array("again".utf8), type: "text/plain").status == 409)
+        } catch {
+            await second.stop()
+            throw error
+        }
+        await second.stop()
+    }
+
     @Test("deleting an account (XEP-0077) removes its files and frees nothing of anyone else's")
     func accountDeletion() async throws {
         try await withServer(configure: U.uploadServer(registration: true)) { server in

@@ -53,11 +53,55 @@ struct UploadRefusalIntegrationTests {
                 partialBody: Array(body.prefix(1_000)))
             try await waitUntil("the abandoned upload's partial file is removed") { Self.files(in: directory).isEmpty }
 
-            // The slot was never used up.
-            #expect(try await U.put(urls.put, body, type: "text/plain").status == 201)
+            // The slot was never used up. The abandoned PUT lets go of it just after its partial
+            // file is gone; until then a PUT is 409 (refused before its body is read).
+            var status = 0
+            try await waitUntil("the slot takes the upload") {
+                status = try await U.put(urls.put, body, type: "text/plain").status
+                return status != 409
+            }
+            #expect(status == 201)
             #expect(try await U.get(urls.get).body == body)
             try await U.stillServing(server, alice)
             await alice.close()
+        }
+    }
+
+    @Test("PUTs racing for one slot: exactly one is stored, the others are 409, and the file is the winner's")
+    func racingPuts() async throws {
+        try await withServer(configure: U.uploadServer()) { server in
+            try await server.addUser("alice", password: "alice-password")
+            let alice = try await server.login("alice", password: "alice-password")
+            let size = 400_000
+            let urls = try await U.slot(alice, "race.bin", size: size)
+            let statuses = try await withThrowingTaskGroup(of: (Int, UInt8).self) { group in
+                for fill in UInt8(1)...4 {
+                    group.addTask { (try await U.put(urls.put, Array(repeating: fill, count: size)).status, fill) }
+                }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let winners = statuses.filter { $0.0 == 201 }
+            #expect(winners.count == 1, "\(statuses)")
+            #expect(statuses.filter { $0.0 == 409 }.count == 3, "\(statuses)")
+            let stored = try await U.get(urls.get)
+            #expect(stored.body == Array(repeating: winners.first?.1 ?? 0, count: size))
+            await alice.close()
+        }
+    }
+
+    @Test("a second module asking for the /upload/ prefix stops the server from starting")
+    func takenPrefix() async throws {
+        struct Squatter: ServerModule {
+            let name = "squatter"
+            func register(with registrar: ModuleRegistrar) {
+                registrar.addHTTPRoute(prefix: "/upload/") { _ in ModuleHTTPResponse(status: 200) }
+            }
+        }
+        do {
+            try await withServer(configure: U.uploadServer(), extraModules: [Squatter()]) { _ in }
+            Issue.record("the server started with /upload/ taken twice")
+        } catch let error as ConfigurationError {
+            #expect(error.message.contains("/upload/"))
         }
     }
 
@@ -134,7 +178,7 @@ struct UploadRefusalIntegrationTests {
 
     @Test("an expired PUT URL is 403; a stored file past expire_after is swept with its record and directory")
     func expiry() async throws {
-        try await withServer(configure: U.uploadServer(["slot_lifetime": "3", "expire_after": "4"])) { server in
+        try await withServer(configure: U.uploadServer(["slot_lifetime": "5", "expire_after": "6"])) { server in
             try await server.addUser("alice", password: "alice-password")
             let alice = try await server.login("alice", password: "alice-password")
             let late = try await U.slot(alice, "late.bin", size: 3)
@@ -143,7 +187,7 @@ struct UploadRefusalIntegrationTests {
             #expect(try await U.get(kept.get).status == 200)
             let directory = U.slotDirectory(server, kept.put)
             #expect(FileManager.default.fileExists(atPath: directory))
-            try await Task.sleep(for: .seconds(4.2))
+            try await Task.sleep(for: .seconds(6.2))
             #expect(try await U.put(late.put, [1, 2, 3]).status == 403)
             try await waitUntil("the expired file is removed") { !FileManager.default.fileExists(atPath: directory) }
             #expect(try await U.get(kept.get).status == 404)

@@ -14,6 +14,8 @@ struct UploadSettings: Sendable {
     /// Where the URLs point; nil: the server's HTTPS listener, else its HTTP one.
     var publicURL: String?
     var allowedOrigins: [String] = []
+    /// Seconds a PUT may go without a byte of its body before it is dropped.
+    var stallTimeout: TimeInterval = 60
 }
 
 /// XEP-0363 HTTP File Upload: a service at `upload.<host>` for every hosted domain. Local
@@ -51,6 +53,7 @@ public struct HTTPUploadModule: ServerModule {
         settings.publicURL = options.string("public_url", where: { $0.hasPrefix("https://") || $0.hasPrefix("http://") }, expected: "an http:// or https:// URL")
             .map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
         settings.allowedOrigins = options.strings("allowed_origins") ?? []
+        settings.stallTimeout = TimeInterval(options.int("stall_timeout", default: 60, range: 1...3_600))
         let context = registrar.context
         // Without an HTTP listener or a public URL nothing could serve the files: no service
         // is announced rather than one whose every upload fails.

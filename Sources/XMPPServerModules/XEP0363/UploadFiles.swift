@@ -51,7 +51,8 @@ struct UploadFiles: Sendable {
     }
 
     /// Streams `body` into the slot's file: exactly `size` bytes, or nothing is kept.
-    func write(_ slot: String, size: Int, body: ModuleHTTPRequestBody) async throws(UploadFileError) {
+    /// `progress` is called after each chunk written.
+    func write(_ slot: String, size: Int, body: ModuleHTTPRequestBody, progress: @Sendable () -> Void = {}) async throws(UploadFileError) {
         guard let directory = self.directory(slot) else { throw .io("bad slot id") }
         let partial = "\(directory)/content.part"
         do {
@@ -69,6 +70,7 @@ struct UploadFiles: Sendable {
                 guard written + chunk.count <= size else { throw UploadFileError.tooLarge }
                 try chunk.withUnsafeBytes { bytes in try Self.writeAll(descriptor, bytes) }
                 written += chunk.count
+                progress()
             }
             guard written == size else { throw UploadFileError.incomplete }
             guard close(descriptor) == 0 else {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import XMPPServer
+import XMPPStorage
 
 /// The HTTP side of the upload service: PUT into a slot, GET and HEAD of stored files (with
 /// ranges), OPTIONS for CORS preflights. It sees Starling's transport-neutral requests only.
@@ -108,9 +109,13 @@ struct UploadHTTPHandler: Sendable {
         } catch {
             return self.failed("claiming a slot", error)
         }
-        do {
-            try await self.store.files.write(slot, size: record.size, body: request.body)
-        } catch {
+        switch await self.receiveBody(slot, size: record.size, body: request.body) {
+        case .complete:
+            break
+        case .stalled:
+            await self.store.release(slot)
+            return Self.plain(408, "no part of the body came for \(Int(self.settings.stallTimeout)) seconds\n")
+        case .failed(let error):
             await self.store.release(slot)
             switch error {
             case .tooLarge: return Self.plain(413, "the body is larger than the slot\n")
@@ -127,6 +132,45 @@ struct UploadHTTPHandler: Sendable {
             return self.failed("recording an upload", error)
         }
         return Self.plain(201, "stored\n")
+    }
+
+    enum BodyOutcome: Equatable {
+        case complete
+        case failed(UploadFileError)
+        /// No byte for `stall_timeout`: the write was cancelled and its partial file removed.
+        case stalled
+    }
+
+    /// Writes the body while a watchdog looks for progress: a client that stops sending in
+    /// the middle would otherwise hold its connection and its slot's claim for ever. Cancelling
+    /// the write ends its read of the body, and it removes its partial file before returning.
+    private func receiveBody(_ slot: String, size: Int, body: ModuleHTTPRequestBody) async -> BodyOutcome {
+        let files = self.store.files
+        let lastProgress = LockedBox(ContinuousClock.now)
+        let stall = Duration.milliseconds(Int64(self.settings.stallTimeout * 1_000))
+        let tick = min(Duration.seconds(1), stall / 4)
+        return await withTaskGroup(of: BodyOutcome?.self) { group in
+            group.addTask {
+                do throws(UploadFileError) {
+                    try await files.write(slot, size: size, body: body) { lastProgress.withLock { $0 = .now } }
+                    return .complete
+                } catch {
+                    return .failed(error)
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: tick)
+                    if ContinuousClock.now - lastProgress.withLock({ $0 }) > stall { return .stalled }
+                }
+                return nil
+            }
+            var outcomes: [BodyOutcome] = []
+            if let first = await group.next(), let first { outcomes.append(first) }
+            group.cancelAll()
+            for await outcome in group { if let outcome { outcomes.append(outcome) } }
+            return outcomes.contains(.stalled) ? .stalled : (outcomes.first ?? .failed(.incomplete))
+        }
     }
 
     // MARK: - GET and HEAD

@@ -67,6 +67,38 @@ struct UploadRefusalIntegrationTests {
         }
     }
 
+    @Test("a PUT whose body stops coming is dropped after stall_timeout: 408 or a close, no partial file, the slot free again")
+    func stalledBody() async throws {
+        try await withServer(configure: U.uploadServer(["stall_timeout": "1"])) { server in
+            try await server.addUser("alice", password: "alice-password")
+            let alice = try await server.login("alice", password: "alice-password")
+            let body = Array(U.content.prefix(100_000))
+            let urls = try await U.slot(alice, "slow.bin", size: body.count)
+            let (port, target) = try #require(LoopbackHTTP.target(urls.put))
+            let started = ContinuousClock.now
+            do {
+                // Half the body, then nothing, with the connection left open.
+                let reply = try await LoopbackHTTP.exchange(
+                    port: port, "PUT \(target) HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\nContent-Length: \(body.count)",
+                    body: Array(body.prefix(50_000)), timeout: .seconds(15))
+                #expect(reply.status == 408)
+            } catch is HTTPClientNoResponse {
+                // Closed without an answer: dropped all the same.
+            }
+            #expect(ContinuousClock.now - started < .seconds(10))
+            let directory = U.slotDirectory(server, urls.put)
+            #expect(Self.files(in: directory).isEmpty, "left behind: \(Self.files(in: directory))")
+            var status = 0
+            try await waitUntil("the slot takes the upload") {
+                status = try await U.put(urls.put, body).status
+                return status != 409
+            }
+            #expect(status == 201)
+            try await U.stillServing(server, alice)
+            await alice.close()
+        }
+    }
+
     @Test("PUTs racing for one slot: exactly one is stored, the others are 409, and the file is the winner's")
     func racingPuts() async throws {
         try await withServer(configure: U.uploadServer()) { server in

@@ -27,22 +27,20 @@ public struct HTTPUploadModule: ServerModule {
     public let name = "upload"
     static let namespace = "urn:xmpp:http:upload:0"
     private let runtime = LockedBox<UploadRuntime?>(nil)
-    private let settings = LockedBox(UploadSettings())
+    /// Set when registration announced services; nil (disabled, or nothing to serve the
+    /// files) leaves `start` with nothing to do.
+    private let settings = LockedBox<UploadSettings?>(nil)
     private let sweeper = LockedBox<Task<Void, Never>?>(nil)
-    /// The time, replaceable in tests (expiry).
-    let clock: @Sendable () -> Date
+    /// The time; one place to read it, so expiry and signatures agree.
+    let clock: @Sendable () -> Date = { Date() }
 
-    public init() {
-        self.clock = { Date() }
-    }
-
-    init(clock: @escaping @Sendable () -> Date) {
-        self.clock = clock
-    }
+    public init() {}
 
     public func register(with registrar: ModuleRegistrar) {
         let options = registrar.options("upload")
-        guard options.bool("enabled", default: true) else { return }
+        // Every key is read (and checked) even when `enabled` is false, so a section switched
+        // off may keep its settings without them being reported as unknown.
+        let enabled = options.bool("enabled", default: true)
         let prefix = options.string("prefix") ?? "upload"
         var settings = UploadSettings()
         settings.maxFileSize = options.int("max_file_size", default: settings.maxFileSize, range: 1...(1 << 40))
@@ -57,7 +55,7 @@ public struct HTTPUploadModule: ServerModule {
         let context = registrar.context
         // Without an HTTP listener or a public URL nothing could serve the files: no service
         // is announced rather than one whose every upload fails.
-        guard settings.publicURL != nil || context.configuration.listeners.contains(where: { $0.kind == .http }) else { return }
+        guard enabled, settings.publicURL != nil || context.configuration.listeners.contains(where: { $0.kind == .http }) else { return }
         self.settings.withLock { $0 = settings }
         let configured = settings
         let runtime = self.runtime
@@ -89,8 +87,7 @@ public struct HTTPUploadModule: ServerModule {
 
     /// Opens storage, reads (or makes) the signing secret and starts the expiry sweep.
     public func start(context: ModuleContext) async throws {
-        guard context.configuration.listeners.contains(where: { $0.kind == .http }) || self.settings.withLock({ $0.publicURL }) != nil else { return }
-        let settings = self.settings.withLock { $0 }
+        guard let settings = self.settings.withLock({ $0 }) else { return }
         let storage = try await ModuleStorage.open(UploadStore.schema, in: context.storage)
         let files = UploadFiles(root: (context.configuration.dataDirectory as NSString).appendingPathComponent("upload"))
         try files.prepareRoot()

@@ -191,6 +191,23 @@ struct UploadIntegrationTests {
         }
     }
 
+    @Test("no service without an HTTP listener or a public_url, and none when disabled: not listed, no route, no directory")
+    func absent() async throws {
+        try await withServer { server in
+            try await server.addUser("alice", password: "alice-password")
+            let alice = try await server.login("alice", password: "alice-password")
+            let items = try await alice.iq("get", to: try JID("localhost"), payload: Element(name: "query", namespace: XMPPNamespace.discoItems))
+            #expect(items.child(named: "query")?.children(named: "item").contains { $0[attribute: "jid"] == Self.service } == false)
+            #expect(try await alice.iq("get", to: try JID(Self.service), payload: Self.request("a.txt", size: "1")).stanzaType == "error")
+            await alice.close()
+        }
+        try await withServer(configure: Self.uploadServer(["enabled": "false"])) { server in
+            let port = try #require(server.server.port(for: .http))
+            #expect(try await LoopbackHTTP.exchange(port: port, "GET /upload/\(String(repeating: "a", count: 32))/x HTTP/1.1\r\nHost: localhost").status == 404)
+            #expect(!FileManager.default.fileExists(atPath: server.dataDirectory + "/upload"))
+        }
+    }
+
     @Test("a public_url that is not http(s) stops the start, naming its key")
     func badPublicURL() async throws {
         do {

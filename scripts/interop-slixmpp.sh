@@ -8,7 +8,9 @@
 # through entity capabilities, OMEMO keys with publish-options, XEP-0402 bookmarks beside
 # XEP-0048 ones in private storage, and XEP-0398 avatars in vCards and presence
 # (Tests/Interop/slixmpp_pubsub.py; scripts/interop-prosody-checks.sh pubsub runs it against
-# Prosody). Installs slixmpp into a virtual environment, starts Starling on a free
+# Prosody), then HTTP File Upload with slixmpp's xep_0363: a file uploaded over the HTTPS
+# listener and downloaded byte for byte by a second client (Tests/Interop/slixmpp_upload.py).
+# Installs slixmpp (and aiohttp, which its upload plugin uses) into a virtual environment, starts Starling on a free
 # loopback port with a fresh data directory, and stops only the server it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +26,7 @@ done
 # Debug level, so that the secret check at the end sees everything the server logs then.
 start_starling "$WORK/server.log" serve --data-dir "$WORK/data" --c2s-port 0 --tls-port 0 --http-port 0 --https-port 0 --log-level debug
 
-for test in slixmpp_chat slixmpp_im slixmpp_mobile slixmpp_muc slixmpp_pubsub; do
+for test in slixmpp_chat slixmpp_im slixmpp_mobile slixmpp_muc slixmpp_pubsub slixmpp_upload; do
     if ! timeout 120 "$VENV/bin/python" "Tests/Interop/$test.py" 127.0.0.1 "$PORT" "$WORK/data/tls/certificate.pem"; then
         echo "--- $test failed; server log ---"; cat "$WORK/server.log"
         exit 1

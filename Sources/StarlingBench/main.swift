@@ -25,12 +25,16 @@ if arguments.first == "pubsub" {
     try await PubSubBench.run(Array(arguments.dropFirst()))
     exit(0)
 }
+if arguments.first == "upload" {
+    try await UploadBench.run(Array(arguments.dropFirst()))
+    exit(0)
+}
 if arguments.first == "pubsub-server" {
     try await PubSubBench.serve(Array(arguments.dropFirst()))
     exit(0)
 }
 guard arguments.first == "mam" else {
-    print("usage: starling-bench mam [message-count] | soak HOST PORT CERT_PEM USERS SECONDS | pubsub [contacts] [items] [--in-process]")
+    print("usage: starling-bench mam [message-count] | soak HOST PORT CERT_PEM USERS SECONDS | pubsub [contacts] [items] [--in-process] | upload [files] [MiB]")
     exit(2)
 }
 let total = arguments.dropFirst().first.flatMap(Int.init) ?? 1_000_000

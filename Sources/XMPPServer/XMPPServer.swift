@@ -214,6 +214,7 @@ public final class XMPPServer: @unchecked Sendable {
             logger: self.logger)
         let (channel, task) = try await http.start(host: host, port: port, group: self.group)
         self.httpTasks.append(task)
+        if let bound = channel.localAddress?.port { self.registrar.context.httpEndpoints.add(secure: https, port: bound) }
         return channel
     }
 

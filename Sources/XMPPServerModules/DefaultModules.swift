@@ -12,7 +12,7 @@ public enum DefaultModules {
         var modules: [any ServerModule] = [
             RosterModule(), PresenceModule(), PushModule(), OfflineModule(), DiscoModule(), PingModule(), TimeModule(),
             LastActivityModule(), VCardModule(avatars: pep.bridge), PrivateStorageModule(bookmarks: pep.bridge), BlockingModule(policy: policy),
-            PrivacyListsModule(policy: policy), CarbonsModule(), MultiUserChatModule(), PubSubModule(), pep,
+            PrivacyListsModule(policy: policy), CarbonsModule(), MultiUserChatModule(), PubSubModule(), pep, HTTPUploadModule(),
         ]
         if configuration.modules.archive { modules.append(MessageArchiveModule()) }
         if configuration.modules.version { modules.append(VersionModule()) }

@@ -45,6 +45,17 @@ public final class ModuleOptions: @unchecked Sendable {
         return text
     }
 
+    /// A string that must pass `isValid` (a URL, a pattern); one that does not is reported
+    /// as expected to be `expected` and read as absent.
+    public func string(_ key: String, where isValid: (String) -> Bool, expected: String) -> String? {
+        guard let text = self.string(key) else { return nil }
+        guard isValid(text) else {
+            self.fail(key, "expected \(expected)")
+            return nil
+        }
+        return text
+    }
+
     public func bool(_ key: String, default fallback: Bool) -> Bool {
         guard let value = self.value(key) else { return fallback }
         switch value {

@@ -122,6 +122,8 @@ public struct ModuleContext: Sendable {
     public let configuration: ServerConfiguration
     public let sessions: SessionManager
     let router: Router
+    /// The HTTP listeners once bound (empty before `start`): for URLs that point at them.
+    public let httpEndpoints = HTTPEndpoints()
 
     /// Routes a stanza on the server's behalf (the module supplies `from` and `to`).
     public func route(_ stanza: Element) async {
@@ -165,6 +167,7 @@ public final class ModuleRegistrar: @unchecked Sendable {
     /// Registration mistakes (a service domain taken twice), reported when the server starts.
     private var registrationProblems: [ConfigurationError] = []
     private var optionReaders: [String: ModuleOptions] = [:]
+    let httpRoutes = ModuleHTTPRoutes()
 
     init(context: ModuleContext) {
         self.context = context
@@ -207,6 +210,19 @@ public final class ModuleRegistrar: @unchecked Sendable {
             try self.context.router.routes.add(service)
         } catch {
             self.registrationProblems.append(error)
+        }
+    }
+
+    /// Answers HTTP requests whose path starts with `prefix` (`/upload/`) on every `kind: http`
+    /// listener, in Starling's own request and response types (XEP-0363 upload). A prefix must
+    /// start and end with `/`; one taken twice stops the server from starting.
+    public func addHTTPRoute(prefix: String, _ handler: @escaping ModuleHTTPHandler) {
+        guard prefix.count > 2, prefix.hasPrefix("/"), prefix.hasSuffix("/") else {
+            self.registrationProblems.append(ConfigurationError(path: "modules", message: "the HTTP route prefix \(prefix) must start and end with /"))
+            return
+        }
+        if !self.httpRoutes.add(prefix: prefix, handler: handler) {
+            self.registrationProblems.append(ConfigurationError(path: "modules", message: "the HTTP route prefix \(prefix) is taken by another module"))
         }
     }
 

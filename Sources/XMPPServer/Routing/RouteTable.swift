@@ -22,14 +22,21 @@ public struct HostedService: Sendable {
     public var host: String
     public var identity: DiscoIdentity
     public var features: [String]
+    /// Extended information (XEP-0128 data forms) for the domain's disco#info, such as the
+    /// upload service's `max-file-size`.
+    public var extensions: [Element]
     /// Takes stanzas for the domain; `from` is stamped and trusted.
     public var handler: @Sendable (Element) async -> Void
 
-    public init(domain: String, host: String, identity: DiscoIdentity, features: [String], handler: @escaping @Sendable (Element) async -> Void) {
+    public init(
+        domain: String, host: String, identity: DiscoIdentity, features: [String], extensions: [Element] = [],
+        handler: @escaping @Sendable (Element) async -> Void
+    ) {
         self.domain = domain
         self.host = host
         self.identity = identity
         self.features = features
+        self.extensions = extensions
         self.handler = handler
     }
 

@@ -99,7 +99,8 @@ public final class Router: @unchecked Sendable {
         if to.localpart == nil, to.resourcepart == nil, stanza.stanzaKind == .iq, stanza.stanzaType == "get",
             let payload = stanza.iqPayload, payload.namespace == XMPPNamespace.discoInfo, payload[attribute: "node"] == nil
         {
-            let info = DiscoInfo.result(identities: [service.identity], features: service.features)
+            var info = DiscoInfo.result(identities: [service.identity], features: service.features)
+            for form in service.extensions { info.append(form) }
             await self.route(stanza.iqResult(payload: info), origin: .server)
             return
         }

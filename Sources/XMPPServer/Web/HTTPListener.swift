@@ -24,6 +24,8 @@ struct HTTPListener {
     /// the server until cancelled.
     func start(host: String, port: Int, group: any EventLoopGroup) async throws -> (channel: any Channel, task: Task<Void, Never>) {
         let router = Hummingbird.Router(context: HTTPRequestContext.self)
+        // First, so that module routes (XEP-0363 upload) see every request under their prefix.
+        ModuleRouteMiddleware.install(on: router, core: self.core)
         let secure = self.secure
         router.get("/.well-known/host-meta") { request, _ in
             Self.response(HostMeta.xrd(Self.connectionURLs(request, secure: secure)), type: "application/xrd+xml")

@@ -100,6 +100,11 @@ struct ConfigurationLoaderTests {
         ("http.allowed_origins", "[\"https://chat.example\"]", { $0.http.allowedOrigins = ["https://chat.example"] }),
         ("http.behind_tls_proxy", "true", { $0.http.behindTLSProxy = true }),
         ("http.see_other_uri", "wss://other.example/xmpp-websocket", { $0.http.seeOtherURI = "wss://other.example/xmpp-websocket" }),
+        ("http.bosh.max_wait", "30", { $0.http.bosh.maxWait = .seconds(30) }),
+        ("http.bosh.max_hold", "2", { $0.http.bosh.maxHold = 2 }),
+        ("http.bosh.inactivity", "90", { $0.http.bosh.inactivity = .seconds(90) }),
+        ("http.bosh.polling", "5", { $0.http.bosh.polling = .seconds(5) }),
+        ("http.bosh.max_pause", "300", { $0.http.bosh.maxPause = .seconds(300) }),
     ]
 
     /// The rows as one YAML file: `a.b.c` becomes nested mappings.

@@ -93,7 +93,8 @@ struct HTTPListener {
             do {
                 try await application.run()
             } catch {
-                logger.error("HTTP listener stopped", metadata: ["address": "\(host)", "error": "\(error)"])
+                // Shutdown cancels this task, which the service group reports as an error of its own.
+                logger.log(level: Task.isCancelled ? .debug : .error, "HTTP listener stopped", metadata: ["address": "\(host)", "error": "\(error)"])
             }
             boundContinuation.finish()
         }

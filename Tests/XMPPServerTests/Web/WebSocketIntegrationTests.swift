@@ -265,6 +265,50 @@ extension WebSocketIntegrationTests {
     }
 }
 
+extension WebSocketIntegrationTests {
+    @Test("and back: a session started over TCP is resumed over WebSocket with what it had not acknowledged")
+    func resumeFromTCP() async throws {
+        try await withServer(configure: Self.webServer()) { server in
+            try await server.addUser("alice", password: "alice-password")
+            try await server.addUser("bob", password: "bob-password")
+            let bob = try await server.login("bob", password: "bob-password", resource: "tcp")
+            let phone = try await server.login("alice", password: "alice-password", resource: "phone")
+            try await phone.send(Element("enable", namespace: "urn:xmpp:sm:3", attributes: [("resume", "true")]))
+            let enabled = try await phone.receive { $0.name == "enabled" }
+            let previous = try #require(enabled[attribute: "id"])
+            try await phone.sendPresence()
+            // The TCP connection drops without a closing tag: the session waits for a resume.
+            await phone.connection.close()
+            try await bob.sendMessage(to: try JID("alice@localhost/phone"), body: "for the browser", id: "to-web")
+            _ = try await bob.iq("get", to: try JID("localhost"), payload: Element(name: "ping", namespace: XMPPNamespace.ping))
+            let port = try #require(server.server.port(for: .http))
+            try await Self.withWebSocket(port: port) { send, inbox in
+                let open = "<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='localhost' version='1.0'/>"
+                try await send(open)
+                _ = try await inbox.next { $0.contains("features") }
+                try await send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>\(Base64.encode(Array("\u{0}alice\u{0}alice-password".utf8)))</auth>")
+                let authAnswer = try await inbox.next { $0.contains("success") || $0.contains("failure") }
+                #expect(authAnswer.contains("<success"))
+                try await send(open)
+                _ = try await inbox.next { $0.contains("features") && $0.contains("urn:xmpp:sm:3") }
+                // Whether the server has seen the TCP connection go yet is a race: ask again
+                // until it has (a resume of a session still attached is refused).
+                var resumed = ""
+                for _ in 0..<20 {
+                    try await send("<resume xmlns='urn:xmpp:sm:3' previd='\(previous)' h='0'/>")
+                    resumed = try await inbox.next { $0.contains("resumed") || $0.contains("failed") }
+                    if resumed.contains("<resumed") { break }
+                    try await Task.sleep(nanoseconds: 100_000_000)
+                }
+                #expect(resumed.contains("<resumed") && resumed.contains("previd='\(previous)'"))
+                let message = try await inbox.next { $0.contains("id='to-web'") }
+                #expect(message.contains("<body>for the browser</body>"))
+            }
+            await bob.close()
+        }
+    }
+}
+
 final class LockedText: @unchecked Sendable {
     private let lock = NSLock()
     private var stored = ""

@@ -23,6 +23,16 @@ public struct XMPPClientConfiguration: Sendable {
     public var timeout: TimeAmount
     /// Resume this XEP-0198 session (its ID and the count of stanzas we handled) instead of binding.
     public var resume: (id: String, handled: UInt32)?
+    /// Channel-binding types for -PLUS mechanisms, most preferred first; the first the server
+    /// lists in XEP-0440 `<sasl-channel-binding/>` (or `tls-server-end-point` when it lists
+    /// none) and this connection has is used.
+    public var channelBindingTypes: [ChannelBindingType] = [.tlsExporter, .tlsServerEndPoint]
+    /// Refuse a SCRAM server-first without the XEP-0474 hash. Off by default: servers that do
+    /// not implement XEP-0474 are still logged in to, and a hash that is sent is always checked.
+    public var requireDowngradeProtection = false
+    /// Stream features as a man in the middle would edit them, applied to what the client reads
+    /// after TLS: for tests of downgrade detection only.
+    @_spi(Testing) public var simulatedFeatureTampering: (@Sendable (Element) -> Element)?
 
     public init(
         account: JID,
@@ -59,9 +69,13 @@ public final class XMPPClient: @unchecked Sendable {
     private var held: [Element] = []
     /// The `<resumed/>` answer when the login resumed a session.
     public private(set) var resumedWith: Element?
+    /// The channel binding a -PLUS login used.
+    public private(set) var channelBinding: ChannelBindingType?
 
     public enum LoginError: Error, Sendable, CustomStringConvertible {
         case noCommonMechanism(offered: [String])
+        /// A -PLUS mechanism was chosen but no channel-binding type is both offered and usable.
+        case noCommonChannelBinding(offered: [String]?)
         case authenticationFailed(SASLFailure?)
         case tlsRequiredButNotOffered
         case bindFailed(StanzaError?)
@@ -71,6 +85,8 @@ public final class XMPPClient: @unchecked Sendable {
         public var description: String {
             switch self {
             case .noCommonMechanism(let offered): "no SASL mechanism in common; the server offers \(offered.joined(separator: ", "))"
+            case .noCommonChannelBinding(let offered):
+                "no channel-binding type in common; the server offers \(offered?.joined(separator: ", ") ?? "no XEP-0440 list")"
             case .authenticationFailed(let failure): "authentication failed: \(failure?.rawValue ?? "unknown reason")"
             case .tlsRequiredButNotOffered: "the server does not offer STARTTLS"
             case .bindFailed(let error): "resource binding failed: \(error?.condition.rawValue ?? "unknown reason")"
@@ -120,13 +136,18 @@ public final class XMPPClient: @unchecked Sendable {
             _ = try await connection.expectStreamHeader(timeout: timeout)
             features = try await connection.nextElement(timeout: timeout)
         }
+        if let tamper = configuration.simulatedFeatureTampering {
+            features = tamper(features)
+        }
 
         let offered = features.child(named: "mechanisms", namespace: XMPPNamespace.sasl)?
             .children(named: "mechanism").map(\.text) ?? []
         guard let mechanism = configuration.mechanisms.first(where: { offered.contains($0.rawValue) }) else {
             throw LoginError.noCommonMechanism(offered: offered)
         }
-        try await self.authenticate(connection, configuration, mechanism: mechanism, offered: offered)
+        let bindingTypes = features.child(named: "sasl-channel-binding", namespace: XMPPNamespace.saslChannelBinding)?
+            .children(named: "channel-binding").compactMap { $0[attribute: "type"] }
+        let boundWith = try await self.authenticate(connection, configuration, mechanism: mechanism, offered: offered, bindingTypes: bindingTypes)
 
         try await connection.restartStream()
         try await connection.openStream(to: domain)
@@ -139,6 +160,7 @@ public final class XMPPClient: @unchecked Sendable {
             guard answer.name == "resumed" else { throw LoginError.resumeFailed(answer) }
             let client = XMPPClient(connection: connection, jid: configuration.account, mechanism: mechanism, streamFeatures: features, timeout: timeout)
             client.resumedWith = answer
+            client.channelBinding = boundWith
             return client
         }
 
@@ -154,12 +176,15 @@ public final class XMPPClient: @unchecked Sendable {
         else {
             throw LoginError.bindFailed(StanzaError(stanza: bindResult))
         }
-        return XMPPClient(connection: connection, jid: jid, mechanism: mechanism, streamFeatures: features, timeout: timeout)
+        let client = XMPPClient(connection: connection, jid: jid, mechanism: mechanism, streamFeatures: features, timeout: timeout)
+        client.channelBinding = boundWith
+        return client
     }
 
     private static func authenticate(
-        _ connection: XMPPConnection, _ configuration: XMPPClientConfiguration, mechanism: SASLMechanismName, offered: [String]
-    ) async throws {
+        _ connection: XMPPConnection, _ configuration: XMPPClientConfiguration, mechanism: SASLMechanismName, offered: [String],
+        bindingTypes: [String]?
+    ) async throws -> ChannelBindingType? {
         let timeout = configuration.timeout
         let username = configuration.account.localpart ?? ""
         if mechanism == .plain {
@@ -167,18 +192,21 @@ public final class XMPPClient: @unchecked Sendable {
             try await connection.send(Element("auth", namespace: XMPPNamespace.sasl, attributes: [("mechanism", "PLAIN")], text: Base64.encode(message.bytes)))
             let answer = try await connection.nextElement(timeout: timeout)
             guard answer.name == "success" else { throw LoginError.authenticationFailed(Self.failure(answer)) }
-            return
+            return nil
         }
         guard let hash = mechanism.scramHash else { throw LoginError.noCommonMechanism(offered: offered) }
         var binding: SCRAMClient.Binding = offered.contains(where: { $0.hasSuffix("-PLUS") }) ? .serverDoesNotSupport : .unsupported
         if mechanism.usesChannelBinding {
-            guard let der = try await connection.peerCertificateDER() else { throw LoginError.noCommonMechanism(offered: offered) }
-            binding = .bound(.tlsServerEndPoint, SCRAMHash.sha256.hash(der))
+            binding = try await self.channelBinding(connection, preferring: configuration.channelBindingTypes, offered: bindingTypes)
         } else if offered.contains(where: { $0.hasSuffix("-PLUS") }) {
             // We chose not to bind although we could: say "n", not "y" (RFC 5802 §6).
             binding = .unsupported
         }
-        var scram = SCRAMClient(hash: hash, username: username, password: configuration.password, binding: binding)
+        // XEP-0474: the server hashes what it advertised; we hash what we saw.
+        let seen = SCRAMDowngradeProtection(mechanisms: offered, channelBindingTypes: bindingTypes)
+        var scram = SCRAMClient(
+            hash: hash, username: username, password: configuration.password, binding: binding,
+            downgradeCheck: configuration.requireDowngradeProtection ? .required(seen) : .ifOffered(seen))
         let first = scram.clientFirstMessage()
         try await connection.send(Element("auth", namespace: XMPPNamespace.sasl, attributes: [("mechanism", mechanism.rawValue)], text: Base64.encode(first)))
         let challenge = try await connection.nextElement(timeout: timeout)
@@ -201,6 +229,22 @@ public final class XMPPClient: @unchecked Sendable {
         } catch {
             throw LoginError.scram(error)
         }
+        if case .bound(let type, _) = binding { return type }
+        return nil
+    }
+
+    /// The first preferred type the server offers in XEP-0440 that this connection can
+    /// compute. Without a list only `tls-server-end-point` is tried: XEP-0440 makes it the
+    /// one type every server implements.
+    private static func channelBinding(
+        _ connection: XMPPConnection, preferring preferred: [ChannelBindingType], offered: [String]?
+    ) async throws -> SCRAMClient.Binding {
+        for type in preferred where offered?.contains(type.rawValue) ?? (type == .tlsServerEndPoint) {
+            if let data = try await connection.channelBinding(type) {
+                return .bound(type, data)
+            }
+        }
+        throw LoginError.noCommonChannelBinding(offered: offered)
     }
 
     private static func failure(_ element: Element) -> SASLFailure? {

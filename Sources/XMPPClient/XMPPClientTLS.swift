@@ -1,5 +1,7 @@
 import NIOCore
 import NIOSSL
+import Synchronization
+import XMPPSASL
 
 /// How the client trusts the server's certificate.
 public struct XMPPClientTLS: Sendable {
@@ -27,10 +29,12 @@ public struct XMPPClientTLS: Sendable {
         configuration.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem))
     }
 
-    func makeHandler() throws -> NIOSSLClientHandler {
+    /// A handler with a context of its own, so the key log it hears is this connection's.
+    func makeHandler(exporter: TLSExporterCollector) throws -> NIOSSLClientHandler {
         switch self.trust {
         case .system:
             var configuration = TLSConfiguration.makeClientConfiguration()
+            configuration.keyLogCallback = { line in exporter.keyLogged(line) }
             try self.applyClientCertificate(to: &configuration)
             let context = try NIOSSLContext(configuration: configuration)
             return try NIOSSLClientHandler(context: context, serverHostname: self.serverName)
@@ -38,6 +42,7 @@ public struct XMPPClientTLS: Sendable {
             let pinned = try NIOSSLCertificate.fromPEMBytes(Array(pem.utf8)).first.map { try $0.toDERBytes() }
             var configuration = TLSConfiguration.makeClientConfiguration()
             configuration.certificateVerification = .noHostnameVerification
+            configuration.keyLogCallback = { line in exporter.keyLogged(line) }
             try self.applyClientCertificate(to: &configuration)
             let context = try NIOSSLContext(configuration: configuration)
             return try NIOSSLClientHandler(context: context, serverHostname: self.serverName) { chain, promise in
@@ -45,5 +50,25 @@ public struct XMPPClientTLS: Sendable {
                 promise.succeed(leaf != nil && leaf == pinned ? .certificateVerified : .failed)
             }
         }
+    }
+}
+
+/// The `tls-exporter` binding (RFC 9266) of one client connection, derived from the
+/// `EXPORTER_SECRET` line its own context's key log hands out during a TLS 1.3 handshake
+/// (swift-nio-ssl cannot export keying material). Only the derived binding is kept; the
+/// secret and the other lines (traffic secrets) are dropped at once and never logged.
+final class TLSExporterCollector: Sendable {
+    private let binding = Mutex<[UInt8]?>(nil)
+
+    init() {}
+
+    func keyLogged(_ line: ByteBuffer) {
+        guard let parsed = TLSExporterSecretLine(line.readableBytesView) else { return }
+        let derived = TLSExporter.channelBinding(exporterSecret: parsed.secret)
+        self.binding.withLock { $0 = derived }
+    }
+
+    var channelBinding: [UInt8]? {
+        self.binding.withLock { $0 }
     }
 }

@@ -3,6 +3,7 @@ import NIOPosix
 import NIOSSL
 import NIOTLS
 import XMPPCore
+import XMPPSASL
 import XMPPStream
 
 /// A raw XMPP connection: bytes out, stream events in, TLS on demand. `XMPPClient` builds
@@ -13,11 +14,14 @@ public final class XMPPConnection: @unchecked Sendable {
     public private(set) var lastStreamHeader: StreamHeader?
     private let decoder: XMLStreamDecoderHandler
     private let inbox: EventInbox
+    /// Fed by the key log of this connection's TLS, whenever TLS starts.
+    private let exporter: TLSExporterCollector
 
-    private init(channel: any Channel, decoder: XMLStreamDecoderHandler, inbox: EventInbox) {
+    private init(channel: any Channel, decoder: XMLStreamDecoderHandler, inbox: EventInbox, exporter: TLSExporterCollector) {
         self.channel = channel
         self.decoder = decoder
         self.inbox = inbox
+        self.exporter = exporter
     }
 
     public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
@@ -50,19 +54,20 @@ public final class XMPPConnection: @unchecked Sendable {
         let decoder = XMLStreamDecoderHandler(limits: XMLParserLimits(maxStanzaBytes: 16 * 1024 * 1024))
         let confinedDecoder = LoopConfined(decoder)
         let inbox = EventInbox()
+        let exporter = TLSExporterCollector()
         let bootstrap = ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls {
-                        try channel.pipeline.syncOperations.addHandler(try tls.makeHandler())
+                        try channel.pipeline.syncOperations.addHandler(try tls.makeHandler(exporter: exporter))
                     }
                     try channel.pipeline.syncOperations.addHandlers([confinedDecoder.value, inbox])
                 }
             }
         let channel = try await bootstrap.connect(host: host, port: port).get()
-        return XMPPConnection(channel: channel, decoder: decoder, inbox: inbox)
+        return XMPPConnection(channel: channel, decoder: decoder, inbox: inbox, exporter: exporter)
     }
 
     // MARK: - Sending
@@ -136,7 +141,7 @@ public final class XMPPConnection: @unchecked Sendable {
         let decoder = LoopConfined(self.decoder)
         try await self.channel.eventLoop.submit {
             decoder.value.restartStream(discardingBufferedInput: true)
-            try self.channel.pipeline.syncOperations.addHandler(try tls.makeHandler(), position: .first)
+            try self.channel.pipeline.syncOperations.addHandler(try tls.makeHandler(exporter: self.exporter), position: .first)
         }.get()
     }
 
@@ -151,6 +156,21 @@ public final class XMPPConnection: @unchecked Sendable {
     public func peerCertificateDER() async throws -> [UInt8]? {
         let certificate = try await self.channel.pipeline.handler(type: NIOSSLHandler.self).map { $0.peerCertificate }.get()
         return try certificate?.toDERBytes()
+    }
+
+    /// This connection's channel-binding data of the given type, once TLS is up; nil when it
+    /// has none of that type.
+    public func channelBinding(_ type: ChannelBindingType) async throws -> [UInt8]? {
+        switch type {
+        case .tlsServerEndPoint:
+            return try await self.peerCertificateDER().map { SCRAMHash.sha256.hash($0) }
+        case .tlsExporter:
+            // RFC 9266 §3: TLS 1.3 only; TLS 1.2 logs no exporter secret either.
+            let version = try await self.channel.pipeline.handler(type: NIOSSLHandler.self).map { $0.tlsVersion }.get()
+            return version == .tlsv13 ? self.exporter.channelBinding : nil
+        case .tlsUnique:
+            return nil
+        }
     }
 
     /// Waits until the connection is closed by either side.

@@ -13,6 +13,16 @@ public struct SCRAMClient: Sendable {
         case bound(ChannelBindingType, [UInt8])
     }
 
+    /// Whether to check the server's XEP-0474 hash of what it advertised (`h=` in server-first).
+    public enum DowngradeCheck: Sendable, Hashable {
+        case off
+        /// Check `h=` against what this client saw when the server sends one; servers that do
+        /// not implement XEP-0474 send none and are accepted.
+        case ifOffered(SCRAMDowngradeProtection)
+        /// Refuse a server-first without `h=` too.
+        case required(SCRAMDowngradeProtection)
+    }
+
     public enum ClientError: Error, Sendable, Hashable {
         case unexpectedMessage
         case malformedChallenge
@@ -21,6 +31,11 @@ public struct SCRAMClient: Sendable {
         /// A server asking for more work than this client will do (a hang, not a login).
         case iterationCountTooHigh(Int)
         case serverSignatureMismatch
+        /// The mechanisms or channel-binding types the server says it advertised are not the
+        /// ones this client saw: someone edited the stream features (XEP-0474).
+        case downgradeDetected
+        /// `DowngradeCheck.required`, and the server sent no `h=`.
+        case downgradeProtectionMissing
         case serverError(String)
         case invalidPassword(SASLPasswordError)
     }
@@ -41,6 +56,7 @@ public struct SCRAMClient: Sendable {
     private let minimumIterations: Int
     private let maximumIterations: Int
     private let saltedPasswordCache: SCRAMSaltedPasswordCache?
+    private let downgradeCheck: DowngradeCheck
     private var state: State = .initial
     private var clientFirstBare = ""
 
@@ -56,7 +72,8 @@ public struct SCRAMClient: Sendable {
         clientNonce: String = SASLRandom.nonce(),
         minimumIterations: Int = SCRAMCredentials.minimumIterations,
         maximumIterations: Int = 1_000_000,
-        saltedPasswordCache: SCRAMSaltedPasswordCache? = nil
+        saltedPasswordCache: SCRAMSaltedPasswordCache? = nil,
+        downgradeCheck: DowngradeCheck = .off
     ) {
         self.hash = hash
         self.username = username
@@ -67,6 +84,7 @@ public struct SCRAMClient: Sendable {
         self.minimumIterations = minimumIterations
         self.maximumIterations = maximumIterations
         self.saltedPasswordCache = saltedPasswordCache
+        self.downgradeCheck = downgradeCheck
     }
 
     private var gs2Header: String {
@@ -91,16 +109,19 @@ public struct SCRAMClient: Sendable {
         var nonce: String?
         var salt: [UInt8]?
         var iterations: Int?
+        var downgradeHash: String?
         for attribute in text.split(separator: ",") {
             if attribute.hasPrefix("r=") { nonce = String(attribute.dropFirst(2)) }
             if attribute.hasPrefix("s=") { salt = Base64.decode(attribute.dropFirst(2)) }
             if attribute.hasPrefix("i=") { iterations = Int(attribute.dropFirst(2)) }
+            if attribute.hasPrefix("h=") { downgradeHash = String(attribute.dropFirst(2)) }
             if attribute.hasPrefix("e=") { throw .serverError(String(attribute.dropFirst(2))) }
         }
         guard let nonce, let salt, let iterations else { throw .malformedChallenge }
         guard nonce.hasPrefix(self.clientNonce), nonce.count > self.clientNonce.count else { throw .nonceMismatch }
         guard iterations >= self.minimumIterations else { throw .iterationCountTooLow(iterations) }
         guard iterations <= self.maximumIterations else { throw .iterationCountTooHigh(iterations) }
+        try self.checkDowngradeProtection(downgradeHash)
 
         var bindingData = Array(self.gs2Header.utf8)
         if case .bound(_, let data) = self.binding {
@@ -130,6 +151,23 @@ public struct SCRAMClient: Sendable {
         let serverKey = self.hash.hmac(key: salted, Array("Server Key".utf8))
         self.state = .sentClientFinal(expectedServerSignature: self.hash.hmac(key: serverKey, authMessage))
         return Array("\(withoutProof),p=\(Base64.encode(proof))".utf8)
+    }
+
+    /// XEP-0474 §5.2: a hash that differs from ours means the lists we chose from were edited.
+    /// A forged hash that matches is caught later: the server's proof check covers server-first.
+    private func checkDowngradeProtection(_ received: String?) throws(ClientError) {
+        let seen: SCRAMDowngradeProtection
+        switch self.downgradeCheck {
+        case .off:
+            return
+        case .ifOffered(let protection):
+            guard received != nil else { return }
+            seen = protection
+        case .required(let protection):
+            guard received != nil else { throw .downgradeProtectionMissing }
+            seen = protection
+        }
+        guard received == seen.attributeValue(hash: self.hash) else { throw .downgradeDetected }
     }
 
     /// Verifies the server's signature in the success data: only then is the server known

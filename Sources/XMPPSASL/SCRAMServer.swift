@@ -49,13 +49,20 @@ public struct SCRAMServer: Sendable {
     public let mechanism: SASLMechanismName
     private let hash: SCRAMHash
     private let channelBinding: ChannelBindingContext
+    private let downgradeProtection: SCRAMDowngradeProtection?
     private let serverNonce: String
     private var state: State = .waitingForClientFirst
 
-    public init(mechanism: SASLMechanismName, channelBinding: ChannelBindingContext, serverNonce: String = SASLRandom.nonce()) {
+    /// `downgradeProtection` is what this stream advertised (mechanisms and XEP-0440 types);
+    /// when given, server-first carries its XEP-0474 hash as `h=`.
+    public init(
+        mechanism: SASLMechanismName, channelBinding: ChannelBindingContext, downgradeProtection: SCRAMDowngradeProtection? = nil,
+        serverNonce: String = SASLRandom.nonce()
+    ) {
         self.mechanism = mechanism
         self.hash = mechanism.scramHash ?? .sha256
         self.channelBinding = channelBinding
+        self.downgradeProtection = downgradeProtection
         self.serverNonce = serverNonce
     }
 
@@ -133,7 +140,12 @@ public struct SCRAMServer: Sendable {
                 serverKey: SASLRandom.bytes(self.hash.outputByteCount)
             )
         }
-        let serverFirst = "r=\(first.clientNonce)\(self.serverNonce),s=\(Base64.encode(usable.salt)),i=\(usable.iterations)"
+        var serverFirst = "r=\(first.clientNonce)\(self.serverNonce),s=\(Base64.encode(usable.salt)),i=\(usable.iterations)"
+        // An optional extension attribute after i= (RFC 5802 §7): clients that do not know it
+        // skip it, and it is part of the AuthMessage both proofs sign.
+        if let protection = self.downgradeProtection {
+            serverFirst += ",h=\(protection.attributeValue(hash: self.hash))"
+        }
         self.state = .waitingForClientFinal(first, serverFirst: serverFirst, credentials: usable, known: known)
         return .challenge(Array(serverFirst.utf8))
     }

@@ -21,7 +21,7 @@ public final class XMPPServer: @unchecked Sendable {
     public let configuration: ServerConfiguration
     private let core: ServerCore
     private let group: MultiThreadedEventLoopGroup
-    private let tls: TLSMaterial?
+    let tls: TLSMaterial?
     private var channels: [(ServerConfiguration.Listener, any Channel)] = []
     private let logger: Logger
     private let registrar: ModuleRegistrar
@@ -285,7 +285,8 @@ public final class XMPPServer: @unchecked Sendable {
                     let directTLS = listener.tls == .direct
                     if directTLS {
                         guard let tls else { throw ServerStartError(message: "direct TLS without a certificate") }
-                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context))
+                        // The ClientHello random names the connection's tls-exporter secret.
+                        try channel.pipeline.syncOperations.addHandlers([TLSClientRandomHandler(), NIOSSLServerHandler(context: tls.context)])
                     }
                     let limits = core.configuration.limits
                     if limits.readRateBytesPerSecond > 0 {

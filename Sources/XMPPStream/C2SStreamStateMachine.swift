@@ -347,11 +347,13 @@ public struct C2SStreamStateMachine: Sendable {
             }
             return self.receivedPlain(initial)
         }
-        let context = ChannelBindingContext(
-            available: self.channelBinding,
-            plusAdvertised: self.offeredMechanisms().contains(where: \.usesChannelBinding)
-        )
-        var scram = SCRAMServer(mechanism: mechanism, channelBinding: context)
+        let offered = self.offeredMechanisms()
+        let context = ChannelBindingContext(available: self.channelBinding, plusAdvertised: offered.contains(where: \.usesChannelBinding))
+        // XEP-0474: what saslFeatures() advertised, the XEP-0440 list only with -PLUS as there.
+        let advertised = SCRAMDowngradeProtection(
+            mechanisms: offered.map(\.rawValue),
+            channelBindingTypes: offered.contains(where: \.usesChannelBinding) ? self.channelBinding.keys.map(\.rawValue) : nil)
+        var scram = SCRAMServer(mechanism: mechanism, channelBinding: context, downgradeProtection: advertised)
         guard let initial else {
             self.state = .authenticating(.scram(scram, awaitingCredentials: false))
             return [.send(Element(name: "challenge", namespace: XMPPNamespace.sasl))]
@@ -477,6 +479,8 @@ public struct C2SStreamStateMachine: Sendable {
         }
         self.state = .awaitingStreamHeader(.authenticated(account: account, encrypted: self.encrypted))
         self.headerSent = false
+        // SASL is over: the per-connection tls-exporter binding is not kept for the session.
+        self.channelBinding = [:]
         let success = Element(
             "success", namespace: XMPPNamespace.sasl, text: additionalData.map { $0.isEmpty ? "=" : Base64.encode($0) })
         return [.send(success), .authenticated(account), .restartStream]

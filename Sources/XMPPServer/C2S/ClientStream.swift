@@ -113,8 +113,12 @@ final class ClientStream: SweptConnection {
         self.run(self.machine.parseFailed(error))
     }
 
-    func tlsEstablished() {
-        self.run(self.machine.tlsEstablished(channelBinding: self.tls?.channelBindings ?? [:]))
+    /// `exporter` is this connection's `tls-exporter` binding (TLS 1.3 over TCP only); the
+    /// certificate's bindings are shared by every connection.
+    func tlsEstablished(exporter: [UInt8]? = nil) {
+        var bindings = self.tls?.channelBindings ?? [:]
+        if let exporter { bindings[.tlsExporter] = exporter }
+        self.run(self.machine.tlsEstablished(channelBinding: bindings))
     }
 
     /// The connection is gone, cleanly or not.

@@ -24,6 +24,9 @@ final class TCPClientTransport: ChannelInboundHandler, ClientTransport {
     private var stream: ClientStream?
     private(set) var remoteAddress = "unknown"
     private let writer = StreamWriter(serializer: .clientStream)
+    /// The ClientHello random from ClientHello to handshake completion, to claim the
+    /// connection's `tls-exporter` binding by (`TLSExporterTable`); nil otherwise.
+    private var clientRandom: [UInt8]?
 
     init(server: ServerCore, eventLoop: any EventLoop, decoder: XMLStreamDecoderHandler, tls: TLSMaterial?, directTLS: Bool) {
         self.server = server
@@ -59,6 +62,10 @@ final class TCPClientTransport: ChannelInboundHandler, ClientTransport {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        if let random = self.clientRandom {
+            self.clientRandom = nil
+            self.tls?.exporters.cancel(clientRandom: random)
+        }
         self.stream?.closed()
         // The stream refers back to its transport; the session may keep the stream a while.
         self.stream = nil
@@ -88,10 +95,28 @@ final class TCPClientTransport: ChannelInboundHandler, ClientTransport {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? TLSClientRandomEvent {
+            if let tls = self.tls, tls.exporters.register(clientRandom: event.clientRandom) {
+                self.clientRandom = event.clientRandom
+            }
+            return
+        }
         if case TLSUserEvent.handshakeCompleted = event {
-            self.stream?.tlsEstablished()
+            self.stream?.tlsEstablished(exporter: self.takeExporterBinding(context: context))
         }
         context.fireUserInboundEventTriggered(event)
+    }
+
+    /// RFC 9266 §3: `tls-exporter` only on TLS 1.3 (TLS 1.2 would need extended master
+    /// secret, which swift-nio-ssl does not report, and logs no exporter secret anyway).
+    private func takeExporterBinding(context: ChannelHandlerContext) -> [UInt8]? {
+        guard let random = self.clientRandom, let tls = self.tls else { return nil }
+        self.clientRandom = nil
+        let binding = tls.exporters.take(clientRandom: random)
+        guard let handler = try? context.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self), handler.tlsVersion == .tlsv13 else {
+            return nil
+        }
+        return binding
     }
 
     // MARK: - What the stream asks of its transport
@@ -132,6 +157,8 @@ final class TCPClientTransport: ChannelInboundHandler, ClientTransport {
         // Anything buffered after <starttls/> arrived in plaintext: it is dropped, never parsed.
         self.decoder.restartStream(discardingBufferedInput: true)
         try context.channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.context), position: .first)
+        // In front of TLS, to learn the ClientHello random before the handshake logs secrets.
+        try context.channel.pipeline.syncOperations.addHandler(TLSClientRandomHandler(), position: .first)
     }
 
     func restartStream() {

@@ -25,13 +25,18 @@ public struct TLSMaterial: @unchecked Sendable {
     public let generated: Bool
 
     /// The channel bindings every connection with this certificate offers, built once.
+    /// `tls-exporter` differs per connection and comes from `exporters`.
     public let channelBindings: [ChannelBindingType: [UInt8]]
+    /// Per-connection `tls-exporter` bindings, fed by `context`'s key-log callback.
+    public let exporters: TLSExporterTable
 
     init(
-        context: NIOSSLContext, certificateChain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey, certificatePEM: String,
-        serverEndPointData: [UInt8], subjectNames: [String], notValidAfter: Date, sha256Fingerprint: String, sha1Fingerprint: String, generated: Bool
+        context: NIOSSLContext, exporters: TLSExporterTable, certificateChain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey,
+        certificatePEM: String, serverEndPointData: [UInt8], subjectNames: [String], notValidAfter: Date, sha256Fingerprint: String,
+        sha1Fingerprint: String, generated: Bool
     ) {
         self.context = context
+        self.exporters = exporters
         self.certificateChain = certificateChain
         self.privateKey = privateKey
         self.certificatePEM = certificatePEM
@@ -100,6 +105,10 @@ public enum CertificateStore {
         }
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
+        // The only way to the TLS 1.3 exporter secret in swift-nio-ssl (see TLSExporterTable);
+        // the table keeps nothing but the derived binding of connections that asked for it.
+        let exporters = TLSExporterTable()
+        configuration.keyLogCallback = { line in exporters.keyLogged(line) }
         let context: NIOSSLContext
         do {
             context = try NIOSSLContext(configuration: configuration)
@@ -114,6 +123,7 @@ public enum CertificateStore {
         }
         return TLSMaterial(
             context: context,
+            exporters: exporters,
             certificateChain: chain,
             privateKey: key,
             certificatePEM: certificatePEM,

@@ -55,6 +55,8 @@ bash scripts/interop-slixmpp.sh
 ran+=("scripts/interop-slixmpp.sh")
 bash scripts/interop-component.sh
 ran+=("scripts/interop-component.sh")
+bash scripts/interop-tls-exporter.sh
+ran+=("scripts/interop-tls-exporter.sh")
 skipped=()
 # Terminal clients (profanity, poezio) in tmux. It exits 77 only when the Debian packages
 # cannot be installed, and its last line says why.

@@ -1,6 +1,7 @@
 import CMallocShim
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -199,6 +200,9 @@ public final class XMPPServer: @unchecked Sendable {
     /// HTTP listeners run in tasks of their own (Hummingbird); their listening channels are
     /// kept with the others so that ports are reported and closed the same way.
     private var httpTasks: [Task<Void, Never>] = []
+    /// Set when shutdown begins: the HTTP servers then stop because their listening channels
+    /// were closed, which is no failure.
+    private let shuttingDown = NIOLockedValueBox(false)
     /// BOSH sessions, whichever HTTP listener their requests come through.
     private lazy var boshSessions = BOSHSessions(core: self.core)
 
@@ -211,7 +215,7 @@ public final class XMPPServer: @unchecked Sendable {
         self.boshSessions.start(on: self.group.next())
         let http = HTTPListener(
             core: self.core, bosh: self.boshSessions, tls: https ? self.tls : nil, secure: https || self.configuration.http.behindTLSProxy,
-            logger: self.logger)
+            shuttingDown: self.shuttingDown, logger: self.logger)
         let (channel, task) = try await http.start(host: host, port: port, group: self.group)
         self.httpTasks.append(task)
         if let bound = channel.localAddress?.port { self.registrar.context.httpEndpoints.add(secure: https, port: bound) }
@@ -305,6 +309,7 @@ public final class XMPPServer: @unchecked Sendable {
     public func shutdown() async {
         guard !self.stopped else { return }
         self.stopped = true
+        self.shuttingDown.withLockedValue { $0 = true }
         self.trimTask?.cancel()
         self.logger.info("shutting down", metadata: ["connections": "\(self.core.connections.count)"])
         await self.closeListeners()

@@ -3,6 +3,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import HummingbirdWebSocket
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOSSL
 import XMPPCore
@@ -18,6 +19,7 @@ struct HTTPListener {
     let bosh: BOSHSessions
     let tls: TLSMaterial?
     let secure: Bool
+    let shuttingDown: NIOLockedValueBox<Bool>
     let logger: Logger
 
     /// Starts serving; returns the listening channel once it is bound, and the task that runs
@@ -89,12 +91,15 @@ struct HTTPListener {
                 boundContinuation.finish()
             },
             eventLoopGroupProvider: .shared(group), logger: logger)
+        let shuttingDown = self.shuttingDown
         let task = Task {
             do {
                 try await application.run()
             } catch {
-                // Shutdown cancels this task, which the service group reports as an error of its own.
-                logger.log(level: Task.isCancelled ? .debug : .error, "HTTP listener stopped", metadata: ["address": "\(host)", "error": "\(error)"])
+                // Shutdown closes the listening channel, which the service group reports as a
+                // service that finished unexpectedly.
+                let expected = Task.isCancelled || shuttingDown.withLockedValue { $0 }
+                logger.log(level: expected ? .debug : .error, "HTTP listener stopped", metadata: ["address": "\(host)", "error": "\(error)"])
             }
             boundContinuation.finish()
         }

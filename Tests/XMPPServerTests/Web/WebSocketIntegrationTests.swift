@@ -170,6 +170,19 @@ struct WebSocketIntegrationTests {
         }
     }
 
+    @Test("with allowed_origins set, an upgrade from another Origin is refused and one from an allowed Origin is switched")
+    func originCheck() async throws {
+        try await withServer(configure: { Self.webServer()(&$0); $0.http.allowedOrigins = ["https://chat.example"] }) { server in
+            let port = try #require(server.server.port(for: .http))
+            func upgrade(origin: String) -> String {
+                "GET /xmpp-websocket HTTP/1.1\r\nHost: localhost:\(port)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nOrigin: \(origin)\r\n"
+                    + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: xmpp\r\n\r\n"
+            }
+            #expect(statusCode(try await rawHTTP(port: port, upgrade(origin: "https://chat.example"), firstLineOnly: true)) == 101)
+            #expect(statusCode(try await rawHTTP(port: port, upgrade(origin: "https://evil.example"), firstLineOnly: true)) == 400)
+        }
+    }
+
     @Test("oversized frames: over the unauthenticated stanza limit a policy-violation stream error, over the frame limit the WebSocket closes")
     func oversizedFrames() async throws {
         try await withServer(configure: Self.webServer()) { server in

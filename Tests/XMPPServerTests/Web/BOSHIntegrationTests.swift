@@ -186,7 +186,8 @@ struct BOSHIntegrationTests {
 
     @Test("a session left without requests expires, and is resumed over TCP (XEP-0198) with what it missed")
     func inactivityAndResume() async throws {
-        try await withServer(configure: Self.webServer({ $0.http.bosh.inactivity = .seconds(1) })) { server in
+        // Long enough that a loaded machine finishes the login between requests.
+        try await withServer(configure: Self.webServer({ $0.http.bosh.inactivity = .seconds(4) })) { server in
             try await server.addUser("alice", password: "alice-password")
             try await server.addUser("bob", password: "bob-password")
             let bob = try await server.login("bob", password: "bob-password", resource: "tcp")
@@ -199,7 +200,7 @@ struct BOSHIntegrationTests {
             _ = try await alice.send("<presence xmlns='jabber:client'/>")
             // No more requests: within a few seconds the BOSH session is gone, its XMPP
             // session waiting for a resume.
-            for _ in 0..<100 where server.server.boshSessionCount > 0 { try await Task.sleep(nanoseconds: 50_000_000) }
+            for _ in 0..<300 where server.server.boshSessionCount > 0 { try await Task.sleep(nanoseconds: 100_000_000) }
             #expect(server.server.boshSessionCount == 0)
             try await bob.sendMessage(to: try JID("alice@localhost/web"), body: "while you were away", id: "away-1")
             _ = try await bob.iq("get", to: try JID("localhost"), payload: Element(name: "ping", namespace: XMPPNamespace.ping))

@@ -138,14 +138,16 @@ struct BOSHIntegrationTests {
 
             // Three requests outstanding where two are allowed.
             let busy = BOSHTestClient(port: port)
-            _ = try await busy.create(wait: 3)
+            // Only `second` arriving before `first` would spoil this, hence the pauses (a loaded
+            // machine can delay a connection a while) and a wait longer than all of them.
+            _ = try await busy.create(wait: 10)
             let first = busy.takeRID()
             let second = busy.takeRID()
             let third = busy.takeRID()
             async let held = busy.send(rid: first)
-            try await Task.sleep(nanoseconds: 200_000_000)
+            try await Task.sleep(nanoseconds: 1_000_000_000)
             async let early = busy.send(rid: third)
-            try await Task.sleep(nanoseconds: 200_000_000)
+            try await Task.sleep(nanoseconds: 1_000_000_000)
             let violation = try await busy.send(rid: second)
             #expect(violation.contains("condition='policy-violation'"))
             let (heldAnswer, earlyAnswer) = try await (held, early)

@@ -468,7 +468,7 @@ public struct C2SStreamStateMachine: Sendable {
         case .fetchCredentials(let username):
             self.scramFirstReceived = true
             guard let localpart = try? JID.prepareLocalpart(username) else {
-                return self.saslFailed(.notAuthorized, username: nil)
+                return self.saslFailed(.notAuthorized, username: nil, sasl2: profile.isSASL2)
             }
             self.scramUsername = localpart
             self.state = .authenticating(.scram(scram, awaitingCredentials: true), profile)
@@ -485,9 +485,9 @@ public struct C2SStreamStateMachine: Sendable {
             // then every plain one with 'y', before PLAIN succeeds: six refusals that guess
             // nothing, and must not use up the attempts a mistyped password gets.
             if !self.scramFirstReceived {
-                return self.saslFailed(failure, username: nil, guessedPassword: false)
+                return self.saslFailed(failure, username: nil, guessedPassword: false, sasl2: profile.isSASL2)
             }
-            return self.saslFailed(failure, username: self.scramUsername)
+            return self.saslFailed(failure, username: self.scramUsername, sasl2: profile.isSASL2)
         }
     }
 
@@ -503,10 +503,10 @@ public struct C2SStreamStateMachine: Sendable {
         do {
             message = try PLAINMessage(parsing: data)
         } catch {
-            return self.saslFailed(error, username: nil)
+            return self.saslFailed(error, username: nil, sasl2: profile.isSASL2)
         }
         guard let localpart = try? JID.prepareLocalpart(message.username) else {
-            return self.saslFailed(.notAuthorized, username: nil)
+            return self.saslFailed(.notAuthorized, username: nil, sasl2: profile.isSASL2)
         }
         self.state = .authenticating(.plainVerifying(username: localpart, authzid: message.authzid), profile)
         return [.verifyPlainPassword(username: localpart, password: message.password)]
@@ -526,11 +526,11 @@ public struct C2SStreamStateMachine: Sendable {
 
     private mutating func saslSucceeded(localpart: String?, authzid: String?, additionalData: [UInt8]?, profile: SASLProfile) -> [Action] {
         guard let localpart, let domain = self.domain, let account = try? JID(localpart: localpart, domainpart: domain) else {
-            return self.saslFailed(.notAuthorized, username: localpart)
+            return self.saslFailed(.notAuthorized, username: localpart, sasl2: profile.isSASL2)
         }
         if let authzid {
             guard let requested = try? JID(authzid), requested == account else {
-                return self.saslFailed(.invalidAuthzid, username: localpart)
+                return self.saslFailed(.invalidAuthzid, username: localpart, sasl2: profile.isSASL2)
             }
         }
         // SASL is over: the per-connection tls-exporter binding is not kept for the session.

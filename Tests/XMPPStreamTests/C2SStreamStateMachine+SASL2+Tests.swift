@@ -134,6 +134,9 @@ struct C2SStreamStateMachineSASL2Tests {
         bad.append(Element("initial-response", namespace: SASL2.namespace, text: "not base64!"))
         #expect(machine.elementReceived(bad) == [.send(SASL2.failure(.incorrectEncoding))])
         #expect(machine.elementReceived(authenticate("DIGEST-MD5", [])) == [.send(SASL2.failure(.invalidMechanism))])
+        // Refused inside the mechanism at the first message: still a SASL2 <failure/>, not an RFC 6120 one.
+        #expect(sent(machine.elementReceived(authenticate("PLAIN", Array("no separators".utf8)))).first?.namespace == SASL2.namespace)
+        #expect(sent(machine.elementReceived(authenticate("SCRAM-SHA-256", Array("y,,n=alice,r=abc".utf8)))) == [SASL2.failure(.notAuthorized)])
         #expect(!machine.isClosed)
         _ = machine.elementReceived(authenticate("SCRAM-SHA-256", nil))
         // XEP-0388 §2.5: only <response/> or <abort/> during authentication.

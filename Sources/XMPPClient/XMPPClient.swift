@@ -33,6 +33,19 @@ public struct XMPPClientConfiguration: Sendable {
     /// Stream features as a man in the middle would edit them, applied to what the client reads
     /// after TLS: for tests of downgrade detection only.
     @_spi(Testing) public var simulatedFeatureTampering: (@Sendable (Element) -> Element)?
+    /// Log in with XEP-0388 SASL2 when the server offers it (and bind with XEP-0386 Bind 2
+    /// when it offers that and no `resource` is asked for: Bind 2 lets the server pick the
+    /// resource). False forces RFC 6120 SASL, stream restart and binding.
+    public var useSASL2 = true
+    /// The Bind 2 tag: the server makes the resource from it (`tag/…`).
+    public var bindTag: String? = "Starling"
+    /// The SASL2 `<user-agent/>`; a stable `id` gives the same Bind 2 resource on every
+    /// reconnect (and replaces the session left behind by the last one).
+    public var userAgent: SASL2.UserAgent?
+    /// Enable resumable XEP-0198 stream management inside Bind 2 (`streamManagementID`).
+    public var inlineStreamManagement = false
+    /// Enable XEP-0280 carbons inside Bind 2.
+    public var inlineCarbons = false
 
     public init(
         account: JID,
@@ -71,6 +84,19 @@ public final class XMPPClient: @unchecked Sendable {
     public private(set) var resumedWith: Element?
     /// The channel binding a -PLUS login used.
     public private(set) var channelBinding: ChannelBindingType?
+    /// True when the login used XEP-0388 SASL2.
+    public private(set) var usedSASL2 = false
+    /// The XEP-0386 `<bound/>` answer when the session was bound inside SASL2.
+    public private(set) var bound: Element?
+    /// The XEP-0198 session ID when stream management was enabled inside Bind 2.
+    public var streamManagementID: String? {
+        self.bound?.child(named: "enabled", namespace: Self.smNamespace)?[attribute: "id"]
+    }
+    /// How many times the login sent something and waited for the answer (a stream header
+    /// counts with the features that follow it): the round trips a reconnect costs.
+    public private(set) var loginRoundTrips = 0
+
+    static let smNamespace = "urn:xmpp:sm:3"
 
     public enum LoginError: Error, Sendable, CustomStringConvertible {
         case noCommonMechanism(offered: [String])
@@ -120,6 +146,7 @@ public final class XMPPClient: @unchecked Sendable {
     private static func negotiate(_ connection: XMPPConnection, _ configuration: XMPPClientConfiguration) async throws -> XMPPClient {
         let domain = configuration.account.domainpart
         let timeout = configuration.timeout
+        var roundTrips = 1
         try await connection.openStream(to: domain)
         _ = try await connection.expectStreamHeader(timeout: timeout)
         var features = try await connection.nextElement(timeout: timeout)
@@ -135,9 +162,13 @@ public final class XMPPClient: @unchecked Sendable {
             try await connection.openStream(to: domain)
             _ = try await connection.expectStreamHeader(timeout: timeout)
             features = try await connection.nextElement(timeout: timeout)
+            roundTrips += 2
         }
         if let tamper = configuration.simulatedFeatureTampering {
             features = tamper(features)
+        }
+        if configuration.useSASL2, let authentication = features.child(named: "authentication", namespace: SASL2.namespace) {
+            return try await self.negotiateSASL2(connection, configuration, features: features, authentication: authentication, roundTrips: roundTrips)
         }
 
         let offered = features.child(named: "mechanisms", namespace: XMPPNamespace.sasl)?
@@ -147,12 +178,14 @@ public final class XMPPClient: @unchecked Sendable {
         }
         let bindingTypes = features.child(named: "sasl-channel-binding", namespace: XMPPNamespace.saslChannelBinding)?
             .children(named: "channel-binding").compactMap { $0[attribute: "type"] }
-        let boundWith = try await self.authenticate(connection, configuration, mechanism: mechanism, offered: offered, bindingTypes: bindingTypes)
+        let (boundWith, _) = try await self.authenticate(
+            connection, configuration, mechanism: mechanism, offered: offered, bindingTypes: bindingTypes, sasl2: nil, roundTrips: &roundTrips)
 
         try await connection.restartStream()
         try await connection.openStream(to: domain)
         _ = try await connection.expectStreamHeader(timeout: timeout)
         features = try await connection.nextElement(timeout: timeout)
+        roundTrips += 1
 
         if let resume = configuration.resume {
             try await connection.send(Element("resume", namespace: "urn:xmpp:sm:3", attributes: [("previd", resume.id), ("h", String(resume.handled))]))
@@ -161,9 +194,20 @@ public final class XMPPClient: @unchecked Sendable {
             let client = XMPPClient(connection: connection, jid: configuration.account, mechanism: mechanism, streamFeatures: features, timeout: timeout)
             client.resumedWith = answer
             client.channelBinding = boundWith
+            client.loginRoundTrips = roundTrips + 1
             return client
         }
+        let client = try await self.bindResource(
+            connection, configuration, mechanism: mechanism, features: features, roundTrips: roundTrips)
+        client.channelBinding = boundWith
+        return client
+    }
 
+    /// RFC 6120 §7 resource binding, after either SASL profile.
+    private static func bindResource(
+        _ connection: XMPPConnection, _ configuration: XMPPClientConfiguration, mechanism: SASLMechanismName, features: Element, roundTrips: Int
+    ) async throws -> XMPPClient {
+        let timeout = configuration.timeout
         var bind = Element(name: "bind", namespace: XMPPNamespace.bind)
         if let resource = configuration.resource {
             bind.append(Element("resource", namespace: XMPPNamespace.bind, text: resource))
@@ -177,22 +221,111 @@ public final class XMPPClient: @unchecked Sendable {
             throw LoginError.bindFailed(StanzaError(stanza: bindResult))
         }
         let client = XMPPClient(connection: connection, jid: jid, mechanism: mechanism, streamFeatures: features, timeout: timeout)
-        client.channelBinding = boundWith
+        client.loginRoundTrips = roundTrips + 1
         return client
     }
 
+    /// XEP-0388 SASL2: the same mechanisms in other elements, with Bind 2 (or an inline
+    /// resume) in the request and no stream restart after `<success/>`.
+    private static func negotiateSASL2(
+        _ connection: XMPPConnection, _ configuration: XMPPClientConfiguration, features: Element, authentication: Element, roundTrips start: Int
+    ) async throws -> XMPPClient {
+        var roundTrips = start
+        let timeout = configuration.timeout
+        let offered = authentication.children(named: "mechanism").map(\.text)
+        guard let mechanism = configuration.mechanisms.first(where: { offered.contains($0.rawValue) }) else {
+            throw LoginError.noCommonMechanism(offered: offered)
+        }
+        let bindingTypes = features.child(named: "sasl-channel-binding", namespace: XMPPNamespace.saslChannelBinding)?
+            .children(named: "channel-binding").compactMap { $0[attribute: "type"] }
+        let inline = authentication.child(named: "inline", namespace: SASL2.namespace)
+        let bindFeature = inline?.child(named: "bind", namespace: SASL2.bindNamespace)
+        let bindInline = Set(bindFeature?.child(named: "inline", namespace: SASL2.bindNamespace)?.children(named: "feature").compactMap { $0[attribute: "var"] } ?? [])
+
+        var extras: [Element] = []
+        if let agent = configuration.userAgent {
+            var element = Element(name: "user-agent", namespace: SASL2.namespace)
+            element[attribute: "id"] = agent.id
+            if let software = agent.software { element.append(Element("software", namespace: SASL2.namespace, text: software)) }
+            if let device = agent.device { element.append(Element("device", namespace: SASL2.namespace, text: device)) }
+            extras.append(element)
+        }
+        if let resume = configuration.resume, inline?.child(named: "sm", namespace: Self.smNamespace) != nil {
+            extras.append(Element("resume", namespace: Self.smNamespace, attributes: [("previd", resume.id), ("h", String(resume.handled))]))
+        }
+        if bindFeature != nil, configuration.resource == nil {
+            var bind = Element(name: "bind", namespace: SASL2.bindNamespace)
+            if let tag = configuration.bindTag { bind.append(Element("tag", namespace: SASL2.bindNamespace, text: tag)) }
+            if configuration.inlineStreamManagement, bindInline.contains(Self.smNamespace) {
+                bind.append(Element("enable", namespace: Self.smNamespace, attributes: [("resume", "true")]))
+            }
+            if configuration.inlineCarbons, bindInline.contains("urn:xmpp:carbons:2") {
+                bind.append(Element(name: "enable", namespace: "urn:xmpp:carbons:2"))
+            }
+            extras.append(bind)
+        }
+        let (boundWith, success) = try await self.authenticate(
+            connection, configuration, mechanism: mechanism, offered: offered, bindingTypes: bindingTypes, sasl2: extras, roundTrips: &roundTrips)
+        // XEP-0388 §2.6.1: the features of the authenticated stream follow <success/> at once.
+        let newFeatures = try await connection.nextElement(timeout: timeout)
+        guard let identifier = success.child(named: "authorization-identifier", namespace: SASL2.namespace).flatMap({ try? JID($0.text) }) else {
+            throw LoginError.authenticationFailed(nil)
+        }
+        if configuration.resume != nil {
+            guard let resumed = success.child(named: "resumed", namespace: Self.smNamespace) else {
+                throw LoginError.resumeFailed(success.child(named: "failed", namespace: Self.smNamespace) ?? success)
+            }
+            let client = XMPPClient(connection: connection, jid: identifier, mechanism: mechanism, streamFeatures: newFeatures, timeout: timeout)
+            client.resumedWith = resumed
+            client.channelBinding = boundWith
+            client.usedSASL2 = true
+            client.loginRoundTrips = roundTrips
+            return client
+        }
+        let client: XMPPClient
+        if let bound = success.child(named: "bound", namespace: SASL2.bindNamespace), identifier.isFull {
+            client = XMPPClient(connection: connection, jid: identifier, mechanism: mechanism, streamFeatures: newFeatures, timeout: timeout)
+            client.bound = bound
+            client.loginRoundTrips = roundTrips
+        } else {
+            client = try await self.bindResource(connection, configuration, mechanism: mechanism, features: newFeatures, roundTrips: roundTrips)
+        }
+        client.channelBinding = boundWith
+        client.usedSASL2 = true
+        return client
+    }
+
+    /// One SASL exchange under RFC 6120 (`sasl` nil) or XEP-0388 (`sasl` the extra children of
+    /// `<authenticate/>`); returns the channel binding used and the `<success/>` element.
     private static func authenticate(
         _ connection: XMPPConnection, _ configuration: XMPPClientConfiguration, mechanism: SASLMechanismName, offered: [String],
-        bindingTypes: [String]?
-    ) async throws -> ChannelBindingType? {
+        bindingTypes: [String]?, sasl2 extras: [Element]?, roundTrips: inout Int
+    ) async throws -> (ChannelBindingType?, Element) {
         let timeout = configuration.timeout
         let username = configuration.account.localpart ?? ""
+        func initial(_ data: [UInt8]) -> Element {
+            guard let extras else {
+                return Element("auth", namespace: XMPPNamespace.sasl, attributes: [("mechanism", mechanism.rawValue)], text: Base64.encode(data))
+            }
+            var element = Element("authenticate", namespace: SASL2.namespace, attributes: [("mechanism", mechanism.rawValue)])
+            element.append(Element("initial-response", namespace: SASL2.namespace, text: Base64.encode(data)))
+            for extra in extras { element.append(extra) }
+            return element
+        }
+        func response(_ data: [UInt8]) -> Element {
+            Element("response", namespace: extras == nil ? XMPPNamespace.sasl : SASL2.namespace, text: Base64.encode(data))
+        }
+        func successData(_ success: Element) -> [UInt8]? {
+            guard extras != nil else { return Base64.decode(success.text) }
+            return success.child(named: "additional-data", namespace: SASL2.namespace).flatMap { Base64.decode($0.text) }
+        }
         if mechanism == .plain {
             let message = PLAINMessage(username: username, password: configuration.password)
-            try await connection.send(Element("auth", namespace: XMPPNamespace.sasl, attributes: [("mechanism", "PLAIN")], text: Base64.encode(message.bytes)))
+            try await connection.send(initial(message.bytes))
             let answer = try await connection.nextElement(timeout: timeout)
+            roundTrips += 1
             guard answer.name == "success" else { throw LoginError.authenticationFailed(Self.failure(answer)) }
-            return nil
+            return (nil, answer)
         }
         guard let hash = mechanism.scramHash else { throw LoginError.noCommonMechanism(offered: offered) }
         var binding: SCRAMClient.Binding = offered.contains(where: { $0.hasSuffix("-PLUS") }) ? .serverDoesNotSupport : .unsupported
@@ -208,8 +341,9 @@ public final class XMPPClient: @unchecked Sendable {
             hash: hash, username: username, password: configuration.password, binding: binding,
             downgradeCheck: configuration.requireDowngradeProtection ? .required(seen) : .ifOffered(seen))
         let first = scram.clientFirstMessage()
-        try await connection.send(Element("auth", namespace: XMPPNamespace.sasl, attributes: [("mechanism", mechanism.rawValue)], text: Base64.encode(first)))
+        try await connection.send(initial(first))
         let challenge = try await connection.nextElement(timeout: timeout)
+        roundTrips += 1
         guard challenge.name == "challenge", let serverFirst = Base64.decode(challenge.text) else {
             throw LoginError.authenticationFailed(Self.failure(challenge))
         }
@@ -219,9 +353,10 @@ public final class XMPPClient: @unchecked Sendable {
         } catch {
             throw LoginError.scram(error)
         }
-        try await connection.send(Element("response", namespace: XMPPNamespace.sasl, text: Base64.encode(final)))
+        try await connection.send(response(final))
         let outcome = try await connection.nextElement(timeout: timeout)
-        guard outcome.name == "success", let serverFinal = Base64.decode(outcome.text) else {
+        roundTrips += 1
+        guard outcome.name == "success", let serverFinal = successData(outcome) else {
             throw LoginError.authenticationFailed(Self.failure(outcome))
         }
         do {
@@ -229,8 +364,8 @@ public final class XMPPClient: @unchecked Sendable {
         } catch {
             throw LoginError.scram(error)
         }
-        if case .bound(let type, _) = binding { return type }
-        return nil
+        if case .bound(let type, _) = binding { return (type, outcome) }
+        return (nil, outcome)
     }
 
     /// The first preferred type the server offers in XEP-0440 that this connection can

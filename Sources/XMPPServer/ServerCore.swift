@@ -1,3 +1,4 @@
+import Crypto
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -44,11 +45,23 @@ final class ServerCore: @unchecked Sendable {
 
     /// Stream features from modules (caps, …), built once every module is registered.
     var authenticatedFeatures: [Element] = [] {
-        didSet {
-            self.negotiationPolicies = Self.negotiationPolicies(
-                configuration: self.configuration, hosts: self.hosts, authenticatedFeatures: self.authenticatedFeatures,
-                registrationAvailable: self.registration != nil)
-        }
+        didSet { self.rebuildNegotiationPolicies() }
+    }
+
+    /// What modules enable inside a Bind 2 request, by namespace (carbons …); each answers
+    /// with an element for `<bound/>` or nothing. Set once every module is registered.
+    var inlineBindHandlers: [String: InlineBindHandler] = [:] {
+        didSet { self.rebuildNegotiationPolicies() }
+    }
+
+    /// Keys the Bind 2 resource a user-agent id maps to: stable while the server runs, and the
+    /// id cannot be read back from the resource.
+    let bind2ResourceKey = SymmetricKey(size: .bits256)
+
+    private func rebuildNegotiationPolicies() {
+        self.negotiationPolicies = Self.negotiationPolicies(
+            configuration: self.configuration, hosts: self.hosts, authenticatedFeatures: self.authenticatedFeatures,
+            registrationAvailable: self.registration != nil, bind2InlineFeatures: self.inlineBindHandlers.keys.sorted())
     }
 
     /// Built once and shared by every connection (copies share their sets and arrays).
@@ -67,7 +80,8 @@ final class ServerCore: @unchecked Sendable {
     }
 
     private static func negotiationPolicies(
-        configuration: ServerConfiguration, hosts: [String], authenticatedFeatures: [Element], registrationAvailable: Bool
+        configuration: ServerConfiguration, hosts: [String], authenticatedFeatures: [Element], registrationAvailable: Bool,
+        bind2InlineFeatures: [String] = []
     ) -> (withTLS: C2SNegotiationPolicy, withoutTLS: C2SNegotiationPolicy) {
         func policy(tlsAvailable: Bool) -> C2SNegotiationPolicy {
             C2SNegotiationPolicy(
@@ -78,7 +92,9 @@ final class ServerCore: @unchecked Sendable {
                 maxAuthenticationFailures: configuration.limits.maxAuthenticationFailures,
                 offerLegacySession: configuration.c2s.legacySession,
                 authenticatedFeatures: authenticatedFeatures,
-                registrationAvailable: registrationAvailable && tlsAvailable
+                registrationAvailable: registrationAvailable && tlsAvailable,
+                sasl2: configuration.c2s.sasl2,
+                bind2InlineFeatures: bind2InlineFeatures
             )
         }
         return (policy(tlsAvailable: true), policy(tlsAvailable: false))

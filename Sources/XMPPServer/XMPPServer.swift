@@ -51,6 +51,7 @@ public final class XMPPServer: @unchecked Sendable {
         self.core.router.registrar = self.registrar
         self.core.sessions.detachedDeliveryHandlers = self.registrar.detachedDeliveryHandlers
         self.core.authenticatedFeatures = self.registrar.streamFeatures.map { $0() }
+        self.core.inlineBindHandlers = self.registrar.inlineBindHandlers
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         if configuration.listeners.contains(where: { $0.kind == .s2s }), let tls = self.tls {
             // Services and components federate under their own domains, like the hosts.

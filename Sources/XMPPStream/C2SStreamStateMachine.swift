@@ -20,6 +20,11 @@ public struct C2SNegotiationPolicy: Sendable {
     public var registrationAvailable: Bool
     /// Offer stream management (XEP-0198).
     public var streamManagement: Bool
+    /// Offer XEP-0388 SASL2 (with XEP-0386 Bind 2 inline) beside RFC 6120 SASL.
+    public var sasl2: Bool
+    /// Namespaces modules enable inside a Bind 2 request (carbons …); stream management and
+    /// client state indication are the stream's own and are added to the list here.
+    public var bind2InlineFeatures: [String]
 
     public init(
         hostedDomains: Set<String>,
@@ -30,7 +35,9 @@ public struct C2SNegotiationPolicy: Sendable {
         offerLegacySession: Bool = true,
         authenticatedFeatures: [Element] = [],
         registrationAvailable: Bool = false,
-        streamManagement: Bool = true
+        streamManagement: Bool = true,
+        sasl2: Bool = true,
+        bind2InlineFeatures: [String] = []
     ) {
         self.hostedDomains = hostedDomains
         self.tlsAvailable = tlsAvailable
@@ -41,6 +48,8 @@ public struct C2SNegotiationPolicy: Sendable {
         self.authenticatedFeatures = authenticatedFeatures
         self.registrationAvailable = registrationAvailable
         self.streamManagement = streamManagement
+        self.sasl2 = sasl2
+        self.bind2InlineFeatures = bind2InlineFeatures
     }
 }
 
@@ -77,6 +86,12 @@ public struct C2SStreamStateMachine: Sendable {
         case acknowledged(UInt32)
         /// `<resume/>` instead of binding: take over the detached session `previd`.
         case resumeSession(previd: String, h: UInt32, account: JID)
+        /// SASL2 succeeded with a Bind 2 request (XEP-0386): bind a resource made from the tag,
+        /// enable what it asks for, then report `inlineBound` or `inlineBindFailed`.
+        case bindInline(SASL2.BindRequest, account: JID, userAgent: SASL2.UserAgent?)
+        /// SASL2 succeeded with an inline XEP-0198 `<resume/>`: take the session over, then
+        /// report `inlineResumed` or `inlineResumeFailed`.
+        case resumeInline(previd: String, h: UInt32, account: JID)
         /// XEP-0352 client state: the client says whether a person is looking at it.
         case clientState(active: Bool)
         /// A stanza from the bound session, `from` stamped, ready for the router.
@@ -91,27 +106,43 @@ public struct C2SStreamStateMachine: Sendable {
         case authenticated(account: JID, encrypted: Bool)
     }
 
-    private enum State: Sendable {
+    enum State: Sendable {
         case awaitingStreamHeader(Phase)
         case negotiating(Phase)
         case awaitingTLS
-        case authenticating(SASLExchange)
+        case authenticating(SASLExchange, SASLProfile)
         case binding(account: JID)
+        /// SASL2 authenticated; the server is resuming or binding what `<authenticate/>` asked.
+        case inlineBinding(account: JID, pending: SASL2Pending)
         case established(JID)
         case closed
     }
 
-    private enum SASLExchange: Sendable {
+    /// Which SASL profile an exchange runs under: the elements differ, the mechanisms do not.
+    enum SASLProfile: Sendable {
+        case rfc6120
+        case sasl2(SASL2.Authenticate)
+    }
+
+    /// What a successful SASL2 exchange still has to answer once the session is set up.
+    struct SASL2Pending: Sendable {
+        var request: SASL2.Authenticate
+        var additionalData: [UInt8]?
+        /// XEP-0198 `<failed/>` of an inline resume that a bind then replaced.
+        var resumeFailure: Element?
+    }
+
+    enum SASLExchange: Sendable {
         case scram(SCRAMServer, awaitingCredentials: Bool)
         case plainAwaitingResponse
         case plainVerifying(username: String, authzid: String?)
     }
 
     public let policy: C2SNegotiationPolicy
-    private var state: State
-    private var channelBinding: [ChannelBindingType: [UInt8]] = [:]
-    private var encrypted: Bool
-    private var domain: String?
+    var state: State
+    var channelBinding: [ChannelBindingType: [UInt8]] = [:]
+    var encrypted: Bool
+    var domain: String?
     private var language = "en"
     private var authenticationFailures = 0
     private var headerSent = false
@@ -131,7 +162,7 @@ public struct C2SStreamStateMachine: Sendable {
 
     public var isAuthenticated: Bool {
         switch self.state {
-        case .binding, .established: return true
+        case .binding, .inlineBinding, .established: return true
         case .awaitingStreamHeader(.authenticated), .negotiating(.authenticated): return true
         default: return false
         }
@@ -190,7 +221,7 @@ public struct C2SStreamStateMachine: Sendable {
         return actions
     }
 
-    private func features(for phase: Phase) -> Element {
+    func features(for phase: Phase) -> Element {
         var features = Element(name: "features", namespace: XMPPNamespace.stream)
         switch phase {
         case .plaintext:
@@ -225,7 +256,7 @@ public struct C2SStreamStateMachine: Sendable {
         return features
     }
 
-    private func offeredMechanisms() -> [SASLMechanismName] {
+    func offeredMechanisms() -> [SASLMechanismName] {
         self.policy.mechanisms.filter { mechanism in
             if mechanism == .plain { return self.encrypted }
             if mechanism.usesChannelBinding { return self.encrypted && !self.channelBinding.isEmpty }
@@ -249,6 +280,9 @@ public struct C2SStreamStateMachine: Sendable {
                     "sasl-channel-binding", namespace: XMPPNamespace.saslChannelBinding,
                     children: types.map { Element("channel-binding", namespace: XMPPNamespace.saslChannelBinding, attributes: [("type", $0.rawValue)]) }))
         }
+        if self.policy.sasl2 {
+            result.append(self.sasl2Feature(mechanisms: mechanisms))
+        }
         return result
     }
 
@@ -263,9 +297,9 @@ public struct C2SStreamStateMachine: Sendable {
             return self.closing(StreamError(.policyViolation, text: "data after <starttls/>"))
         case .negotiating(let phase):
             return self.negotiate(element, phase: phase)
-        case .authenticating(let exchange):
-            return self.continueSASL(element, exchange: exchange)
-        case .binding:
+        case .authenticating(let exchange, let profile):
+            return self.continueSASL(element, exchange: exchange, profile: profile)
+        case .binding, .inlineBinding:
             return self.closing(StreamError(.policyViolation, text: "wait for the bind result"))
         case .established(let jid):
             return self.established(element, jid: jid)
@@ -284,7 +318,13 @@ public struct C2SStreamStateMachine: Sendable {
             self.headerSent = false
             return [.send(Element(name: "proceed", namespace: XMPPNamespace.tls)), .startTLS]
         case (XMPPNamespace.sasl, "auth", .plaintext), (XMPPNamespace.sasl, "auth", .encrypted):
-            return self.startSASL(element)
+            return self.startSASL(mechanismName: element[attribute: "mechanism"], initial: Self.decodeSASLPayload(element.text), profile: .rfc6120)
+        case (SASL2.namespace, "authenticate", .plaintext), (SASL2.namespace, "authenticate", .encrypted):
+            guard self.policy.sasl2 else { return self.closing(StreamError(.unsupportedStanzaType)) }
+            return self.startSASL2(element)
+        case (SASL2.namespace, "authenticate", .authenticated):
+            // XEP-0388 §3.8: after <success/>, another <authenticate/> is a stream error.
+            return self.closing(StreamError(.policyViolation, text: "already authenticated"))
         case (XMPPNamespace.client, "iq", .encrypted)
         where self.policy.registrationAvailable && element.iqPayload?.namespace == "jabber:iq:register" && element.id != nil:
             var request = element
@@ -324,28 +364,31 @@ public struct C2SStreamStateMachine: Sendable {
 
     // MARK: - SASL
 
-    private mutating func startSASL(_ element: Element) -> [Action] {
+    /// Starts an exchange under either profile: `<auth/>` (RFC 6120) or `<authenticate/>`
+    /// (XEP-0388), which differ in their elements only.
+    mutating func startSASL(mechanismName: String?, initial decoded: Result<[UInt8]?, SASLFailure>, profile: SASLProfile) -> [Action] {
+        let sasl2 = profile.isSASL2
         guard !self.isAuthenticated else { return self.closing(StreamError(.policyViolation)) }
         if self.policy.tlsRequired && !self.encrypted {
-            return self.saslFailed(.encryptionRequired, username: nil)
+            return self.saslFailed(.encryptionRequired, username: nil, sasl2: sasl2)
         }
-        guard let name = element[attribute: "mechanism"], let mechanism = SASLMechanismName(rawValue: name) else {
-            return self.saslFailed(.invalidMechanism, username: nil)
+        guard let name = mechanismName, let mechanism = SASLMechanismName(rawValue: name) else {
+            return self.saslFailed(.invalidMechanism, username: nil, sasl2: sasl2)
         }
         guard self.offeredMechanisms().contains(mechanism) else {
-            return self.saslFailed(mechanism == .plain && !self.encrypted ? .encryptionRequired : .invalidMechanism, username: nil)
+            return self.saslFailed(mechanism == .plain && !self.encrypted ? .encryptionRequired : .invalidMechanism, username: nil, sasl2: sasl2)
         }
         let initial: [UInt8]?
-        switch Self.decodeSASLPayload(element.text) {
+        switch decoded {
         case .success(let data): initial = data
-        case .failure(let failure): return self.saslFailed(failure, username: nil)
+        case .failure(let failure): return self.saslFailed(failure, username: nil, sasl2: sasl2)
         }
         if mechanism == .plain {
             guard let initial else {
-                self.state = .authenticating(.plainAwaitingResponse)
-                return [.send(Element(name: "challenge", namespace: XMPPNamespace.sasl))]
+                self.state = .authenticating(.plainAwaitingResponse, profile)
+                return [.send(profile.challenge([]))]
             }
-            return self.receivedPlain(initial)
+            return self.receivedPlain(initial, profile: profile)
         }
         let offered = self.offeredMechanisms()
         let context = ChannelBindingContext(available: self.channelBinding, plusAdvertised: offered.contains(where: \.usesChannelBinding))
@@ -355,11 +398,11 @@ public struct C2SStreamStateMachine: Sendable {
             channelBindingTypes: offered.contains(where: \.usesChannelBinding) ? self.channelBinding.keys.map(\.rawValue) : nil)
         var scram = SCRAMServer(mechanism: mechanism, channelBinding: context, downgradeProtection: advertised)
         guard let initial else {
-            self.state = .authenticating(.scram(scram, awaitingCredentials: false))
-            return [.send(Element(name: "challenge", namespace: XMPPNamespace.sasl))]
+            self.state = .authenticating(.scram(scram, awaitingCredentials: false), profile)
+            return [.send(profile.challenge([]))]
         }
         let action = scram.receivedClientFirst(initial)
-        return self.apply(action, scram: scram)
+        return self.apply(action, scram: scram, profile: profile)
     }
 
     /// Decodes SASL element text: absent means no data, `=` means empty data (RFC 6120 §6.4.2).
@@ -373,24 +416,37 @@ public struct C2SStreamStateMachine: Sendable {
         return .success(data)
     }
 
-    private mutating func continueSASL(_ element: Element, exchange: SASLExchange) -> [Action] {
-        guard element.namespace == XMPPNamespace.sasl else {
-            return self.closing(StreamError(.notAuthorized, text: "authentication is in progress"))
-        }
-        if element.name == "abort" {
-            return self.saslFailed(.aborted, username: nil)
-        }
-        guard element.name == "response" else {
-            return self.saslFailed(.malformedRequest, username: nil)
-        }
+    private mutating func continueSASL(_ element: Element, exchange: SASLExchange, profile: SASLProfile) -> [Action] {
         let data: [UInt8]
-        switch Self.decodeSASLPayload(element.text) {
-        case .success(let decoded): data = decoded ?? []
-        case .failure(let failure): return self.saslFailed(failure, username: nil)
+        switch profile {
+        case .rfc6120:
+            guard element.namespace == XMPPNamespace.sasl else {
+                return self.closing(StreamError(.notAuthorized, text: "authentication is in progress"))
+            }
+            if element.name == "abort" {
+                return self.saslFailed(.aborted, username: nil)
+            }
+            guard element.name == "response" else {
+                return self.saslFailed(.malformedRequest, username: nil)
+            }
+            switch Self.decodeSASLPayload(element.text) {
+            case .success(let decoded): data = decoded ?? []
+            case .failure(let failure): return self.saslFailed(failure, username: nil)
+            }
+        case .sasl2:
+            // XEP-0388 §2.5: only <response/> or <abort/> while authenticating; anything else ends the stream.
+            guard element.namespace == SASL2.namespace, element.name == "response" || element.name == "abort" else {
+                return self.closing(StreamError(.policyViolation, text: "only <response/> or <abort/> while authenticating"))
+            }
+            if element.name == "abort" {
+                return self.saslFailed(.aborted, username: nil)
+            }
+            guard let decoded = SASL2.decode(element.text) else { return self.saslFailed(.incorrectEncoding, username: nil) }
+            data = decoded
         }
         switch exchange {
         case .plainAwaitingResponse:
-            return self.receivedPlain(data)
+            return self.receivedPlain(data, profile: profile)
         case .plainVerifying:
             return self.saslFailed(.malformedRequest, username: nil)
         case .scram(var scram, let awaitingCredentials):
@@ -399,29 +455,29 @@ public struct C2SStreamStateMachine: Sendable {
             }
             // Before the first message a response carries client-first; afterwards, client-final.
             if self.scramFirstReceived {
-                return self.apply(scram.receivedClientFinal(data), scram: scram)
+                return self.apply(scram.receivedClientFinal(data), scram: scram, profile: profile)
             }
-            return self.apply(scram.receivedClientFirst(data), scram: scram)
+            return self.apply(scram.receivedClientFirst(data), scram: scram, profile: profile)
         }
     }
 
     private var scramFirstReceived = false
 
-    private mutating func apply(_ action: SCRAMServer.Action, scram: SCRAMServer) -> [Action] {
+    private mutating func apply(_ action: SCRAMServer.Action, scram: SCRAMServer, profile: SASLProfile) -> [Action] {
         switch action {
         case .fetchCredentials(let username):
             self.scramFirstReceived = true
             guard let localpart = try? JID.prepareLocalpart(username) else {
-                return self.saslFailed(.notAuthorized, username: nil)
+                return self.saslFailed(.notAuthorized, username: nil, sasl2: profile.isSASL2)
             }
             self.scramUsername = localpart
-            self.state = .authenticating(.scram(scram, awaitingCredentials: true))
+            self.state = .authenticating(.scram(scram, awaitingCredentials: true), profile)
             return [.fetchSCRAMCredentials(username: localpart, hash: scram.mechanism.scramHash ?? .sha256)]
         case .challenge(let data):
-            self.state = .authenticating(.scram(scram, awaitingCredentials: false))
-            return [.send(Element("challenge", namespace: XMPPNamespace.sasl, text: Base64.encode(data)))]
+            self.state = .authenticating(.scram(scram, awaitingCredentials: false), profile)
+            return [.send(profile.challenge(data))]
         case .succeed(let additionalData, _, let authzid):
-            return self.saslSucceeded(localpart: self.scramUsername, authzid: authzid, additionalData: additionalData)
+            return self.saslSucceeded(localpart: self.scramUsername, authzid: authzid, additionalData: additionalData, profile: profile)
         case .fail(let failure):
             // A SCRAM exchange refused at client-first never reached a password: the client
             // named a channel binding we do not offer, or said 'y' after we offered -PLUS.
@@ -429,30 +485,30 @@ public struct C2SStreamStateMachine: Sendable {
             // then every plain one with 'y', before PLAIN succeeds: six refusals that guess
             // nothing, and must not use up the attempts a mistyped password gets.
             if !self.scramFirstReceived {
-                return self.saslFailed(failure, username: nil, guessedPassword: false)
+                return self.saslFailed(failure, username: nil, guessedPassword: false, sasl2: profile.isSASL2)
             }
-            return self.saslFailed(failure, username: self.scramUsername)
+            return self.saslFailed(failure, username: self.scramUsername, sasl2: profile.isSASL2)
         }
     }
 
     private var scramUsername: String?
 
     public mutating func credentialsFetched(_ credentials: SCRAMCredentials?) -> [Action] {
-        guard case .authenticating(.scram(var scram, awaitingCredentials: true)) = self.state else { return [] }
-        return self.apply(scram.credentialsFetched(credentials), scram: scram)
+        guard case .authenticating(.scram(var scram, awaitingCredentials: true), let profile) = self.state else { return [] }
+        return self.apply(scram.credentialsFetched(credentials), scram: scram, profile: profile)
     }
 
-    private mutating func receivedPlain(_ data: [UInt8]) -> [Action] {
+    private mutating func receivedPlain(_ data: [UInt8], profile: SASLProfile) -> [Action] {
         let message: PLAINMessage
         do {
             message = try PLAINMessage(parsing: data)
         } catch {
-            return self.saslFailed(error, username: nil)
+            return self.saslFailed(error, username: nil, sasl2: profile.isSASL2)
         }
         guard let localpart = try? JID.prepareLocalpart(message.username) else {
-            return self.saslFailed(.notAuthorized, username: nil)
+            return self.saslFailed(.notAuthorized, username: nil, sasl2: profile.isSASL2)
         }
-        self.state = .authenticating(.plainVerifying(username: localpart, authzid: message.authzid))
+        self.state = .authenticating(.plainVerifying(username: localpart, authzid: message.authzid), profile)
         return [.verifyPlainPassword(username: localpart, password: message.password)]
     }
 
@@ -463,24 +519,27 @@ public struct C2SStreamStateMachine: Sendable {
     }
 
     public mutating func plainPasswordVerified(_ valid: Bool) -> [Action] {
-        guard case .authenticating(.plainVerifying(let username, let authzid)) = self.state else { return [] }
+        guard case .authenticating(.plainVerifying(let username, let authzid), let profile) = self.state else { return [] }
         guard valid else { return self.saslFailed(.notAuthorized, username: username) }
-        return self.saslSucceeded(localpart: username, authzid: authzid, additionalData: nil)
+        return self.saslSucceeded(localpart: username, authzid: authzid, additionalData: nil, profile: profile)
     }
 
-    private mutating func saslSucceeded(localpart: String?, authzid: String?, additionalData: [UInt8]?) -> [Action] {
+    private mutating func saslSucceeded(localpart: String?, authzid: String?, additionalData: [UInt8]?, profile: SASLProfile) -> [Action] {
         guard let localpart, let domain = self.domain, let account = try? JID(localpart: localpart, domainpart: domain) else {
-            return self.saslFailed(.notAuthorized, username: localpart)
+            return self.saslFailed(.notAuthorized, username: localpart, sasl2: profile.isSASL2)
         }
         if let authzid {
             guard let requested = try? JID(authzid), requested == account else {
-                return self.saslFailed(.invalidAuthzid, username: localpart)
+                return self.saslFailed(.invalidAuthzid, username: localpart, sasl2: profile.isSASL2)
             }
+        }
+        // SASL is over: the per-connection tls-exporter binding is not kept for the session.
+        self.channelBinding = [:]
+        if case .sasl2(let request) = profile {
+            return self.sasl2Succeeded(account: account, request: request, additionalData: additionalData)
         }
         self.state = .awaitingStreamHeader(.authenticated(account: account, encrypted: self.encrypted))
         self.headerSent = false
-        // SASL is over: the per-connection tls-exporter binding is not kept for the session.
-        self.channelBinding = [:]
         let success = Element(
             "success", namespace: XMPPNamespace.sasl, text: additionalData.map { $0.isEmpty ? "=" : Base64.encode($0) })
         return [.send(success), .authenticated(account), .restartStream]
@@ -491,11 +550,16 @@ public struct C2SStreamStateMachine: Sendable {
     static let maxRefusedRequests = 12
     private var refusedRequests = 0
 
-    private mutating func saslFailed(_ failure: SASLFailure, username: String?, guessedPassword: Bool = true) -> [Action] {
+    /// `sasl2` says which profile's `<failure/>` to send; nil means the one of the exchange
+    /// under way (RFC 6120's when none is).
+    mutating func saslFailed(_ failure: SASLFailure, username: String?, guessedPassword: Bool = true, sasl2: Bool? = nil) -> [Action] {
+        var isSASL2 = false
+        if case .authenticating(_, let profile) = self.state { isSASL2 = profile.isSASL2 }
+        isSASL2 = sasl2 ?? isSASL2
         self.scramFirstReceived = false
         self.scramUsername = nil
         self.state = .negotiating(self.encrypted ? .encrypted : .plaintext)
-        var actions: [Action] = [.send(failure.element)]
+        var actions: [Action] = [.send(isSASL2 ? SASL2.failure(failure) : failure.element)]
         guard guessedPassword else {
             self.refusedRequests += 1
             if self.refusedRequests >= Self.maxRefusedRequests {
@@ -560,7 +624,7 @@ public struct C2SStreamStateMachine: Sendable {
     private static let iqTypes: Set<String> = ["get", "set", "result", "error"]
 
     private var resuming = false
-    private var managementEnabled = false
+    var managementEnabled = false
 
     /// The detached session was taken over; the stream now carries it.
     public mutating func resumed(_ jid: JID) -> [Action] {
@@ -610,6 +674,10 @@ public struct C2SStreamStateMachine: Sendable {
     static let csiNamespace = "urn:xmpp:csi:0"
 
     private mutating func established(_ element: Element, jid: JID) -> [Action] {
+        if element.namespace == SASL2.namespace || element.namespace == XMPPNamespace.sasl {
+            // XEP-0388 §3.8 (and RFC 6120 §6.4.1): no second authentication on a stream.
+            return self.closing(StreamError(.policyViolation, text: "already authenticated"))
+        }
         if element.namespace == StreamManagementNamespace.v3 {
             return self.streamManagement(element)
         }
@@ -703,7 +771,7 @@ public struct C2SStreamStateMachine: Sendable {
         return self.headerIfNotSent() + self.closing(StreamError(condition))
     }
 
-    private mutating func closing(_ error: StreamError?) -> [Action] {
+    mutating func closing(_ error: StreamError?) -> [Action] {
         self.state = .closed
         return [.close(error)]
     }

@@ -76,6 +76,7 @@ struct ConfigurationLoaderTests {
         ("limits.read_burst_bytes", "262145", { $0.limits.readBurstBytes = 262_145 }),
         ("c2s.resource_conflict", "new_resource", { $0.c2s.resourceConflict = .newResource }),
         ("c2s.legacy_session", "false", { $0.c2s.legacySession = false }),
+        ("c2s.sasl2", "false", { $0.c2s.sasl2 = false }),
         ("c2s.ping_interval_seconds", "301", { $0.c2s.pingIntervalSeconds = 301 }),
         ("c2s.ping_timeout_seconds", "61", { $0.c2s.pingTimeoutSeconds = 61 }),
         ("c2s.resume_timeout_seconds", "302", { $0.c2s.resumeTimeoutSeconds = 302 }),

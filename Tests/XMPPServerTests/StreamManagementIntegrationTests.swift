@@ -49,6 +49,8 @@ struct StreamManagementIntegrationTests {
             configuration.resume = (id, 3)
             let resumed = try await XMPPClient.login(configuration)
             #expect(resumed.resumedWith?[attribute: "previd"] == id)
+            // The client resumed inside SASL2 (<resume/> in <authenticate/>, <resumed/> in <success/>).
+            #expect(resumed.usedSASL2 && resumed.loginRoundTrips == 5)
             var again: [String] = []
             for _ in 1...2 { again.append(try await resumed.receive { $0.name == "message" }.child(named: "body")?.text ?? "") }
             #expect(again == ["message 2", "message 3"])

@@ -35,6 +35,12 @@ extension ClientStream {
 
     func enableStreamManagement(resume: Bool) {
         guard let session = self.session else { return }
+        self.transport.send(self.enableStreamManagement(resume: resume, for: session))
+    }
+
+    /// Enables XEP-0198 for the session and returns the `<enabled/>` answer (sent on its own,
+    /// or inside a Bind 2 `<bound/>`).
+    func enableStreamManagement(resume: Bool, for session: ClientSession) -> Element {
         let id = Base64.encode(SASLRandom.bytes(16))
         session.enableStreamManagement(id: id, resumable: resume)
         var enabled = Element("enabled", namespace: StreamManagementNamespace.v3, attributes: [("id", id)])
@@ -43,7 +49,7 @@ extension ClientStream {
             enabled[attribute: "resume"] = "true"
             enabled[attribute: "max"] = String(self.server.configuration.c2s.resumeTimeoutSeconds)
         }
-        self.transport.send(enabled)
+        return enabled
     }
 
     /// Asks for an acknowledgement shortly after stanzas go out, once per batch.
@@ -60,9 +66,14 @@ extension ClientStream {
         }
     }
 
-    func resume(previd: String, h: UInt32, account: JID) {
+    /// `inline` is a XEP-0198 `<resume/>` inside a SASL2 `<authenticate/>`: the answer goes
+    /// inside `<success/>`, and a failure may still bind a new session (XEP-0386 §3.2).
+    func resume(previd: String, h: UInt32, account: JID, inline: Bool) {
+        let failed = { (stream: ClientStream) in
+            stream.run(inline ? stream.machine.inlineResumeFailed() : stream.machine.resumeFailed())
+        }
         guard let session = self.server.sessions.resumableSession(id: previd), session.jid.bare == account.bare else {
-            self.run(self.machine.resumeFailed())
+            failed(self)
             return
         }
         let previous = session.previousStream
@@ -70,7 +81,7 @@ extension ClientStream {
         do {
             resend = try session.attach(to: self, eventLoop: self.eventLoop, clientHandled: h)
         } catch {
-            self.run(self.machine.resumeFailed())
+            failed(self)
             return
         }
         // The old stream (if the server had not noticed its connection died) lets go without ending the session.
@@ -82,10 +93,14 @@ extension ClientStream {
         self.server.sessions.cancelExpiry(of: session)
         self.negotiationDeadline = nil
         self.account = nil
-        self.log(.info, "session resumed", metadata: ["resent": "\(resend.count)"])
-        self.run(self.machine.resumed(session.jid))
-        let resumed = Element("resumed", namespace: StreamManagementNamespace.v3, attributes: [("previd", previd), ("h", String(session.handledCount))])
-        self.transport.send(resumed)
+        self.log(.info, "session resumed", metadata: ["resent": "\(resend.count)", "inline": "\(inline)"])
+        if inline {
+            self.run(self.machine.inlineResumed(session.jid, previd: previd, handled: session.handledCount))
+        } else {
+            self.run(self.machine.resumed(session.jid))
+            let resumed = Element("resumed", namespace: StreamManagementNamespace.v3, attributes: [("previd", previd), ("h", String(session.handledCount))])
+            self.transport.send(resumed)
+        }
         for stanza in resend {
             session.deliver(stanza)
         }

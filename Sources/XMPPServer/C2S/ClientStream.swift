@@ -239,7 +239,13 @@ final class ClientStream: SweptConnection {
                 for stanza in self.clientState.clientState(active: active) { self.write(stanza) }
                 self.transport.flush()
             case .resumeSession(let previd, let h, let account):
-                self.resume(previd: previd, h: h, account: account)
+                self.resume(previd: previd, h: h, account: account, inline: false)
+                wrote = true
+            case .bindInline(let request, let account, let userAgent):
+                self.bindInline(request, account: account, userAgent: userAgent)
+                wrote = true
+            case .resumeInline(let previd, let h, let account):
+                self.resume(previd: previd, h: h, account: account, inline: true)
                 wrote = true
             case .close(let error):
                 if wrote { self.transport.flush() }
@@ -347,13 +353,17 @@ final class ClientStream: SweptConnection {
 
     // MARK: - Session
 
-    private func bind(requested: String?, account: JID) {
+    func bindSession(requested: String?, account: JID, replacingOnConflict: Bool = false) -> SessionManager.BindOutcome {
         let handlers = self.server.sessions.detachedDeliveryHandlers
-        let outcome = self.server.sessions.bind(account: account, requested: requested) { jid in
+        return self.server.sessions.bind(account: account, requested: requested, replacingOnConflict: replacingOnConflict) { jid in
             let session = ClientSession(jid: jid, eventLoop: self.eventLoop, stream: self, statistics: self.server.statistics)
             session.detachedDelivery = handlers
             return session
         }
+    }
+
+    private func bind(requested: String?, account: JID) {
+        let outcome = self.bindSession(requested: requested, account: account)
         switch outcome {
         case .bound(let session, let replaced):
             replaced?.terminate(.conflict)

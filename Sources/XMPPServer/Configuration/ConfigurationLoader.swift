@@ -413,7 +413,7 @@ public enum ConfigurationLoader {
         }
 
         mutating func readC2S(_ node: Node, into c2s: inout ServerConfiguration.C2SSettings) {
-            guard let entries = self.mapping(node, "c2s", known: ["resource_conflict", "legacy_session", "ping_interval_seconds", "ping_timeout_seconds", "resume_timeout_seconds"]) else {
+            guard let entries = self.mapping(node, "c2s", known: ["resource_conflict", "legacy_session", "sasl2", "ping_interval_seconds", "ping_timeout_seconds", "resume_timeout_seconds"]) else {
                 return
             }
             for (key, value) in entries {
@@ -427,6 +427,8 @@ public enum ConfigurationLoader {
                     if let policy = self.choice(value, "c2s.resource_conflict", ServerConfiguration.C2SSettings.ResourceConflict.self) {
                         c2s.resourceConflict = policy
                     }
+                } else if key == "sasl2" {
+                    if let flag = self.bool(value, "c2s.sasl2") { c2s.sasl2 = flag }
                 } else if let flag = self.bool(value, "c2s.legacy_session") {
                     c2s.legacySession = flag
                 }

@@ -193,6 +193,8 @@ public struct ServerConfiguration: Sendable, Hashable {
         public var resourceConflict: ResourceConflict = .kickOld
         /// Offer the legacy `<session/>` feature (marked optional) for old clients.
         public var legacySession = true
+        /// Offer XEP-0388 SASL2 with XEP-0386 Bind 2 beside RFC 6120 SASL and binding.
+        public var sasl2 = true
         /// Ping a client (XEP-0199) after this long without hearing from it; 0 turns pings off.
         public var pingIntervalSeconds = 300
         /// Close the stream with `<connection-timeout/>` when a ping stays unanswered this long.

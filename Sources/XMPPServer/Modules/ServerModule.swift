@@ -49,6 +49,10 @@ public struct IQRequest: Sendable {
 /// Returns the payload of the result (nil for an empty result) or throws a `StanzaError`.
 public typealias IQHandler = @Sendable (IQRequest) async throws -> Element?
 
+/// Enables a feature inside a Bind 2 request for a just-bound session; returns what goes into
+/// `<bound/>`, if anything. Runs on the stream's event loop: it must not wait.
+public typealias InlineBindHandler = @Sendable (ClientSession, Element) -> Element?
+
 /// Thrown by an IQ handler that has already sent its reply itself (for example a result
 /// followed by pushes that must come after it).
 public struct IQAlreadyAnswered: Error {
@@ -163,6 +167,7 @@ public final class ModuleRegistrar: @unchecked Sendable {
     private(set) var accountFeatures: [String] = []
     private(set) var accountIdentities: [DiscoIdentity] = []
     private(set) var streamFeatures: [@Sendable () -> Element] = []
+    private(set) var inlineBindHandlers: [String: InlineBindHandler] = [:]
     public private(set) var modules: [String] = []
     /// Registration mistakes (a service domain taken twice), reported when the server starts.
     private var registrationProblems: [ConfigurationError] = []
@@ -280,6 +285,14 @@ public final class ModuleRegistrar: @unchecked Sendable {
     /// modules are registered, so it may depend on what the others announced.
     public func addStreamFeature(_ feature: @escaping @Sendable () -> Element) {
         self.streamFeatures.append(feature)
+    }
+
+    /// Lets clients enable a per-session feature inside a Bind 2 request (XEP-0386): the
+    /// namespace is listed in the Bind 2 `<inline/>` feature, and the handler gets the session
+    /// and the request's element in that namespace, after the resource is bound and before
+    /// `<success/>` goes out; what it returns goes into `<bound/>`.
+    public func addInlineBindFeature(_ namespace: String, _ handler: @escaping InlineBindHandler) {
+        self.inlineBindHandlers[namespace] = handler
     }
 
     func handler(for type: IQType, namespace: String, target: IQTarget) -> IQHandler? {

@@ -51,7 +51,9 @@ public final class SessionManager: @unchecked Sendable {
 
     /// Binds a resource (RFC 6120 §7): the requested one when free, a generated one when none
     /// was asked, and on conflict whatever the configured policy says.
-    public func bind(account: JID, requested: String?, makeSession: (JID) -> ClientSession) -> BindOutcome {
+    /// `replacingOnConflict` is for a Bind 2 resource made from a user-agent id: the same
+    /// client reconnecting, whose earlier session ends (XEP-0386 §3.2) whatever the policy.
+    public func bind(account: JID, requested: String?, replacingOnConflict: Bool = false, makeSession: (JID) -> ClientSession) -> BindOutcome {
         let bare = account.bare
         var resource: String
         if let requested {
@@ -67,7 +69,7 @@ public final class SessionManager: @unchecked Sendable {
             var resources = self.accounts[bare] ?? Resources()
             var replaced: ClientSession?
             if let existing = resources[resource] {
-                switch self.conflictPolicy {
+                switch replacingOnConflict ? .kickOld : self.conflictPolicy {
                 case .kickOld:
                     replaced = existing.session
                     resources[resource] = nil

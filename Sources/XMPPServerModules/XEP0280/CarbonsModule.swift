@@ -25,6 +25,15 @@ public struct CarbonsModule: ServerModule {
             return nil
         }
 
+        // XEP-0386: enabled inside Bind 2, before <success/>, so no message slips between the
+        // bind and the enable. XEP-0280 enabling cannot fail, so nothing goes into <bound/>.
+        registrar.addInlineBindFeature(Self.namespace) { session, request in
+            if request.name == "enable" {
+                context.sessions.updatePresence(of: session) { $0.moduleState[Self.stateKey] = true }
+            }
+            return nil
+        }
+
         registrar.onOutbound(.message) { message, session in
             guard Self.eligible(message) else { return .continue(Self.withoutPrivate(message)) }
             for (other, presence) in context.sessions.sessions(of: session.jid) where other !== session && presence.moduleState[Self.stateKey] != nil {

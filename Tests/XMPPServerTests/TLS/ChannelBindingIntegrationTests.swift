@@ -85,6 +85,15 @@ struct ChannelBindingIntegrationTests {
                 guard case XMPPClient.LoginError.scram(.downgradeDetected) = error else { return false }
                 return true
             }
+            // The same over RFC 6120 SASL.
+            configuration.useSASL2 = false
+            await #expect {
+                _ = try await XMPPClient.login(configuration)
+            } throws: { error in
+                guard case XMPPClient.LoginError.scram(.downgradeDetected) = error else { return false }
+                return true
+            }
+            configuration.useSASL2 = true
             // Untouched, the same client logs in.
             configuration.simulatedFeatureTampering = nil
             let client = try await XMPPClient.login(configuration)
@@ -110,8 +119,11 @@ struct ChannelBindingIntegrationTests {
         var edit: @Sendable (Element) -> Element {
             switch self {
             case .stripStrongMechanisms:
+                // From both lists: RFC 6120's <mechanisms/> and SASL2's <authentication/>
+                // (whose <inline/> stays), as an attacker would, so both profiles are checked.
                 return { features in
-                    Self.editing(features, "mechanisms") { !$0.text.hasPrefix("SCRAM-SHA-512") }
+                    let keep: (Element) -> Bool = { $0.name != "mechanism" || !$0.text.hasPrefix("SCRAM-SHA-512") }
+                    return Self.editing(Self.editing(features, "mechanisms", keep: keep), "authentication", keep: keep)
                 }
             case .stripExporter:
                 return { features in

@@ -9,17 +9,6 @@ import XMPPStream
 private let sm = "urn:xmpp:sm:3"
 private let carbons = "urn:xmpp:carbons:2"
 
-/// A raw stream after STARTTLS, with the encrypted stream's features read.
-private func tlsStream(_ server: TestServer) async throws -> (XMPPConnection, Element) {
-    let (connection, _) = try await server.rawStream()
-    try await connection.send(Element(name: "starttls", namespace: XMPPNamespace.tls))
-    #expect(try await connection.nextElement().name == "proceed")
-    try await connection.startTLS(server.tls)
-    try await connection.openStream(to: server.domain)
-    _ = try await connection.expectStreamHeader()
-    return (connection, try await connection.nextElement())
-}
-
 private func plainAuthenticate(_ username: String, _ password: String, children: [Element] = []) -> Element {
     var element = Element("authenticate", namespace: SASL2.namespace, attributes: [("mechanism", "PLAIN")])
     element.append(Element("initial-response", namespace: SASL2.namespace, text: Base64.encode(PLAINMessage(username: username, password: password).bytes)))
@@ -134,7 +123,7 @@ struct SASL2IntegrationTests {
     func badInput() async throws {
         try await withServer { server in
             try await server.addUser("alice", password: "a-password")
-            let (connection, features) = try await tlsStream(server)
+            let (connection, features) = try await server.encryptedRawStream()
             #expect(features.child(named: "authentication", namespace: SASL2.namespace) != nil)
             try await connection.send(Element(name: "authenticate", namespace: SASL2.namespace))
             let failure = try await connection.nextElement()

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import Testing
 import XMPPClient
 import XMPPCore
 import XMPPSASL
@@ -72,6 +73,17 @@ final class TestServer: @unchecked Sendable {
         _ = try await connection.expectStreamHeader()
         let features = try await connection.nextElement()
         return (connection, features)
+    }
+
+    /// A raw stream after STARTTLS, with the encrypted stream's features read.
+    func encryptedRawStream() async throws -> (XMPPConnection, Element) {
+        let (connection, _) = try await self.rawStream()
+        try await connection.send(Element(name: "starttls", namespace: XMPPNamespace.tls))
+        #expect(try await connection.nextElement().name == "proceed")
+        try await connection.startTLS(self.tls)
+        try await connection.openStream(to: self.domain)
+        _ = try await connection.expectStreamHeader()
+        return (connection, try await connection.nextElement())
     }
 
     func stop() async {

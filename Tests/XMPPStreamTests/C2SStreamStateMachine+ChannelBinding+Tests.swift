@@ -3,19 +3,6 @@ import XMPPCore
 import XMPPSASL
 @testable import XMPPStream
 
-private let header = StreamHeader(
-    attributes: [Attribute(name: "to", value: "example.com"), Attribute(name: "version", value: "1.0")],
-    contentNamespace: XMPPNamespace.client,
-    declaredPrefixes: ["stream": XMPPNamespace.stream]
-)
-
-private func sent(_ actions: [C2SStreamStateMachine.Action]) -> [Element] {
-    actions.compactMap {
-        if case .send(let element) = $0 { return element }
-        return nil
-    }
-}
-
 /// The XEP-0474 hash in server-first against the features the machine really sent, and
 /// tls-exporter offered and used next to tls-server-end-point.
 @Suite("C2SStreamStateMachine: channel binding and downgrade protection")
@@ -28,17 +15,17 @@ struct C2SStreamStateMachineChannelBindingTests {
     ) throws -> (C2SStreamStateMachine, Result<[UInt8], SCRAMClient.ClientError>) {
         var machine = C2SStreamStateMachine(policy: policy, directTLS: true)
         _ = machine.tlsEstablished(channelBinding: [.tlsServerEndPoint: [1, 2, 3], .tlsExporter: self.exporter])
-        let features = try #require(sent(machine.streamOpened(header, streamID: "s1")).first)
+        let features = try #require(sentElements(machine.streamOpened(clientStreamHeader, streamID: "s1")).first)
         var client = SCRAMClient(
             hash: .sha256, username: "alice", password: "pw", binding: .bound(.tlsExporter, self.exporter), downgradeCheck: .required(seen(features)))
         let auth = Element("auth", namespace: XMPPNamespace.sasl, attributes: [("mechanism", "SCRAM-SHA-256-PLUS")], text: Base64.encode(client.clientFirstMessage()))
         #expect(machine.elementReceived(auth) == [.fetchSCRAMCredentials(username: "alice", hash: .sha256)])
-        let challenge = try #require(sent(machine.credentialsFetched(try SCRAMCredentials.derive(password: "pw", hash: .sha256))).first)
+        let challenge = try #require(sentElements(machine.credentialsFetched(try SCRAMCredentials.derive(password: "pw", hash: .sha256))).first)
         let serverFirst = try #require(Base64.decode(challenge.text))
         let result = Result { () throws(SCRAMClient.ClientError) in try client.receivedServerFirst(serverFirst) }
         if case .success(let final) = result {
             let answer = machine.elementReceived(Element("response", namespace: XMPPNamespace.sasl, text: Base64.encode(final)))
-            #expect(sent(answer).first?.name == "success")
+            #expect(sentElements(answer).first?.name == "success")
         }
         return (machine, result)
     }

@@ -4,19 +4,6 @@ import XMPPCore
 import XMPPSASL
 @testable import XMPPStream
 
-private let header = StreamHeader(
-    attributes: [Attribute(name: "to", value: "example.com"), Attribute(name: "version", value: "1.0")],
-    contentNamespace: XMPPNamespace.client,
-    declaredPrefixes: ["stream": XMPPNamespace.stream]
-)
-
-private func sent(_ actions: [C2SStreamStateMachine.Action]) -> [Element] {
-    actions.compactMap {
-        if case .send(let element) = $0 { return element }
-        return nil
-    }
-}
-
 private func authenticate(_ mechanism: String, _ initial: [UInt8]?, children: [Element] = []) -> Element {
     var element = Element("authenticate", namespace: SASL2.namespace, attributes: [("mechanism", mechanism)])
     if let initial { element.append(Element("initial-response", namespace: SASL2.namespace, text: Base64.encode(initial))) }
@@ -34,7 +21,7 @@ struct C2SStreamStateMachineSASL2Tests {
     private func opened(_ policy: C2SNegotiationPolicy? = nil) -> (C2SStreamStateMachine, Element?) {
         var machine = C2SStreamStateMachine(policy: policy ?? self.policy, directTLS: true)
         _ = machine.tlsEstablished(channelBinding: [.tlsServerEndPoint: [1, 2, 3]])
-        let features = sent(machine.streamOpened(header, streamID: "s1")).first
+        let features = sentElements(machine.streamOpened(clientStreamHeader, streamID: "s1")).first
         return (machine, features)
     }
 
@@ -71,14 +58,14 @@ struct C2SStreamStateMachineSASL2Tests {
         // The client chose not to bind although -PLUS is offered: 'n', so SCRAM-SHA-256 with binding .unsupported.
         var client = SCRAMClient(hash: .sha256, username: "alice", password: "pw", binding: .unsupported, downgradeCheck: .required(seen))
         #expect(machine.elementReceived(authenticate("SCRAM-SHA-256", client.clientFirstMessage(), children: [agent])) == [.fetchSCRAMCredentials(username: "alice", hash: .sha256)])
-        let challenge = try #require(sent(machine.credentialsFetched(try SCRAMCredentials.derive(password: "pw", hash: .sha256))).first)
+        let challenge = try #require(sentElements(machine.credentialsFetched(try SCRAMCredentials.derive(password: "pw", hash: .sha256))).first)
         #expect(challenge.name == "challenge" && challenge.namespace == SASL2.namespace)
         let final = try client.receivedServerFirst(try #require(Base64.decode(challenge.text)))
         let actions = machine.elementReceived(Element("response", namespace: SASL2.namespace, text: Base64.encode(final)))
         let account = try JID("alice@example.com")
         #expect(actions.first == .authenticated(account))
         #expect(!actions.contains(.restartStream))
-        let elements = sent(actions)
+        let elements = sentElements(actions)
         #expect(elements.map(\.name) == ["success", "features"])
         let success = elements[0]
         #expect(success.child(named: "authorization-identifier")?.text == "alice@example.com")
@@ -93,10 +80,10 @@ struct C2SStreamStateMachineSASL2Tests {
     func plain() throws {
         var (machine, _) = self.opened()
         #expect(machine.elementReceived(authenticate("PLAIN", plainAlice)) == [.verifyPlainPassword(username: "alice", password: "pw")])
-        let elements = sent(machine.plainPasswordVerified(true))
+        let elements = sentElements(machine.plainPasswordVerified(true))
         #expect(elements.first?.child(named: "authorization-identifier")?.text == "alice@example.com")
         var (other, _) = self.opened()
-        let challenge = try #require(sent(other.elementReceived(authenticate("PLAIN", nil))).first)
+        let challenge = try #require(sentElements(other.elementReceived(authenticate("PLAIN", nil))).first)
         #expect(challenge.name == "challenge" && challenge.text.isEmpty)
         #expect(other.elementReceived(Element("response", namespace: SASL2.namespace, text: Base64.encode(plainAlice))) == [.verifyPlainPassword(username: "alice", password: "pw")])
     }
@@ -107,7 +94,7 @@ struct C2SStreamStateMachineSASL2Tests {
         _ = machine.elementReceived(authenticate("PLAIN", PLAINMessage(username: "alice", password: "x").bytes))
         let actions = machine.plainPasswordVerified(false)
         #expect(actions.first == .authenticationFailed(username: "alice", reason: .notAuthorized))
-        let failure = try #require(sent(actions).first)
+        let failure = try #require(sentElements(actions).first)
         #expect(failure.name == "failure" && failure.namespace == SASL2.namespace)
         #expect(failure.child(named: "not-authorized", namespace: XMPPNamespace.sasl) != nil)
         #expect(!machine.isAuthenticated && !machine.isClosed)
@@ -118,7 +105,7 @@ struct C2SStreamStateMachineSASL2Tests {
     @Test("abort ends the exchange with <aborted/> and another attempt may follow")
     func abort() throws {
         var (machine, _) = self.opened()
-        #expect(sent(machine.elementReceived(authenticate("SCRAM-SHA-256", nil))).first?.name == "challenge")
+        #expect(sentElements(machine.elementReceived(authenticate("SCRAM-SHA-256", nil))).first?.name == "challenge")
         let actions = machine.elementReceived(Element(name: "abort", namespace: SASL2.namespace))
         #expect(actions == [.send(SASL2.failure(.aborted))])
         #expect(machine.elementReceived(authenticate("PLAIN", plainAlice)) == [.verifyPlainPassword(username: "alice", password: "pw")])
@@ -135,8 +122,8 @@ struct C2SStreamStateMachineSASL2Tests {
         #expect(machine.elementReceived(bad) == [.send(SASL2.failure(.incorrectEncoding))])
         #expect(machine.elementReceived(authenticate("DIGEST-MD5", [])) == [.send(SASL2.failure(.invalidMechanism))])
         // Refused inside the mechanism at the first message: still a SASL2 <failure/>, not an RFC 6120 one.
-        #expect(sent(machine.elementReceived(authenticate("PLAIN", Array("no separators".utf8)))).first?.namespace == SASL2.namespace)
-        #expect(sent(machine.elementReceived(authenticate("SCRAM-SHA-256", Array("y,,n=alice,r=abc".utf8)))) == [SASL2.failure(.notAuthorized)])
+        #expect(sentElements(machine.elementReceived(authenticate("PLAIN", Array("no separators".utf8)))).first?.namespace == SASL2.namespace)
+        #expect(sentElements(machine.elementReceived(authenticate("SCRAM-SHA-256", Array("y,,n=alice,r=abc".utf8)))) == [SASL2.failure(.notAuthorized)])
         #expect(!machine.isClosed)
         _ = machine.elementReceived(authenticate("SCRAM-SHA-256", nil))
         // XEP-0388 §2.5: only <response/> or <abort/> during authentication.
@@ -180,7 +167,7 @@ struct C2SStreamStateMachineSASL2Tests {
         #expect(early.elementReceived(Element("message", namespace: XMPPNamespace.client)).last == .close(StreamError(.policyViolation, text: "wait for the bind result")))
         let jid = try JID("alice@example.com/AwesomeXMPP/abc")
         let enabled = Element("enabled", namespace: StreamManagementNamespace.v3, attributes: [("id", "sm-1"), ("resume", "true")])
-        let elements = sent(machine.inlineBound(jid, streamManagement: enabled, extensions: []))
+        let elements = sentElements(machine.inlineBound(jid, streamManagement: enabled, extensions: []))
         #expect(elements.map(\.name) == ["success", "features"])
         #expect(elements[0].child(named: "authorization-identifier")?.text == "alice@example.com/AwesomeXMPP/abc")
         #expect(elements[0].child(named: "bound", namespace: SASL2.bindNamespace)?.child(named: "enabled") == enabled)
@@ -202,10 +189,10 @@ struct C2SStreamStateMachineSASL2Tests {
         #expect(machine.plainPasswordVerified(true) == [.authenticated(account), .resumeInline(previd: "old", h: 4, account: account)])
         var failing = machine
         #expect(failing.inlineResumeFailed() == [.bindInline(SASL2.BindRequest(tag: "T"), account: account, userAgent: nil)])
-        let success = try #require(sent(failing.inlineBound(try JID("alice@example.com/T/x"), streamManagement: nil, extensions: [])).first)
+        let success = try #require(sentElements(failing.inlineBound(try JID("alice@example.com/T/x"), streamManagement: nil, extensions: [])).first)
         #expect(success.child(named: "failed", namespace: StreamManagementNamespace.v3) != nil)
         #expect(success.child(named: "bound", namespace: SASL2.bindNamespace) != nil)
-        let resumed = try #require(sent(machine.inlineResumed(try JID("alice@example.com/T/y"), previd: "old", handled: 7)).first)
+        let resumed = try #require(sentElements(machine.inlineResumed(try JID("alice@example.com/T/y"), previd: "old", handled: 7)).first)
         #expect(resumed.child(named: "resumed", namespace: StreamManagementNamespace.v3)?[attribute: "h"] == "7")
         #expect(resumed.child(named: "bound") == nil)
         #expect(machine.elementReceived(StreamManagementNamespace.request) == [.acknowledgeHandled])

@@ -3,24 +3,11 @@ import XMPPCore
 import XMPPSASL
 @testable import XMPPStream
 
-private let clientHeader = StreamHeader(
-    attributes: [Attribute(name: "to", value: "example.com"), Attribute(name: "version", value: "1.0")],
-    contentNamespace: XMPPNamespace.client,
-    declaredPrefixes: ["stream": XMPPNamespace.stream]
-)
-
 private func sasl(_ name: String, _ text: String? = nil, mechanism: String? = nil) -> Element {
     var element = Element(name: name, namespace: XMPPNamespace.sasl)
     if let mechanism { element[attribute: "mechanism"] = mechanism }
     if let text { element.append(text: text) }
     return element
-}
-
-private func sentElements(_ actions: [C2SStreamStateMachine.Action]) -> [Element] {
-    actions.compactMap {
-        if case .send(let element) = $0 { return element }
-        return nil
-    }
 }
 
 @Suite("C2SStreamStateMachine")
@@ -30,7 +17,7 @@ struct C2SStreamStateMachineTests {
     @Test("plaintext features offer required STARTTLS and no SASL")
     func plaintextFeatures() throws {
         var machine = C2SStreamStateMachine(policy: self.policy)
-        let actions = machine.streamOpened(clientHeader, streamID: "s1")
+        let actions = machine.streamOpened(clientStreamHeader, streamID: "s1")
         guard case .sendStreamHeader(let reply) = actions.first else {
             Issue.record("no header first: \(actions)")
             return
@@ -45,7 +32,7 @@ struct C2SStreamStateMachineTests {
     @Test("a refused stream gets the header, then the error, and no features")
     func refusedStream() {
         var machine = C2SStreamStateMachine(policy: self.policy)
-        let actions = machine.streamRefused(clientHeader, streamID: "s1", condition: .policyViolation)
+        let actions = machine.streamRefused(clientStreamHeader, streamID: "s1", condition: .policyViolation)
         #expect(actions.count == 2)
         guard case .sendStreamHeader = actions.first, case .close(let error) = actions.last else {
             Issue.record("not header then close: \(actions)")
@@ -59,14 +46,14 @@ struct C2SStreamStateMachineTests {
     @Test("STARTTLS: proceed, then TLS, then SASL features with -PLUS and XEP-0440")
     func starttlsFlow() throws {
         var machine = C2SStreamStateMachine(policy: self.policy)
-        _ = machine.streamOpened(clientHeader, streamID: "s1")
+        _ = machine.streamOpened(clientStreamHeader, streamID: "s1")
         let actions = machine.elementReceived(Element(name: "starttls", namespace: XMPPNamespace.tls))
         #expect(actions == [.send(Element(name: "proceed", namespace: XMPPNamespace.tls)), .startTLS])
         // Anything that slips through before the handshake is a violation.
         var early = machine
         #expect(early.elementReceived(sasl("auth", mechanism: "PLAIN")).last == .close(StreamError(.policyViolation, text: "data after <starttls/>")))
         #expect(machine.tlsEstablished(channelBinding: [.tlsServerEndPoint: [1, 2, 3]]).isEmpty)
-        let features = try #require(sentElements(machine.streamOpened(clientHeader, streamID: "s2")).first)
+        let features = try #require(sentElements(machine.streamOpened(clientStreamHeader, streamID: "s2")).first)
         let mechanisms = features.child(named: "mechanisms")?.children(named: "mechanism").map(\.text) ?? []
         #expect(mechanisms.contains("SCRAM-SHA-256-PLUS"))
         #expect(mechanisms.contains("PLAIN"))
@@ -77,7 +64,7 @@ struct C2SStreamStateMachineTests {
     @Test("SASL before TLS gets encryption-required and the stream stays open")
     func saslBeforeTLS() {
         var machine = C2SStreamStateMachine(policy: self.policy)
-        _ = machine.streamOpened(clientHeader, streamID: "s1")
+        _ = machine.streamOpened(clientStreamHeader, streamID: "s1")
         let actions = machine.elementReceived(sasl("auth", "AGEAYg==", mechanism: "PLAIN"))
         #expect(actions == [.send(SASLFailure.encryptionRequired.element)])
         #expect(!machine.isClosed)
@@ -87,13 +74,13 @@ struct C2SStreamStateMachineTests {
     func plainToBind() throws {
         var machine = C2SStreamStateMachine(policy: self.policy, directTLS: true)
         _ = machine.tlsEstablished(channelBinding: [:])
-        _ = machine.streamOpened(clientHeader, streamID: "s1")
+        _ = machine.streamOpened(clientStreamHeader, streamID: "s1")
         let message = PLAINMessage(username: "Alice", password: "pw")
         #expect(machine.elementReceived(sasl("auth", Base64.encode(message.bytes), mechanism: "PLAIN")) == [.verifyPlainPassword(username: "alice", password: "pw")])
         let success = machine.plainPasswordVerified(true)
         let account = try JID("alice@example.com")
         #expect(success == [.send(Element(name: "success", namespace: XMPPNamespace.sasl)), .authenticated(account), .restartStream])
-        let features = try #require(sentElements(machine.streamOpened(clientHeader, streamID: "s2")).first)
+        let features = try #require(sentElements(machine.streamOpened(clientStreamHeader, streamID: "s2")).first)
         #expect(features.child(named: "bind") != nil)
         var bind = Element("iq", namespace: XMPPNamespace.client, attributes: [("type", "set"), ("id", "b1")])
         bind.append(Element("bind", namespace: XMPPNamespace.bind, children: [Element("resource", namespace: XMPPNamespace.bind, text: "home")]))
@@ -109,7 +96,7 @@ struct C2SStreamStateMachineTests {
     func shutdownBeforeRestartedHeader() throws {
         var machine = C2SStreamStateMachine(policy: self.policy, directTLS: true)
         _ = machine.tlsEstablished(channelBinding: [:])
-        _ = machine.streamOpened(clientHeader, streamID: "s1")
+        _ = machine.streamOpened(clientStreamHeader, streamID: "s1")
         _ = machine.elementReceived(sasl("auth", Base64.encode(PLAINMessage(username: "alice", password: "pw").bytes), mechanism: "PLAIN"))
         _ = machine.plainPasswordVerified(true)
         let actions = machine.shutdown(.connectionTimeout)
@@ -122,13 +109,13 @@ struct C2SStreamStateMachineTests {
         #expect(actions.last == .close(StreamError(.connectionTimeout)))
         // The same while TLS is being set up after <proceed/>.
         var starting = C2SStreamStateMachine(policy: self.policy)
-        _ = starting.streamOpened(clientHeader, streamID: "s1")
+        _ = starting.streamOpened(clientStreamHeader, streamID: "s1")
         _ = starting.elementReceived(Element(name: "starttls", namespace: XMPPNamespace.tls))
         #expect(starting.shutdown(.connectionTimeout).count == 2)
         // Once our header is out, a shutdown is the error alone.
         var open = C2SStreamStateMachine(policy: self.policy, directTLS: true)
         _ = open.tlsEstablished(channelBinding: [:])
-        _ = open.streamOpened(clientHeader, streamID: "s1")
+        _ = open.streamOpened(clientStreamHeader, streamID: "s1")
         #expect(open.shutdown(.systemShutdown) == [.close(StreamError(.systemShutdown))])
     }
 
@@ -150,7 +137,7 @@ struct C2SStreamStateMachineTests {
     func failureLimit() {
         var machine = C2SStreamStateMachine(policy: C2SNegotiationPolicy(hostedDomains: ["example.com"], maxAuthenticationFailures: 2), directTLS: true)
         _ = machine.tlsEstablished(channelBinding: [:])
-        _ = machine.streamOpened(clientHeader, streamID: "s1")
+        _ = machine.streamOpened(clientStreamHeader, streamID: "s1")
         let message = Base64.encode(PLAINMessage(username: "alice", password: "x").bytes)
         _ = machine.elementReceived(sasl("auth", message, mechanism: "PLAIN"))
         #expect(machine.plainPasswordVerified(false).contains(.send(SASLFailure.notAuthorized.element)))
@@ -167,7 +154,7 @@ struct C2SStreamStateMachineTests {
     func refusalsAreNotGuesses() throws {
         var machine = C2SStreamStateMachine(policy: C2SNegotiationPolicy(hostedDomains: ["example.com"], maxAuthenticationFailures: 2), directTLS: true)
         _ = machine.tlsEstablished(channelBinding: [.tlsServerEndPoint: [1, 2, 3]])
-        _ = machine.streamOpened(clientHeader, streamID: "s1")
+        _ = machine.streamOpened(clientStreamHeader, streamID: "s1")
         let attempts = ["SCRAM-SHA-512-PLUS", "SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS"].map { ($0, "p=tls-unique,,n=alice,r=abc") }
             + ["SCRAM-SHA-512", "SCRAM-SHA-256", "SCRAM-SHA-1"].map { ($0, "y,,n=alice,r=abc") }
         for (mechanism, first) in attempts {
@@ -185,7 +172,7 @@ struct C2SStreamStateMachineTests {
     func refusalsBounded() {
         var machine = C2SStreamStateMachine(policy: self.policy, directTLS: true)
         _ = machine.tlsEstablished(channelBinding: [.tlsServerEndPoint: [1, 2, 3]])
-        _ = machine.streamOpened(clientHeader, streamID: "s1")
+        _ = machine.streamOpened(clientStreamHeader, streamID: "s1")
         let first = Base64.encode(Array("p=tls-unique,,n=alice,r=abc".utf8))
         var last: [C2SStreamStateMachine.Action] = []
         for _ in 0..<C2SStreamStateMachine.maxRefusedRequests {
@@ -215,7 +202,7 @@ struct C2SStreamStateMachineTests {
     func saslFailures() {
         var machine = C2SStreamStateMachine(policy: self.policy, directTLS: true)
         _ = machine.tlsEstablished(channelBinding: [:])
-        _ = machine.streamOpened(clientHeader, streamID: "s1")
+        _ = machine.streamOpened(clientStreamHeader, streamID: "s1")
         #expect(machine.elementReceived(sasl("auth", "=", mechanism: "DIGEST-MD5")) == [.send(SASLFailure.invalidMechanism.element)])
         #expect(machine.elementReceived(sasl("auth", "not base64!", mechanism: "PLAIN")).contains(.send(SASLFailure.incorrectEncoding.element)))
         _ = machine.elementReceived(sasl("auth", mechanism: "SCRAM-SHA-256"))
@@ -225,10 +212,10 @@ struct C2SStreamStateMachineTests {
     static func established(_ policy: C2SNegotiationPolicy) throws -> C2SStreamStateMachine {
         var machine = C2SStreamStateMachine(policy: policy, directTLS: true)
         _ = machine.tlsEstablished(channelBinding: [:])
-        _ = machine.streamOpened(clientHeader, streamID: "s1")
+        _ = machine.streamOpened(clientStreamHeader, streamID: "s1")
         _ = machine.elementReceived(sasl("auth", Base64.encode(PLAINMessage(username: "alice", password: "pw").bytes), mechanism: "PLAIN"))
         _ = machine.plainPasswordVerified(true)
-        _ = machine.streamOpened(clientHeader, streamID: "s2")
+        _ = machine.streamOpened(clientStreamHeader, streamID: "s2")
         var bind = Element("iq", namespace: XMPPNamespace.client, attributes: [("type", "set"), ("id", "b1")])
         bind.append(Element(name: "bind", namespace: XMPPNamespace.bind))
         _ = machine.elementReceived(bind)

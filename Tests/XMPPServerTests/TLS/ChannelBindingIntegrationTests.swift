@@ -40,7 +40,7 @@ struct ChannelBindingIntegrationTests {
     @Test("XEP-0440 lists tls-exporter next to tls-server-end-point on TLS 1.3")
     func advertised() async throws {
         try await withServer { server in
-            let (connection, features) = try await self.encryptedStream(server)
+            let (connection, features) = try await server.encryptedRawStream()
             let types = features.child(named: "sasl-channel-binding", namespace: XMPPNamespace.saslChannelBinding)?
                 .children(named: "channel-binding").compactMap { $0[attribute: "type"] }
             #expect(Set(types ?? []) == ["tls-exporter", "tls-server-end-point"])
@@ -52,8 +52,8 @@ struct ChannelBindingIntegrationTests {
     func wrongExporterBinding() async throws {
         try await withServer { server in
             try await server.addUser("alice", password: "wonderland")
-            let (other, _) = try await self.encryptedStream(server)
-            let (connection, _) = try await self.encryptedStream(server)
+            let (other, _) = try await server.encryptedRawStream()
+            let (connection, _) = try await server.encryptedRawStream()
             let otherBinding = try #require(try await other.channelBinding(.tlsExporter))
             let ownBinding = try #require(try await connection.channelBinding(.tlsExporter))
             #expect(otherBinding != ownBinding)
@@ -143,17 +143,6 @@ struct ChannelBindingIntegrationTests {
             }
             return edited
         }
-    }
-
-    /// STARTTLS, then the features of the encrypted stream.
-    private func encryptedStream(_ server: TestServer) async throws -> (XMPPConnection, Element) {
-        let (connection, _) = try await server.rawStream()
-        try await connection.send(Element(name: "starttls", namespace: XMPPNamespace.tls))
-        #expect(try await connection.nextElement().name == "proceed")
-        try await connection.startTLS(server.tls)
-        try await connection.openStream(to: server.domain)
-        _ = try await connection.expectStreamHeader()
-        return (connection, try await connection.nextElement())
     }
 
     /// One SCRAM-SHA-256-PLUS attempt with tls-exporter and this binding; the server's last answer.

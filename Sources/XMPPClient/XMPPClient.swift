@@ -90,13 +90,13 @@ public final class XMPPClient: @unchecked Sendable {
     public private(set) var bound: Element?
     /// The XEP-0198 session ID when stream management was enabled inside Bind 2.
     public var streamManagementID: String? {
-        self.bound?.child(named: "enabled", namespace: Self.smNamespace)?[attribute: "id"]
+        self.bound?.child(named: "enabled", namespace: StreamManagementNamespace.v3)?[attribute: "id"]
     }
     /// How many times the login sent something and waited for the answer (a stream header
     /// counts with the features that follow it): the round trips a reconnect costs.
     public private(set) var loginRoundTrips = 0
 
-    static let smNamespace = "urn:xmpp:sm:3"
+    static let carbonsNamespace = "urn:xmpp:carbons:2"
 
     public enum LoginError: Error, Sendable, CustomStringConvertible {
         case noCommonMechanism(offered: [String])
@@ -176,8 +176,7 @@ public final class XMPPClient: @unchecked Sendable {
         guard let mechanism = configuration.mechanisms.first(where: { offered.contains($0.rawValue) }) else {
             throw LoginError.noCommonMechanism(offered: offered)
         }
-        let bindingTypes = features.child(named: "sasl-channel-binding", namespace: XMPPNamespace.saslChannelBinding)?
-            .children(named: "channel-binding").compactMap { $0[attribute: "type"] }
+        let bindingTypes = Self.offeredChannelBindingTypes(features)
         let (boundWith, _) = try await self.authenticate(
             connection, configuration, mechanism: mechanism, offered: offered, bindingTypes: bindingTypes, sasl2: nil, roundTrips: &roundTrips)
 
@@ -188,7 +187,7 @@ public final class XMPPClient: @unchecked Sendable {
         roundTrips += 1
 
         if let resume = configuration.resume {
-            try await connection.send(Element("resume", namespace: "urn:xmpp:sm:3", attributes: [("previd", resume.id), ("h", String(resume.handled))]))
+            try await connection.send(Element("resume", namespace: StreamManagementNamespace.v3, attributes: [("previd", resume.id), ("h", String(resume.handled))]))
             let answer = try await connection.nextElement(timeout: timeout)
             guard answer.name == "resumed" else { throw LoginError.resumeFailed(answer) }
             let client = XMPPClient(connection: connection, jid: configuration.account, mechanism: mechanism, streamFeatures: features, timeout: timeout)
@@ -201,6 +200,12 @@ public final class XMPPClient: @unchecked Sendable {
             connection, configuration, mechanism: mechanism, features: features, roundTrips: roundTrips)
         client.channelBinding = boundWith
         return client
+    }
+
+    /// The XEP-0440 channel-binding types the features list; nil when they list none.
+    private static func offeredChannelBindingTypes(_ features: Element) -> [String]? {
+        features.child(named: "sasl-channel-binding", namespace: XMPPNamespace.saslChannelBinding)?
+            .children(named: "channel-binding").compactMap { $0[attribute: "type"] }
     }
 
     /// RFC 6120 §7 resource binding, after either SASL profile.
@@ -236,8 +241,7 @@ public final class XMPPClient: @unchecked Sendable {
         guard let mechanism = configuration.mechanisms.first(where: { offered.contains($0.rawValue) }) else {
             throw LoginError.noCommonMechanism(offered: offered)
         }
-        let bindingTypes = features.child(named: "sasl-channel-binding", namespace: XMPPNamespace.saslChannelBinding)?
-            .children(named: "channel-binding").compactMap { $0[attribute: "type"] }
+        let bindingTypes = Self.offeredChannelBindingTypes(features)
         let inline = authentication.child(named: "inline", namespace: SASL2.namespace)
         let bindFeature = inline?.child(named: "bind", namespace: SASL2.bindNamespace)
         let bindInline = Set(bindFeature?.child(named: "inline", namespace: SASL2.bindNamespace)?.children(named: "feature").compactMap { $0[attribute: "var"] } ?? [])
@@ -250,17 +254,17 @@ public final class XMPPClient: @unchecked Sendable {
             if let device = agent.device { element.append(Element("device", namespace: SASL2.namespace, text: device)) }
             extras.append(element)
         }
-        if let resume = configuration.resume, inline?.child(named: "sm", namespace: Self.smNamespace) != nil {
-            extras.append(Element("resume", namespace: Self.smNamespace, attributes: [("previd", resume.id), ("h", String(resume.handled))]))
+        if let resume = configuration.resume, inline?.child(named: "sm", namespace: StreamManagementNamespace.v3) != nil {
+            extras.append(Element("resume", namespace: StreamManagementNamespace.v3, attributes: [("previd", resume.id), ("h", String(resume.handled))]))
         }
         if bindFeature != nil, configuration.resource == nil {
             var bind = Element(name: "bind", namespace: SASL2.bindNamespace)
             if let tag = configuration.bindTag { bind.append(Element("tag", namespace: SASL2.bindNamespace, text: tag)) }
-            if configuration.inlineStreamManagement, bindInline.contains(Self.smNamespace) {
-                bind.append(Element("enable", namespace: Self.smNamespace, attributes: [("resume", "true")]))
+            if configuration.inlineStreamManagement, bindInline.contains(StreamManagementNamespace.v3) {
+                bind.append(Element("enable", namespace: StreamManagementNamespace.v3, attributes: [("resume", "true")]))
             }
-            if configuration.inlineCarbons, bindInline.contains("urn:xmpp:carbons:2") {
-                bind.append(Element(name: "enable", namespace: "urn:xmpp:carbons:2"))
+            if configuration.inlineCarbons, bindInline.contains(Self.carbonsNamespace) {
+                bind.append(Element(name: "enable", namespace: Self.carbonsNamespace))
             }
             extras.append(bind)
         }
@@ -272,8 +276,8 @@ public final class XMPPClient: @unchecked Sendable {
             throw LoginError.authenticationFailed(nil)
         }
         if configuration.resume != nil {
-            guard let resumed = success.child(named: "resumed", namespace: Self.smNamespace) else {
-                throw LoginError.resumeFailed(success.child(named: "failed", namespace: Self.smNamespace) ?? success)
+            guard let resumed = success.child(named: "resumed", namespace: StreamManagementNamespace.v3) else {
+                throw LoginError.resumeFailed(success.child(named: "failed", namespace: StreamManagementNamespace.v3) ?? success)
             }
             let client = XMPPClient(connection: connection, jid: identifier, mechanism: mechanism, streamFeatures: newFeatures, timeout: timeout)
             client.resumedWith = resumed

@@ -323,7 +323,7 @@ public final class XMPPServer: @unchecked Sendable {
         self.core.connections.stopSweeping()
         // What the ended sessions set off (unavailable presence, rooms, PEP) finishes first:
         // each routing task ends on its stream's event loop, which must still run then.
-        for _ in 0..<100 where self.core.router.routingTasks.withLockedValue({ $0 }) > 0 {
+        for _ in 0..<100 where self.core.router.routingTasks.load(ordering: .acquiring) > 0 {
             try? await Task.sleep(nanoseconds: 20_000_000)
         }
         // HTTP connections (WebSocket streams) had their stream errors; now the servers go.

@@ -674,10 +674,6 @@ public struct C2SStreamStateMachine: Sendable {
     static let csiNamespace = "urn:xmpp:csi:0"
 
     private mutating func established(_ element: Element, jid: JID) -> [Action] {
-        if element.namespace == SASL2.namespace || element.namespace == XMPPNamespace.sasl {
-            // XEP-0388 §3.8 (and RFC 6120 §6.4.1): no second authentication on a stream.
-            return self.closing(StreamError(.policyViolation, text: "already authenticated"))
-        }
         if element.namespace == StreamManagementNamespace.v3 {
             return self.streamManagement(element)
         }
@@ -685,6 +681,10 @@ public struct C2SStreamStateMachine: Sendable {
             return [.clientState(active: element.name == "active")]
         }
         guard let kind = element.stanzaKind, element.namespace == XMPPNamespace.client else {
+            if element.namespace == SASL2.namespace || element.namespace == XMPPNamespace.sasl {
+                // XEP-0388 §3.8 (and RFC 6120 §6.4.1): no second authentication on a stream.
+                return self.closing(StreamError(.policyViolation, text: "already authenticated"))
+            }
             return self.closing(StreamError(.unsupportedStanzaType, text: "unknown top-level element"))
         }
         var stanza = element

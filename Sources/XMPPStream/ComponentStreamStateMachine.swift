@@ -141,10 +141,7 @@ public struct ComponentStreamStateMachine: Sendable {
 
     /// XEP-0114 §3: lower-case hex SHA-1 of the stream id followed by the secret.
     public static func expectedDigest(streamID: String, secret: String) -> String {
-        Insecure.SHA1.hash(data: Array((streamID + secret).utf8)).map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        Base16.encode(Insecure.SHA1.hash(data: Array((streamID + secret).utf8)))
     }
 
     /// Compared in time independent of where they differ.

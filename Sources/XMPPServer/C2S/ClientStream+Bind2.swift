@@ -13,11 +13,7 @@ extension ClientStream {
         // A resource made from a user-agent id is the same client coming back: its earlier
         // session gives way. A random one only collides by accident, and the policy decides.
         switch self.bindSession(requested: resource, account: account, replacingOnConflict: userAgent?.id != nil) {
-        case .bound(let session, let replaced):
-            replaced?.terminate(.conflict)
-            self.session = session
-            self.negotiationDeadline = nil
-            self.account = nil
+        case .success(let session):
             self.log(.info, "resource bound (Bind 2)")
             let streamManagement: Element? =
                 if let resume = request.streamManagement, self.machine.policy.streamManagement {
@@ -35,7 +31,7 @@ extension ClientStream {
                 _ = self.clientState.clientState(active: active)
             }
             self.run(self.machine.inlineBound(session.jid, streamManagement: streamManagement, extensions: extensions))
-        case .failed(let error):
+        case .failure(let error):
             self.log(.notice, "Bind 2 failed", metadata: ["reason": "\(error.condition.rawValue)"])
             self.run(self.machine.inlineBindFailed(error))
         }

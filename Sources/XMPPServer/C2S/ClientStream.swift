@@ -353,26 +353,33 @@ final class ClientStream: SweptConnection {
 
     // MARK: - Session
 
-    func bindSession(requested: String?, account: JID, replacingOnConflict: Bool = false) -> SessionManager.BindOutcome {
+    /// Binds a resource (RFC 6120 or Bind 2) and makes the session this stream's; a session it
+    /// replaces ends with `<conflict/>`.
+    func bindSession(requested: String?, account: JID, replacingOnConflict: Bool = false) -> Result<ClientSession, StanzaError> {
         let handlers = self.server.sessions.detachedDeliveryHandlers
-        return self.server.sessions.bind(account: account, requested: requested, replacingOnConflict: replacingOnConflict) { jid in
+        let outcome = self.server.sessions.bind(account: account, requested: requested, replacingOnConflict: replacingOnConflict) { jid in
             let session = ClientSession(jid: jid, eventLoop: self.eventLoop, stream: self, statistics: self.server.statistics)
             session.detachedDelivery = handlers
             return session
         }
-    }
-
-    private func bind(requested: String?, account: JID) {
-        let outcome = self.bindSession(requested: requested, account: account)
         switch outcome {
         case .bound(let session, let replaced):
             replaced?.terminate(.conflict)
             self.session = session
             self.negotiationDeadline = nil
             self.account = nil
+            return .success(session)
+        case .failed(let error):
+            return .failure(error)
+        }
+    }
+
+    private func bind(requested: String?, account: JID) {
+        switch self.bindSession(requested: requested, account: account) {
+        case .success(let session):
             self.log(.info, "resource bound")
             self.run(self.machine.resourceBound(session.jid))
-        case .failed(let error):
+        case .failure(let error):
             self.run(self.machine.bindFailed(error))
         }
     }

@@ -51,7 +51,7 @@ final class OrderedRoutingQueue {
         let router = self.router
         let eventLoop = self.eventLoop
         let loopBound = NIOLoopBound(self, eventLoop: eventLoop)
-        router.routingTasks.withLockedValue { $0 += 1 }
+        router.routingTasks.wrappingAdd(1, ordering: .relaxed)
         Task {
             for work in batch {
                 switch work {
@@ -63,7 +63,7 @@ final class OrderedRoutingQueue {
                 }
             }
             eventLoop.execute { loopBound.value.routedBatch() }
-            router.routingTasks.withLockedValue { $0 -= 1 }
+            router.routingTasks.wrappingSubtract(1, ordering: .releasing)
         }
     }
 

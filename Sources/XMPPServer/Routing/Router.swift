@@ -1,5 +1,5 @@
 import Logging
-import NIOConcurrencyHelpers
+import Synchronization
 import XMPPCore
 
 /// Where a stanza entered the router.
@@ -34,7 +34,7 @@ public final class Router: @unchecked Sendable {
     var s2s: S2SManager?
     /// Streams' routing tasks under way: shutdown waits for them before the event loops stop,
     /// since each ends by scheduling on its stream's loop.
-    let routingTasks = NIOLockedValueBox(0)
+    let routingTasks = Atomic<Int>(0)
 
     init(sessions: any SessionDirectory, routes: RouteTable, logger: Logger) {
         self.sessions = sessions

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import XMPPCore
 import XMPPSASL
 
 /// XEP-0185 dialback keys: HMAC-SHA256 keyed with SHA-256 of a secret that only this server
@@ -26,7 +27,7 @@ public struct DialbackKeys: Sendable {
 
     public func key(receiving: String, originating: String, streamID: String) -> String {
         let code = HMAC<SHA256>.authenticationCode(for: Array("\(receiving) \(originating) \(streamID)".utf8), using: SymmetricKey(data: self.hashedSecret))
-        return code.map { String(format: "%02x", $0) }.joined()
+        return Base16.encode(code)
     }
 
     func verify(_ key: String, receiving: String, originating: String, streamID: String) -> Bool {

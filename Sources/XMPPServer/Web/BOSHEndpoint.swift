@@ -82,10 +82,7 @@ final class BOSHSessions: @unchecked Sendable {
 
     /// 128 random bits (XEP-0124 §7.1: unique and unpredictable).
     static func newSID() -> String {
-        SASLRandom.bytes(16).map { byte in
-            let hex = Array("0123456789abcdef")
-            return String([hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]])
-        }.joined()
+        Base16.encode(SASLRandom.bytes(16))
     }
 
     // MARK: - HTTP

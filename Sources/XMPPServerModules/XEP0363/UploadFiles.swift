@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import XMPPCore
 import XMPPServer
 
 /// A slot's random id: 128 bits as 32 lower-case hex digits, unguessable (XEP-0363 §8) and
@@ -7,16 +8,12 @@ import XMPPServer
 enum UploadSlotID {
     static func make() -> String {
         var generator = SystemRandomNumberGenerator()
-        return (0..<16).map { _ in String(UInt8.random(in: .min ... .max, using: &generator), radix: 16).leftPadded() }.joined()
+        return Base16.encode((0..<16).map { _ in UInt8.random(in: .min ... .max, using: &generator) })
     }
 
     static func isValid(_ id: String) -> Bool {
         id.utf8.count == 32 && id.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) }
     }
-}
-
-extension String {
-    fileprivate func leftPadded() -> String { self.count < 2 ? "0" + self : self }
 }
 
 enum UploadFileError: Error, Equatable {

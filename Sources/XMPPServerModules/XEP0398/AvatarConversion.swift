@@ -38,7 +38,7 @@ enum AvatarConversion {
         guard bridge.isAttached, let photo = vcard.child(named: "PHOTO"), let binval = photo.child(named: "BINVAL")?.text.filter({ !$0.isWhitespace }),
             let bytes = Base64.decode(binval), !bytes.isEmpty
         else { return }
-        let id = Insecure.SHA1.hash(data: bytes).map { String(format: "%02x", $0) }.joined()
+        let id = Base16.encode(Insecure.SHA1.hash(data: bytes))
         if await self.hash(of: owner, bridge: bridge) == id { return }
         let type = photo.child(named: "TYPE")?.text ?? "image/png"
         try await bridge.publish(Element("data", namespace: Self.dataNode, text: binval), id: id, node: Self.dataNode, owner: owner, options: [:])

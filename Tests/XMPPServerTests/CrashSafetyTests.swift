@@ -9,7 +9,7 @@ private final class StarlingProcess {
     let dataDirectory: String
     /// The STARTTLS port the running server bound; a new one at every start.
     private(set) var port = 0
-    private var process: Process?
+    private var process: SpawnedProcess?
 
     static var binary: String {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("starling").path
@@ -20,17 +20,9 @@ private final class StarlingProcess {
     }
 
     func run(_ arguments: [String], input: String? = nil) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments + ["--data-dir", self.dataDirectory]
-        let pipe = Pipe()
-        process.standardInput = pipe
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        if let input { pipe.fileHandleForWriting.write(Data((input + "\n").utf8)) }
-        try pipe.fileHandleForWriting.close()
-        process.waitUntilExit()
+        let process = try SpawnedProcess.spawn(Self.binary, arguments + ["--data-dir", self.dataDirectory], pipeInput: true)
+        process.finishInput(input.map { $0 + "\n" } ?? "")
+        process.waitForExit()
     }
 
     /// Starts `starling serve` on port 0 and reads the port it bound from the line it prints
@@ -38,33 +30,14 @@ private final class StarlingProcess {
     /// no port is probed and freed for the server to take later, and "ready" means this
     /// server said so, not that something answers on a port.
     func start() async throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", "--data-dir", self.dataDirectory, "--c2s-port", "0", "--tls-port", "0", "--log-level", "error"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let arguments = ["serve", "--data-dir", self.dataDirectory, "--c2s-port", "0", "--tls-port", "0", "--log-level", "error"]
+        let process = try SpawnedProcess.spawn(Self.binary, arguments, pipeOutput: true)
         self.process = process
         // If the server never says it listens, stop it: the read below then ends at EOF.
-        let watchdog = DispatchWorkItem { if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) } }
+        let watchdog = DispatchWorkItem { process.kill() }
         DispatchQueue.global().asyncAfter(deadline: .now() + 60, execute: watchdog)
         defer { watchdog.cancel() }
-        let line: String? = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                var text = ""
-                while true {
-                    let data = output.fileHandleForReading.availableData
-                    if data.isEmpty { break }
-                    text += String(decoding: data, as: UTF8.self)
-                    if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("Starling serving") }) {
-                        continuation.resume(returning: String(line))
-                        return
-                    }
-                }
-                continuation.resume(returning: nil)
-            }
-        }
+        let line = await process.firstOutputLine { $0.hasPrefix("Starling serving") }
         guard let line, let port = Self.starttlsPort(in: line) else {
             throw StartFailure(description: "starling serve did not report a listening STARTTLS port (\(line ?? "exited or stayed silent"))")
         }
@@ -86,8 +59,8 @@ private final class StarlingProcess {
 
     func kill() {
         guard let process = self.process else { return }
-        Foundation.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.kill()
+        process.waitForExit()
         self.process = nil
     }
 

@@ -10,6 +10,8 @@ import XMPPSASL
 protocol LoadConnectionObserver: AnyObject {
     func connectionReady(_ connection: LoadConnection)
     func connectionRegistered(_ connection: LoadConnection)
+    /// The server issued a FAST token for this connection's account (XEP-0484).
+    func connection(_ connection: LoadConnection, issuedToken token: String)
     func connection(_ connection: LoadConnection, failed reason: String)
     func connection(_ connection: LoadConnection, received marker: MarkerScanner.Marker)
     /// A stanza read by the connection's `StanzaScanner`, while it runs one.
@@ -37,6 +39,9 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
     private weak var observer: (any LoadConnectionObserver)?
     private var channel: (any Channel)?
     private(set) var isReady = false
+    /// Requests the client waited on before its session was ready, with the TCP connect and
+    /// the TLS handshake (TLS 1.3: one each).
+    private(set) var roundTrips = 2
     private var isDone = false
 
     init(index: Int, machine: LoginMachine, tlsContext: NIOSSLContext, observer: any LoadConnectionObserver) {
@@ -194,6 +199,7 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
         for action in actions {
             switch action {
             case .send(let text):
+                self.roundTrips += 1
                 var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
                 buffer.writeString(text)
                 context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
@@ -206,10 +212,15 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
                 }
             case .resetParser:
                 self.parser?.reset()
-            case .ready:
+            case .ready(let presence):
+                var buffer = context.channel.allocator.buffer(capacity: presence.utf8.count)
+                buffer.writeString(presence)
+                context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
                 self.parser = nil
                 self.isReady = true
                 self.observer?.connectionReady(self)
+            case .issuedToken(let token):
+                self.observer?.connection(self, issuedToken: token)
             case .registered:
                 self.isDone = true
                 self.observer?.connectionRegistered(self)

@@ -12,6 +12,7 @@ struct LoadTarget {
     var sources: [String]
     var security: LoginMachine.Security
     var mechanism: LoginMachine.Mechanism
+    var profile: LoginMachine.Profile = .rfc6120
     var userPrefix: String
     var password: String
     var concurrency: Int
@@ -35,6 +36,10 @@ final class LoadDriver: LoadConnectionObserver {
     var deliveryLatency = Histogram<UInt64>(highestTrackableValue: 600_000_000, numberOfSignificantValueDigits: .three)
     private(set) var errors: [String: Int] = [:]
     private(set) var completedLogins = 0
+    /// Round trips of the logins that reached a session (`LoadConnection.roundTrips`), summed.
+    private(set) var loginRoundTrips = 0
+    /// FAST tokens the server issued, by account index: the next login of that account uses it.
+    private(set) var fastTokens: [Int: String] = [:]
     var recording = false
     var delivered = 0
     /// Connections that become ready start scanning for stanzas (the MUC scenarios).
@@ -72,7 +77,7 @@ final class LoadDriver: LoadConnectionObserver {
         let machine = LoginMachine(
             username: self.target.username(index), password: self.target.password, domain: self.target.domain,
             mechanism: self.target.mechanism, security: self.target.security, purpose: purpose,
-            saltedPasswordCache: self.saltedPasswordCache)
+            saltedPasswordCache: self.saltedPasswordCache, profile: self.target.profile, fastToken: self.fastTokens[index])
         let source = self.target.sources.isEmpty ? nil : self.target.sources[index % self.target.sources.count]
         return LoadConnection.open(
             index: index, machine: machine, host: self.target.host, port: self.target.port, source: source,
@@ -112,8 +117,13 @@ final class LoadDriver: LoadConnectionObserver {
 
     func connectionReady(_ connection: LoadConnection) {
         self.ready[connection.index] = connection
+        self.loginRoundTrips += connection.roundTrips
         if self.scansStanzas { connection.startScanningStanzas() }
         self.loginCompleted(connection)
+    }
+
+    func connection(_ connection: LoadConnection, issuedToken token: String) {
+        self.fastTokens[connection.index] = token
     }
 
     func connectionRegistered(_ connection: LoadConnection) {
@@ -162,6 +172,7 @@ final class LoadDriver: LoadConnectionObserver {
         self.delivered = 0
         self.errors.removeAll()
         self.completedLogins = 0
+        self.loginRoundTrips = 0
     }
 
     /// Records one delivery while the measured window is open.

@@ -3,9 +3,21 @@ import XMPPSASL
 
 /// One simulated client's way from TCP connect to a bound, available session (RFC 6120 §5–7):
 /// STARTTLS or direct TLS, SASL PLAIN or SCRAM-SHA-1, resource binding, initial presence; or,
-/// for setting up a run, in-band registration (XEP-0077). A value type fed with stream events;
-/// the channel handler carries out the actions it returns.
+/// for setting up a run, in-band registration (XEP-0077). With `Profile.sasl2` or `.fast` the
+/// login is XEP-0388 SASL2 with XEP-0386 Bind 2 (and XEP-0484 tokens), in `LoginMachine+SASL2`.
+/// A value type fed with stream events; the channel handler carries out the actions it returns.
 struct LoginMachine {
+    /// How the client logs in: the round trips a reconnect costs differ between them.
+    enum Profile: String, CaseIterable {
+        /// RFC 6120: SASL, stream restart, resource binding.
+        case rfc6120
+        /// SASL2 and Bind 2: the session is bound in the SASL exchange, no restart.
+        case sasl2
+        /// SASL2 and Bind 2 with a FAST token (HT-SHA-256-NONE) when one is held, else SCRAM
+        /// asking for one.
+        case fast
+    }
+
     enum Mechanism: String, CaseIterable {
         case scramSHA1 = "SCRAM-SHA-1"
         case plain = "PLAIN"
@@ -26,24 +38,31 @@ struct LoginMachine {
         case startTLS
         /// Forget the parser's state: a new stream follows (after TLS or authentication).
         case resetParser
-        case ready
+        /// Negotiation is over: send the initial presence, and the session is ready. Every
+        /// `send` before it was a request the client waited on (the round trips a login costs).
+        case ready(initialPresence: String)
         case registered
+        /// The server issued a FAST token (XEP-0484), to be used on the next login.
+        case issuedToken(String)
         case failed(String)
     }
 
-    private enum Stage {
+    enum Stage {
         case plaintext
         case encrypted
         case authenticated
     }
 
-    private enum State {
+    enum State {
         case connecting
         case awaitingTLSHandshake
         case awaitingFeatures(Stage)
         case awaitingProceed
         case awaitingRegistration
         case authenticating(SCRAMClient?)
+        /// A SASL2 exchange: SCRAM (or PLAIN when nil), or a FAST token whose Responder hash
+        /// the success must carry.
+        case authenticatingSASL2(SCRAMClient?, fastToken: String?)
         case awaitingBind
         case finished
     }
@@ -56,12 +75,18 @@ struct LoginMachine {
     let purpose: Purpose
     let resource: String
     let saltedPasswordCache: SCRAMSaltedPasswordCache?
-    private var state = State.connecting
+    let profile: Profile
+    /// The FAST token to log in with (profile `.fast`); without one the login asks for one.
+    let fastToken: String?
+    var state = State.connecting
 
     init(
         username: String, password: String, domain: String, mechanism: Mechanism, security: Security, purpose: Purpose,
-        resource: String = "load", saltedPasswordCache: SCRAMSaltedPasswordCache? = nil
+        resource: String = "load", saltedPasswordCache: SCRAMSaltedPasswordCache? = nil, profile: Profile = .rfc6120,
+        fastToken: String? = nil
     ) {
+        self.profile = profile
+        self.fastToken = fastToken
         self.username = username
         self.password = password
         self.domain = domain
@@ -77,7 +102,7 @@ struct LoginMachine {
         return false
     }
 
-    private var streamHeader: String {
+    var streamHeader: String {
         "<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' to='\(self.domain)' version='1.0'>"
     }
 
@@ -116,6 +141,8 @@ struct LoginMachine {
             return [.startTLS]
         case .authenticating(let scram):
             return self.receivedSASL(element, scram: scram)
+        case .authenticatingSASL2(let scram, let fastToken):
+            return self.receivedSASL2(element, scram: scram, fastToken: fastToken)
         case .awaitingRegistration where element.name == "iq":
             if element.stanzaType == "result" || StanzaError(stanza: element)?.condition == .conflict {
                 self.state = .finished
@@ -127,7 +154,7 @@ struct LoginMachine {
                 return self.fail("bind refused: \(StanzaError(stanza: element)?.condition.rawValue ?? "no condition")")
             }
             self.state = .finished
-            return [.send("<presence/>"), .ready]
+            return [.ready(initialPresence: "<presence/>")]
         default:
             return self.fail("unexpected <\(element.name)/> during negotiation")
         }
@@ -150,21 +177,12 @@ struct LoginMachine {
                     )
                 ]
             }
+            if self.profile != .rfc6120 { return self.authenticateSASL2(features) }
             let offered = features.child(named: "mechanisms", namespace: XMPPNamespace.sasl)?.children(named: "mechanism").map(\.text) ?? []
             guard offered.contains(self.mechanism.rawValue) else {
                 return self.fail("the server does not offer \(self.mechanism.rawValue) (offers \(offered.joined(separator: " ")))")
             }
-            let initial: [UInt8]
-            var scram: SCRAMClient?
-            switch self.mechanism {
-            case .plain:
-                initial = PLAINMessage(username: self.username, password: self.password).bytes
-            case .scramSHA1:
-                var client = SCRAMClient(
-                    hash: .sha1, username: self.username, password: self.password, saltedPasswordCache: self.saltedPasswordCache)
-                initial = client.clientFirstMessage()
-                scram = client
-            }
+            let (initial, scram) = self.initialPasswordResponse()
             self.state = .authenticating(scram)
             return [.send("<auth xmlns='\(XMPPNamespace.sasl)' mechanism='\(self.mechanism.rawValue)'>\(Base64.encode(initial))</auth>")]
         case .authenticated:
@@ -174,6 +192,17 @@ struct LoginMachine {
                     "<iq type='set' id='bind'><bind xmlns='\(XMPPNamespace.bind)'><resource>\(self.resource)</resource></bind></iq>"
                 )
             ]
+        }
+    }
+
+    /// The first SASL message of a password login, and the SCRAM client that continues it.
+    func initialPasswordResponse() -> ([UInt8], SCRAMClient?) {
+        switch self.mechanism {
+        case .plain:
+            return (PLAINMessage(username: self.username, password: self.password).bytes, nil)
+        case .scramSHA1:
+            var client = SCRAMClient(hash: .sha1, username: self.username, password: self.password, saltedPasswordCache: self.saltedPasswordCache)
+            return (client.clientFirstMessage(), client)
         }
     }
 
@@ -209,7 +238,7 @@ struct LoginMachine {
         }
     }
 
-    private mutating func fail(_ reason: String) -> [Action] {
+    mutating func fail(_ reason: String) -> [Action] {
         let phase = self.phase
         self.state = .finished
         return [.failed("\(reason) (\(phase))")]
@@ -224,6 +253,7 @@ struct LoginMachine {
         case .awaitingProceed: "awaiting <proceed/>"
         case .awaitingRegistration: "awaiting the registration result"
         case .authenticating: "during SASL"
+        case .authenticatingSASL2(_, let token): token == nil ? "during SASL2" : "during SASL2 with a FAST token"
         case .awaitingBind: "awaiting the bind result"
         case .finished: "finished"
         }

@@ -204,6 +204,13 @@ struct Scenarios {
     /// `concurrency` at once: what cannot start in time is counted as `behind`).
     func churn(first: Int, accounts: Int, rate: Double, duration: Double) async throws -> Report {
         var report = Report(scenario: "churn")
+        if self.driver.target.profile == .fast {
+            // Every account logs in once with its password to get a token; the measured logins use tokens.
+            try await self.onLoop { self.driver.openAll(Array(first..<first + accounts), purpose: .login) }.get()
+            try await self.onLoop { self.driver.closeAll() }
+            report.values["tokens"] = Double(try await self.onLoop { self.driver.fastTokens.count })
+            try await self.onLoop { self.driver.resetFigures() }
+        }
         let window = Window(serverPIDs: self.serverPIDs)
         let finished = try await self.onLoop { () -> EventLoopFuture<(logins: Int, behind: Int)> in
             let driver = self.driver
@@ -257,6 +264,8 @@ struct Scenarios {
         report.values["logins"] = Double(finished.logins)
         report.values["logins_per_second"] = Double(finished.logins) / seconds
         report.values["behind"] = Double(finished.behind)
+        let roundTrips = try await self.onLoop { self.driver.loginRoundTrips }
+        if finished.logins > 0 { report.values["round_trips_per_login"] = Double(roundTrips) / Double(finished.logins) }
         if let cpu = report.values["server_cpu_seconds"], finished.logins > 0 {
             report.values["server_cpu_ms_per_login"] = cpu / Double(finished.logins) * 1000
         }

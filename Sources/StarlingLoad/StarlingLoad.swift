@@ -28,6 +28,8 @@ struct TargetOptions: ParsableArguments {
     var sources = "127.0.0.1"
     @Option(help: "starttls or direct.") var tls = "starttls"
     @Option(help: "SCRAM-SHA-1 or PLAIN.") var mechanism = "SCRAM-SHA-1"
+    @Option(help: "rfc6120 (SASL, restart, bind), sasl2 (SASL2 with Bind 2) or fast (SASL2 and Bind 2 with a XEP-0484 token).")
+    var login = "rfc6120"
     @Option(help: "Account name prefix.") var userPrefix = "load"
     @Option(help: "The accounts' password.") var password = "load-password"
     @Option(help: "Logins negotiating at the same time.") var concurrency = 100
@@ -42,6 +44,7 @@ struct TargetOptions: ParsableArguments {
         guard LoginMachine.Mechanism(rawValue: self.mechanism.uppercased()) != nil else {
             throw ValidationError("--mechanism must be SCRAM-SHA-1 or PLAIN")
         }
+        guard LoginMachine.Profile(rawValue: self.login) != nil else { throw ValidationError("--login must be rfc6120, sasl2 or fast") }
         guard self.concurrency > 0 else { throw ValidationError("--concurrency must be at least 1") }
     }
 
@@ -52,6 +55,7 @@ struct TargetOptions: ParsableArguments {
             sources: self.sources.split(separator: ",").map { String($0.trimmingCharacters(in: .whitespaces)) },
             security: LoginMachine.Security(rawValue: self.tls) ?? .starttls,
             mechanism: LoginMachine.Mechanism(rawValue: self.mechanism.uppercased()) ?? .scramSHA1,
+            profile: LoginMachine.Profile(rawValue: self.login) ?? .rfc6120,
             userPrefix: self.userPrefix, password: self.password, concurrency: self.concurrency, timeout: .seconds(Int64(self.timeout)))
         let cache = SCRAMSaltedPasswordCache()
         if let path = self.scramCache { SaltedPasswordFile.load(path, into: cache) }

@@ -1,15 +1,17 @@
 #!/usr/bin/env bash
 # Runs the libFuzzer targets for a bounded time each (seconds, default 60):
-#   scripts/fuzz.sh 60                 all four targets, one after another
+#   scripts/fuzz.sh 60                 all five targets, one after another
 #   scripts/fuzz.sh 600 jid sasl       only these
 # Targets: parser (XML stream parser), jid (addresses and username rules), sasl (SCRAM and
-# PLAIN messages), dispatcher (stanzas through the c2s and s2s stream machines). Each starts
+# PLAIN messages), sasl2 (XEP-0388 <authenticate/> and what follows it through the c2s machine:
+# Bind 2, inline resumption, FAST tokens, upgrade tasks), dispatcher (stanzas through the c2s
+# and s2s stream machines). Each starts
 # from its committed seed corpus in Fuzz/corpus/<target>; findings land in Fuzz/findings/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_TO_RUN="${1:-60}"
 shift || true
-TARGETS=("${@:-parser jid sasl dispatcher}")
+TARGETS=("${@:-parser jid sasl sasl2 dispatcher}")
 read -r -a TARGETS <<< "${TARGETS[*]}"
 swift build --product XMPPFuzzer --scratch-path .build-fuzz \
     -Xswiftc -sanitize=fuzzer,address -Xswiftc -DFUZZING -Xcc -fsanitize=fuzzer-no-link,address 2>&1 | grep -v "ld.gold: warning" | tail -2

@@ -3,7 +3,7 @@ import XMPPCore
 import XMPPSASL
 import XMPPStream
 
-/// libFuzzer targets, chosen with STARLING_FUZZ_TARGET (parser, jid, sasl, dispatcher).
+/// libFuzzer targets, chosen with STARLING_FUZZ_TARGET (parser, jid, sasl, sasl2, dispatcher).
 /// A crash, a trap or a hang is a finding; thrown errors are the expected answer to bad input.
 enum FuzzTargets {
     static let selected: String = ProcessInfo.processInfo.environment["STARLING_FUZZ_TARGET"] ?? "parser"
@@ -12,6 +12,7 @@ enum FuzzTargets {
         switch self.selected {
         case "jid": self.jid(bytes)
         case "sasl": self.sasl(bytes)
+        case "sasl2": self.sasl2(bytes)
         case "dispatcher": self.dispatcher(bytes)
         default: self.parser(bytes)
         }
@@ -65,6 +66,46 @@ enum FuzzTargets {
             _ = try? client.receivedServerFinal(parts.count > 1 ? Array(parts[1]) : [])
         }
         _ = Base64.decode(String(decoding: input, as: UTF8.self))
+    }
+
+    /// XEP-0388 `<authenticate/>` and what follows it (responses, Bind 2, inline resumption,
+    /// FAST tokens, upgrade tasks) through a c2s machine that has TLS with both channel
+    /// bindings: every request the machine makes is answered as a server with that account would.
+    static func sasl2(_ bytes: UnsafeBufferPointer<UInt8>) {
+        var parser = XMLStreamParser(limits: XMLParserLimits(maxStanzaBytes: 65_536))
+        parser.feed(Array("<stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>".utf8))
+        parser.feed(bytes)
+        var machine = C2SStreamStateMachine(policy: C2SNegotiationPolicy(hostedDomains: ["localhost"]), directTLS: true)
+        _ = machine.tlsEstablished(channelBinding: [.tlsServerEndPoint: Array(repeating: 3, count: 32), .tlsExporter: Array(repeating: 5, count: 32)])
+        var header = StreamHeader(contentNamespace: XMPPNamespace.client)
+        header.attributes = [Attribute(name: "to", value: "localhost"), Attribute(name: "version", value: "1.0")]
+        _ = machine.streamOpened(header, streamID: "1")
+        while let event = try? parser.nextEvent(), !machine.isClosed {
+            guard case .element(let element) = event else { continue }
+            if element.name == "authenticate" { _ = SASL2.parseAuthenticate(element) }
+            var pending = machine.elementReceived(element)
+            // Answering an action may produce more; a login needs only a few such turns.
+            for _ in 0..<8 where !pending.isEmpty {
+                pending = pending.flatMap { self.answer($0, machine: &machine) }
+            }
+        }
+    }
+
+    /// What the server's stream would tell the machine after carrying out `action`.
+    private static func answer(_ action: C2SStreamStateMachine.Action, machine: inout C2SStreamStateMachine) -> [C2SStreamStateMachine.Action] {
+        switch action {
+        case .fetchSCRAMCredentials(_, let hash):
+            return machine.credentialsFetched(try? SCRAMCredentials.derive(password: "pencil", hash: hash, iterations: 1))
+        case .verifyPlainPassword(_, let password):
+            return machine.plainPasswordVerified(password == "pencil")
+        case .bindInline(_, let account, _):
+            guard let jid = try? JID("\(account.bare)/fuzz") else { return machine.inlineBindFailed(StanzaError(.badRequest)) }
+            return machine.inlineBound(jid, streamManagement: nil, extensions: [])
+        case .resumeInline:
+            return machine.inlineResumeFailed()
+        default:
+            return []
+        }
     }
 
     /// Stanzas through the established c2s and s2s stream machines: addressing checks,

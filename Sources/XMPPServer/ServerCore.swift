@@ -54,6 +54,9 @@ final class ServerCore: @unchecked Sendable {
         didSet { self.rebuildNegotiationPolicies() }
     }
 
+    /// What modules put into every Bind 2 `<bound/>` (the archive's metadata).
+    var boundElementProviders: [BoundElementProvider] = []
+
     /// Keys the Bind 2 resource a user-agent id maps to: stable while the server runs, and the
     /// id cannot be read back from the resource.
     let bind2ResourceKey = SymmetricKey(size: .bits256)

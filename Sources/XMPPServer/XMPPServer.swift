@@ -52,6 +52,7 @@ public final class XMPPServer: @unchecked Sendable {
         self.core.sessions.detachedDeliveryHandlers = self.registrar.detachedDeliveryHandlers
         self.core.authenticatedFeatures = self.registrar.streamFeatures.map { $0() }
         self.core.inlineBindHandlers = self.registrar.inlineBindHandlers
+        self.core.boundElementProviders = self.registrar.boundElementProviders
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         if configuration.listeners.contains(where: { $0.kind == .s2s }), let tls = self.tls {
             // Services and components federate under their own domains, like the hosts.

@@ -12,7 +12,7 @@ extension ClientStream {
             tag: request.tag, userAgentID: userAgent?.id, account: account, key: self.server.bind2ResourceKey, random: SASLRandom.bytes(9))
         // A resource made from a user-agent id is the same client coming back: its earlier
         // session gives way. A random one only collides by accident, and the policy decides.
-        switch self.bindSession(requested: resource, account: account, replacingOnConflict: userAgent?.id != nil) {
+        switch self.bindSession(requested: resource, account: account, replacingOnConflict: userAgent?.id != nil, catchesUpFromArchive: true) {
         case .success(let session):
             self.log(.info, "resource bound (Bind 2)")
             let streamManagement: Element? =
@@ -30,7 +30,22 @@ extension ClientStream {
                 // Nothing is held yet on a session this new, so nothing is released.
                 _ = self.clientState.clientState(active: active)
             }
-            self.run(self.machine.inlineBound(session.jid, streamManagement: streamManagement, extensions: extensions))
+            let providers = self.server.boundElementProviders
+            guard !providers.isEmpty else {
+                self.run(self.machine.inlineBound(session.jid, streamManagement: streamManagement, extensions: extensions))
+                return
+            }
+            self.roundTrip({
+                var provided: [Element] = []
+                for provider in providers {
+                    if let element = await provider(session) { provided.append(element) }
+                }
+                return provided
+            }) { stream, provided in
+                // The connection may have gone while the archive was read; then nothing is left to answer.
+                guard !stream.machine.isClosed else { return [] }
+                return stream.machine.inlineBound(session.jid, streamManagement: streamManagement, extensions: extensions + provided)
+            }
         case .failure(let error):
             self.log(.notice, "Bind 2 failed", metadata: ["reason": "\(error.condition.rawValue)"])
             self.run(self.machine.inlineBindFailed(error))

@@ -334,7 +334,7 @@ final class ClientStream: SweptConnection {
 
     /// Runs work off the event loop with input held, then carries out the actions its result
     /// leads to on the loop, so no element overtakes an authentication or registration step.
-    private func roundTrip<Result: Sendable>(
+    func roundTrip<Result: Sendable>(
         _ work: @escaping @Sendable () async -> Result, then event: @escaping (ClientStream, Result) -> [C2SStreamStateMachine.Action]
     ) {
         self.holdInput()
@@ -355,10 +355,13 @@ final class ClientStream: SweptConnection {
 
     /// Binds a resource (RFC 6120 or Bind 2) and makes the session this stream's; a session it
     /// replaces ends with `<conflict/>`.
-    func bindSession(requested: String?, account: JID, replacingOnConflict: Bool = false) -> Result<ClientSession, StanzaError> {
+    func bindSession(
+        requested: String?, account: JID, replacingOnConflict: Bool = false, catchesUpFromArchive: Bool = false
+    ) -> Result<ClientSession, StanzaError> {
         let handlers = self.server.sessions.detachedDeliveryHandlers
         let outcome = self.server.sessions.bind(account: account, requested: requested, replacingOnConflict: replacingOnConflict) { jid in
-            let session = ClientSession(jid: jid, eventLoop: self.eventLoop, stream: self, statistics: self.server.statistics)
+            let session = ClientSession(
+                jid: jid, eventLoop: self.eventLoop, stream: self, statistics: self.server.statistics, catchesUpFromArchive: catchesUpFromArchive)
             session.detachedDelivery = handlers
             return session
         }

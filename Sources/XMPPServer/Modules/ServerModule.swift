@@ -52,6 +52,9 @@ public typealias IQHandler = @Sendable (IQRequest) async throws -> Element?
 /// Enables a feature inside a Bind 2 request for a just-bound session; returns what goes into
 /// `<bound/>`, if anything. Runs on the stream's event loop: it must not wait.
 public typealias InlineBindHandler = @Sendable (ClientSession, Element) -> Element?
+/// What a module adds to every Bind 2 `<bound/>` (XEP-0386), requested or not: the archive's
+/// metadata (XEP-0313). Runs after the resource is bound and before `<success/>` goes out.
+public typealias BoundElementProvider = @Sendable (ClientSession) async -> Element?
 
 /// Thrown by an IQ handler that has already sent its reply itself (for example a result
 /// followed by pushes that must come after it).
@@ -168,6 +171,7 @@ public final class ModuleRegistrar: @unchecked Sendable {
     private(set) var accountIdentities: [DiscoIdentity] = []
     private(set) var streamFeatures: [@Sendable () -> Element] = []
     private(set) var inlineBindHandlers: [String: InlineBindHandler] = [:]
+    private(set) var boundElementProviders: [BoundElementProvider] = []
     public private(set) var modules: [String] = []
     /// Registration mistakes (a service domain taken twice), reported when the server starts.
     private var registrationProblems: [ConfigurationError] = []
@@ -293,6 +297,11 @@ public final class ModuleRegistrar: @unchecked Sendable {
     /// `<success/>` goes out; what it returns goes into `<bound/>`.
     public func addInlineBindFeature(_ namespace: String, _ handler: @escaping InlineBindHandler) {
         self.inlineBindHandlers[namespace] = handler
+    }
+
+    /// Adds an element to every Bind 2 `<bound/>`, whatever the request enabled.
+    public func addBoundElement(_ provider: @escaping BoundElementProvider) {
+        self.boundElementProviders.append(provider)
     }
 
     func handler(for type: IQType, namespace: String, target: IQTarget) -> IQHandler? {

@@ -10,6 +10,9 @@ import XMPPStream
 /// unacknowledged, for a resume.
 public final class ClientSession: @unchecked Sendable, Hashable {
     public let jid: JID
+    /// Bound with Bind 2 (XEP-0386 §3.2): the client catches up from its message archive, so
+    /// offline messages the archive holds are not delivered to it a second time.
+    public let catchesUpFromArchive: Bool
     private let lock = NIOLock()
     private var attachment: (stream: ClientStream, eventLoop: any EventLoop)?
     private var management: StreamManagement?
@@ -24,8 +27,9 @@ public final class ClientSession: @unchecked Sendable, Hashable {
 
     private let statistics: ServerStatistics?
 
-    init(jid: JID, eventLoop: any EventLoop, stream: ClientStream, statistics: ServerStatistics? = nil) {
+    init(jid: JID, eventLoop: any EventLoop, stream: ClientStream, statistics: ServerStatistics? = nil, catchesUpFromArchive: Bool = false) {
         self.jid = jid
+        self.catchesUpFromArchive = catchesUpFromArchive
         self.attachment = (stream, eventLoop)
         self.statistics = statistics
         statistics?.increment(\.liveSessions)
@@ -35,6 +39,7 @@ public final class ClientSession: @unchecked Sendable, Hashable {
     /// is sent waits for a connection to attach (used by benchmarks and tests).
     public init(detachedJID jid: JID) {
         self.jid = jid
+        self.catchesUpFromArchive = false
         self.attachment = nil
         self.statistics = nil
     }

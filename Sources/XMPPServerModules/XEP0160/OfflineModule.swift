@@ -3,7 +3,9 @@ import XMPPCore
 import XMPPServer
 
 /// XEP-0160: messages for an account with no available resource are stored durably and
-/// delivered in order, with XEP-0203 delay stamps, after the next initial presence.
+/// delivered in order, with XEP-0203 delay stamps, after the next initial presence. A session
+/// bound with Bind 2 catches up from the archive instead (XEP-0386 §3.2): what the archive
+/// holds is not delivered to it again, what it does not hold (archiving off, prefs) still is.
 public struct OfflineModule: ServerModule {
     public let name = "offline"
 
@@ -42,10 +44,20 @@ public struct OfflineModule: ServerModule {
             guard let messages = try? await context.storage.offline.messages(for: account), let last = messages.last else { return }
             for stored in messages {
                 guard var message = Element.parse(stored.stanza) else { continue }
+                if session.catchesUpFromArchive, await Self.archiveHolds(message, account: account, context: context) { continue }
                 message[attribute: "to"] = session.jid.description
                 session.deliver(message)
             }
             try? await context.storage.offline.remove(throughID: last.id, for: account)
         }
+    }
+
+    /// The message carries the XEP-0359 stanza-id the archive gave it for this account, and
+    /// the archive still has that message (retention may have removed it since).
+    static func archiveHolds(_ message: Element, account: JID, context: ModuleContext) async -> Bool {
+        let accountName = account.description
+        guard let id = message.elements.first(where: { $0.name == "stanza-id" && $0.namespace == "urn:xmpp:sid:0" && $0[attribute: "by"] == accountName })?[attribute: "id"]
+        else { return false }
+        return (try? await context.storage.archive.message(id: id, for: account)) != nil
     }
 }

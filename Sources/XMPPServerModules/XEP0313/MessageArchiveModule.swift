@@ -28,6 +28,8 @@ public struct MessageArchiveModule: ServerModule {
         registrar.addFeature(Self.stanzaID, target: .account)
         registrar.addFeature(Self.namespace)
 
+        Self.registerMetadata(with: registrar)
+
         // Archive what the account's own clients send…
         registrar.onOutbound(.message, priority: 20) { message, session in
             guard Self.archivable(message), let peer = message.to?.bare else { return .continue(message) }
@@ -54,6 +56,13 @@ public struct MessageArchiveModule: ServerModule {
             guard request.from.bare == request.to.bare else { throw StanzaError(.forbidden) }
             if request.payload.name == "prefs" {
                 return await Self.prefs(account: request.from.bare, context: context, cache: cache).element
+            }
+            if request.payload.name == "metadata" {
+                do {
+                    return try await Self.metadata(account: request.from.bare, archive: context.storage.archive)
+                } catch {
+                    throw StanzaError(.internalServerError)
+                }
             }
             // Only <query/> asks for the form; anything else in the namespace is a request we
             // do not implement (RFC 6120 §8.3.3.3), not a request for the form.

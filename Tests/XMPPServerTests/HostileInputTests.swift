@@ -86,20 +86,33 @@ struct HostileInputTests {
             _ = try await connection.expectStreamHeader()
             _ = try await connection.nextElement()
             var condition: StreamErrorCondition?
+            var closedByServer = false
             // One byte a second of a stanza that would exceed the pre-authentication limit.
             for byte in Array("<message><body>".utf8) + Array(repeating: UInt8(ascii: "x"), count: 20) {
                 do {
                     try await connection.send(bytes: [byte])
                 } catch {
+                    closedByServer = true
                     break
                 }
-                if case .element(let element)? = try? await connection.nextEvent(timeout: .seconds(1)), let error = StreamError(element: element) {
-                    condition = error.condition
+                do {
+                    if case .element(let element) = try await connection.nextEvent(timeout: .seconds(1)), let error = StreamError(element: element) {
+                        condition = error.condition
+                        break
+                    }
+                } catch XMPPConnection.Failure.timedOut {
+                    continue
+                } catch {
+                    closedByServer = true
                     break
                 }
             }
-            #expect(condition == .connectionTimeout)
+            // The server counts why it dropped the connection. The <connection-timeout/> it sent
+            // can be lost on the way: a byte of ours that arrives after it closed makes its
+            // kernel answer with a reset, and a reset may discard what our side had not read
+            // yet (a fresh-clone run on a loaded machine saw exactly that, counter and all).
             #expect(server.server.statistics.slowInputTimeouts >= 1)
+            #expect(condition == .connectionTimeout || (condition == nil && closedByServer))
             try await bystanders.check()
         }
     }

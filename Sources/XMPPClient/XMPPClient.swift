@@ -46,6 +46,9 @@ public struct XMPPClientConfiguration: Sendable {
     public var inlineStreamManagement = false
     /// Enable XEP-0280 carbons inside Bind 2.
     public var inlineCarbons = false
+    /// Ask for the XEP-0480 SCRAM upgrades the server lists, and carry out the tasks it
+    /// offers for them (the account lacks that hash): the server gains it without a reset.
+    public var scramUpgrades = true
 
     public init(
         account: JID,
@@ -268,6 +271,7 @@ public final class XMPPClient: @unchecked Sendable {
             }
             extras.append(bind)
         }
+        extras.append(contentsOf: Self.upgradeRequests(configuration, authentication: authentication))
         let (boundWith, success) = try await self.authenticate(
             connection, configuration, mechanism: mechanism, offered: offered, bindingTypes: bindingTypes, sasl2: extras, roundTrips: &roundTrips)
         // XEP-0388 §2.6.1: the features of the authenticated stream follow <success/> at once.
@@ -360,7 +364,7 @@ public final class XMPPClient: @unchecked Sendable {
         try await connection.send(response(final))
         let outcome = try await connection.nextElement(timeout: timeout)
         roundTrips += 1
-        guard outcome.name == "success", let serverFinal = successData(outcome) else {
+        guard outcome.name == "success" || (extras != nil && outcome.name == "continue"), let serverFinal = successData(outcome) else {
             throw LoginError.authenticationFailed(Self.failure(outcome))
         }
         do {
@@ -368,8 +372,11 @@ public final class XMPPClient: @unchecked Sendable {
         } catch {
             throw LoginError.scram(error)
         }
-        if case .bound(let type, _) = binding { return (type, outcome) }
-        return (nil, outcome)
+        // XEP-0388 tasks come once the server has proved itself, before <success/>.
+        let success = outcome.name == "continue" ? try await Self.performTasks(connection, configuration, first: outcome, roundTrips: &roundTrips) : outcome
+        guard success.name == "success" else { throw LoginError.authenticationFailed(Self.failure(success)) }
+        if case .bound(let type, _) = binding { return (type, success) }
+        return (nil, success)
     }
 
     /// The first preferred type the server offers in XEP-0440 that this connection can

@@ -85,7 +85,9 @@ public struct SCRAMCredentials: Sendable, Hashable, Codable {
         return self.from(saltedPassword: salted, hash: hash, salt: salt, iterations: iterations)
     }
 
-    static func from(saltedPassword salted: [UInt8], hash: SCRAMHash, salt: [UInt8], iterations: Int) -> SCRAMCredentials {
+    /// Credentials from a SaltedPassword (RFC 5802 §3): what a XEP-0480 upgrade task hands the
+    /// server. The SaltedPassword itself is not kept.
+    public static func from(saltedPassword salted: [UInt8], hash: SCRAMHash, salt: [UInt8], iterations: Int) -> SCRAMCredentials {
         let clientKey = hash.hmac(key: salted, Array("Client Key".utf8))
         let serverKey = hash.hmac(key: salted, Array("Server Key".utf8))
         return SCRAMCredentials(hash: hash, salt: salt, iterations: iterations, storedKey: hash.hash(clientKey), serverKey: serverKey)

@@ -87,7 +87,7 @@ final class ServerCore: @unchecked Sendable {
         bind2InlineFeatures: [String] = []
     ) -> (withTLS: C2SNegotiationPolicy, withoutTLS: C2SNegotiationPolicy) {
         func policy(tlsAvailable: Bool) -> C2SNegotiationPolicy {
-            C2SNegotiationPolicy(
+            var policy = C2SNegotiationPolicy(
                 hostedDomains: Set(hosts),
                 tlsAvailable: tlsAvailable,
                 tlsRequired: configuration.tls.required,
@@ -99,6 +99,8 @@ final class ServerCore: @unchecked Sendable {
                 sasl2: configuration.c2s.sasl2,
                 bind2InlineFeatures: bind2InlineFeatures
             )
+            policy.scramUpgrades = configuration.c2s.scramUpgrades
+            return policy
         }
         return (policy(tlsAvailable: true), policy(tlsAvailable: false))
     }

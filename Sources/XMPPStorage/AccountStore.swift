@@ -10,6 +10,10 @@ public protocol AccountStore: Sendable {
     func credentials(for account: JID, hash: SCRAMHash) async throws -> SCRAMCredentials?
     /// Replaces all credentials; false when the account does not exist.
     func setCredentials(_ credentials: [SCRAMCredentials], for account: JID) async throws -> Bool
+    /// Adds credentials for a hash the account has none for (a XEP-0480 upgrade); what is
+    /// already stored for that hash is kept, so a password change that raced the upgrade
+    /// wins. False when the account does not exist.
+    func addCredentials(_ credentials: SCRAMCredentials, for account: JID) async throws -> Bool
     /// Deletes the account and everything stored for it; false when it did not exist.
     func deleteAccount(_ account: JID) async throws -> Bool
     func accountExists(_ account: JID) async throws -> Bool

@@ -66,6 +66,16 @@ public final class InMemoryStorage: StorageBackend, AccountStore, RosterStore, O
         }
     }
 
+    public func addCredentials(_ credentials: SCRAMCredentials, for account: JID) async throws -> Bool {
+        self.state.withLock { state in
+            guard state.accounts[account.bare] != nil else { return false }
+            if state.accounts[account.bare]?.credentials[credentials.hash] == nil {
+                state.accounts[account.bare]?.credentials[credentials.hash] = credentials
+            }
+            return true
+        }
+    }
+
     public func deleteAccount(_ account: JID) async throws -> Bool {
         let deleted = self.state.withLock { state in
             let bare = account.bare

@@ -104,6 +104,30 @@ public final class SQLiteStorage: StorageBackend, AccountStore {
         }
     }
 
+    public func addCredentials(_ credentials: SCRAMCredentials, for account: JID) async throws -> Bool {
+        guard let localpart = account.localpart else { return false }
+        let domain = account.domainpart
+        return try await self.run { connection in
+            try connection.transaction {
+                guard try !connection.execute("SELECT 1 FROM accounts WHERE domain = ? AND localpart = ?", [.text(domain), .text(localpart)]).isEmpty else {
+                    return false
+                }
+                // OR IGNORE: credentials already stored for this hash (a password change that
+                // raced the upgrade) are kept.
+                try connection.execute(
+                    """
+                    INSERT OR IGNORE INTO scram_credentials (domain, localpart, hash, salt, iterations, stored_key, server_key)
+                    VALUES (?, ?, ?, ?, ?, ?, ?)
+                    """,
+                    [
+                        .text(domain), .text(localpart), .text(credentials.hash.rawValue), .blob(credentials.salt),
+                        .integer(Int64(credentials.iterations)), .blob(credentials.storedKey), .blob(credentials.serverKey),
+                    ])
+                return true
+            }
+        }
+    }
+
     public func deleteAccount(_ account: JID) async throws -> Bool {
         guard let localpart = account.localpart else { return false }
         let domain = account.domainpart

@@ -12,7 +12,9 @@ extension C2SStreamStateMachine {
         var inline: [String] = self.policy.bind2InlineFeatures
         inline.append(SASL2.csiNamespace)
         if self.policy.streamManagement { inline.append(StreamManagementNamespace.v3) }
-        return SASL2.feature(mechanisms: mechanisms, bindInlineFeatures: inline, streamManagement: self.policy.streamManagement)
+        var feature = SASL2.feature(mechanisms: mechanisms, bindInlineFeatures: inline, streamManagement: self.policy.streamManagement)
+        feature.append(contentsOf: SCRAMUpgrade.upgradeElements(self.offeredUpgrades(mechanisms: mechanisms)))
+        return feature
     }
 
     mutating func startSASL2(_ element: Element) -> [Action] {

@@ -25,6 +25,10 @@ public struct C2SNegotiationPolicy: Sendable {
     /// Namespaces modules enable inside a Bind 2 request (carbons …); stream management and
     /// client state indication are the stream's own and are added to the list here.
     public var bind2InlineFeatures: [String]
+    /// Offer XEP-0480 SCRAM upgrade tasks inside SASL2 (on encrypted streams).
+    public var scramUpgrades = true
+    /// The iteration count of credentials an upgrade task creates.
+    public var scramIterations = SCRAMCredentials.defaultIterations
 
     public init(
         hostedDomains: Set<String>,
@@ -92,6 +96,12 @@ public struct C2SStreamStateMachine: Sendable {
         /// SASL2 succeeded with an inline XEP-0198 `<resume/>`: take the session over, then
         /// report `inlineResumed` or `inlineResumeFailed`.
         case resumeInline(previd: String, h: UInt32, account: JID)
+        /// XEP-0480: which of these hashes `account` has no credentials for; answer with
+        /// `missingSCRAMCredentialsFound`.
+        case findMissingSCRAMCredentials(account: JID, hashes: [SCRAMHash])
+        /// XEP-0480: store credentials an upgrade task produced beside the account's others
+        /// (never replacing any); answer with `scramCredentialsAdded`.
+        case addSCRAMCredentials(SCRAMCredentials, account: JID)
         /// XEP-0352 client state: the client says whether a person is looking at it.
         case clientState(active: Bool)
         /// A stanza from the bound session, `from` stamped, ready for the router.
@@ -114,6 +124,8 @@ public struct C2SStreamStateMachine: Sendable {
         case binding(account: JID)
         /// SASL2 authenticated; the server is resuming or binding what `<authenticate/>` asked.
         case inlineBinding(account: JID, pending: SASL2Pending)
+        /// SASL2 authenticated; XEP-0480 upgrade tasks run before success is sent.
+        case sasl2Task(SASL2TaskStep)
         case established(JID)
         case closed
     }
@@ -301,6 +313,8 @@ public struct C2SStreamStateMachine: Sendable {
             return self.continueSASL(element, exchange: exchange, profile: profile)
         case .binding, .inlineBinding:
             return self.closing(StreamError(.policyViolation, text: "wait for the bind result"))
+        case .sasl2Task(let step):
+            return self.sasl2TaskElement(element, step: step)
         case .established(let jid):
             return self.established(element, jid: jid)
         }
@@ -532,6 +546,11 @@ public struct C2SStreamStateMachine: Sendable {
             guard let requested = try? JID(authzid), requested == account else {
                 return self.saslFailed(.invalidAuthzid, username: localpart, sasl2: profile.isSASL2)
             }
+        }
+        if case .sasl2(let request) = profile, case .authenticating(.scram, _) = self.state,
+            let actions = self.startUpgradeTasks(account: account, request: request, additionalData: additionalData)
+        {
+            return actions
         }
         // SASL is over: the per-connection tls-exporter binding is not kept for the session.
         self.channelBinding = [:]

@@ -50,6 +50,8 @@ public enum SASL2 {
         public var bind: BindRequest?
         /// XEP-0198 `<resume/>` inline.
         public var resume: ResumeRequest?
+        /// XEP-0480 upgrades the client asked for (only those this server knows).
+        public var upgrades: [SCRAMHash] = []
 
         public init(mechanism: String, initialResponse: [UInt8]? = nil, userAgent: UserAgent? = nil, bind: BindRequest? = nil, resume: ResumeRequest? = nil) {
             self.mechanism = mechanism
@@ -93,6 +95,7 @@ public enum SASL2 {
             }
             request.resume = ResumeRequest(previd: previd, h: h)
         }
+        request.upgrades = SCRAMUpgrade.parseUpgrades(element)
         return .success(request)
     }
 

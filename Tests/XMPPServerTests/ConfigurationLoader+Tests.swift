@@ -17,6 +17,15 @@ struct ConfigurationLoaderTests {
         }
     }
 
+    @Test("c2s.sasl2 is a flag or a mapping with enabled and scram_upgrades")
+    func sasl2Mapping() throws {
+        #expect(try ConfigurationLoader.load(yaml: "c2s: {sasl2: false}").c2s.sasl2 == false)
+        let mapped = try ConfigurationLoader.load(yaml: "c2s:\n  sasl2:\n    scram_upgrades: false")
+        #expect(mapped.c2s.sasl2 && !mapped.c2s.scramUpgrades)
+        #expect(try ConfigurationLoader.load(yaml: "c2s: {sasl2: {enabled: false}}").c2s.sasl2 == false)
+        #expect(throws: (any Error).self) { try ConfigurationLoader.load(yaml: "c2s: {sasl2: {upgrades: false}}") }
+    }
+
     @Test("an empty file gives the defaults")
     func defaults() throws {
         let configuration = try ConfigurationLoader.load(yaml: "")

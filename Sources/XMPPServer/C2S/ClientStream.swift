@@ -210,6 +210,10 @@ final class ClientStream: SweptConnection {
             case .authenticationFailed(let username, let reason):
                 // One line per failure, with the address, for fail2ban; never the password.
                 self.log(.warning, "authentication failed", metadata: ["user": "\(username ?? "-")", "reason": "\(reason.rawValue)"])
+            case .findMissingSCRAMCredentials(let account, let hashes):
+                self.findMissingCredentials(account: account, hashes: hashes)
+            case .addSCRAMCredentials(let credentials, let account):
+                self.addCredentials(credentials, account: account)
             case .bindResource(let requested, let account):
                 self.bind(requested: requested, account: account)
             case .route(let stanza):
@@ -296,11 +300,11 @@ final class ClientStream: SweptConnection {
 
     private func verifyPlain(username: String, password: String) {
         if self.refuseIfLockedOut(username: username) { return }
+        let policy = self.machine.policy
         self.withAccountStore { store, domain in
-            guard let jid = try? JID(localpart: username, domainpart: domain),
-                let credentials = try? await store.credentials(for: jid, hash: .sha256)
-            else { return false }
-            return credentials.verify(password: password)
+            guard let jid = try? JID(localpart: username, domainpart: domain) else { return false }
+            return await Self.verifyPlainPassword(
+                password, of: jid, in: store, upgrading: policy.scramUpgrades ? SCRAMUpgrade.upgradableHashes : [], iterations: policy.scramIterations)
         } then: { stream, valid in
             stream.machine.plainPasswordVerified(valid)
         }
@@ -323,7 +327,7 @@ final class ClientStream: SweptConnection {
     }
 
     /// Runs account storage work for the stream's domain; see `roundTrip`.
-    private func withAccountStore<Result: Sendable>(
+    func withAccountStore<Result: Sendable>(
         _ work: @escaping @Sendable (any AccountStore, String) async -> Result,
         then event: @escaping (ClientStream, Result) -> [C2SStreamStateMachine.Action]
     ) {

@@ -412,6 +412,19 @@ public enum ConfigurationLoader {
             }
         }
 
+        /// `c2s.sasl2`: a flag (SASL2 on or off), or a mapping for its parts.
+        mutating func readSASL2(_ node: Node, into c2s: inout ServerConfiguration.C2SSettings) {
+            if node.mapping == nil {
+                if let flag = self.bool(node, "c2s.sasl2") { c2s.sasl2 = flag }
+                return
+            }
+            guard let entries = self.mapping(node, "c2s.sasl2", known: ["enabled", "scram_upgrades"]) else { return }
+            for (key, value) in entries {
+                guard let flag = self.bool(value, "c2s.sasl2.\(key)") else { continue }
+                if key == "enabled" { c2s.sasl2 = flag } else { c2s.scramUpgrades = flag }
+            }
+        }
+
         mutating func readC2S(_ node: Node, into c2s: inout ServerConfiguration.C2SSettings) {
             guard let entries = self.mapping(node, "c2s", known: ["resource_conflict", "legacy_session", "sasl2", "ping_interval_seconds", "ping_timeout_seconds", "resume_timeout_seconds"]) else {
                 return
@@ -428,7 +441,7 @@ public enum ConfigurationLoader {
                         c2s.resourceConflict = policy
                     }
                 } else if key == "sasl2" {
-                    if let flag = self.bool(value, "c2s.sasl2") { c2s.sasl2 = flag }
+                    self.readSASL2(value, into: &c2s)
                 } else if let flag = self.bool(value, "c2s.legacy_session") {
                     c2s.legacySession = flag
                 }

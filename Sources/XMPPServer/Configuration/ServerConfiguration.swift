@@ -195,6 +195,9 @@ public struct ServerConfiguration: Sendable, Hashable {
         public var legacySession = true
         /// Offer XEP-0388 SASL2 with XEP-0386 Bind 2 beside RFC 6120 SASL and binding.
         public var sasl2 = true
+        /// Offer XEP-0480 SCRAM upgrade tasks inside SASL2, and derive missing hashes after a
+        /// PLAIN login (`c2s.sasl2.scram_upgrades`).
+        public var scramUpgrades = true
         /// Ping a client (XEP-0199) after this long without hearing from it; 0 turns pings off.
         public var pingIntervalSeconds = 300
         /// Close the stream with `<connection-timeout/>` when a ping stays unanswered this long.

@@ -33,6 +33,26 @@ struct AccountStoreContractTests {
         await storage.close()
     }
 
+    @Test("adding credentials for a missing hash keeps the others and never replaces", arguments: Backend.allCases)
+    func addCredentials(_ backend: Backend) async throws {
+        let (storage, cleanup) = try backend.make()
+        defer { cleanup() }
+        let store = storage.accounts
+        let sha1 = try SCRAMCredentials.derive(password: "secret", hash: .sha1)
+        try await store.createAccount(self.alice, credentials: [sha1], skeleton: "alice")
+        #expect(try await store.credentials(for: self.alice, hash: .sha256) == nil)
+        let sha256 = try SCRAMCredentials.derive(password: "secret", hash: .sha256)
+        #expect(try await store.addCredentials(sha256, for: self.alice))
+        #expect(try await store.credentials(for: self.alice, hash: .sha256) == sha256)
+        #expect(try await store.credentials(for: self.alice, hash: .sha1) == sha1)
+        // Already stored for that hash (a password change got there first): kept.
+        let other = try SCRAMCredentials.derive(password: "other", hash: .sha256)
+        #expect(try await store.addCredentials(other, for: self.alice))
+        #expect(try await store.credentials(for: self.alice, hash: .sha256) == sha256)
+        #expect(try await store.addCredentials(sha256, for: JID("nobody@example.com")) == false)
+        await storage.close()
+    }
+
     @Test("duplicates and look-alikes are refused", arguments: Backend.allCases)
     func uniqueness(_ backend: Backend) async throws {
         let (storage, cleanup) = try backend.make()

@@ -50,6 +50,8 @@ public enum SASL2 {
         public var bind: BindRequest?
         /// XEP-0198 `<resume/>` inline.
         public var resume: ResumeRequest?
+        /// XEP-0484 `<request-token/>` and `<fast/>`.
+        public var fast = FAST.Request()
 
         public init(mechanism: String, initialResponse: [UInt8]? = nil, userAgent: UserAgent? = nil, bind: BindRequest? = nil, resume: ResumeRequest? = nil) {
             self.mechanism = mechanism
@@ -93,6 +95,10 @@ public enum SASL2 {
             }
             request.resume = ResumeRequest(previd: previd, h: h)
         }
+        switch FAST.parse(element) {
+        case .success(let fast): request.fast = fast
+        case .failure(let failure): return .failure(failure)
+        }
         return .success(request)
     }
 
@@ -122,7 +128,9 @@ public enum SASL2 {
 
     /// The stream feature: the mechanisms (the same list as RFC 6120 SASL, so XEP-0474's hash
     /// is one value for both) and what may be negotiated inline.
-    public static func feature(mechanisms: [SASLMechanismName], bindInlineFeatures: [String]?, streamManagement: Bool) -> Element {
+    public static func feature(
+        mechanisms: [SASLMechanismName], bindInlineFeatures: [String]?, streamManagement: Bool, fastMechanisms: [HTMechanism] = []
+    ) -> Element {
         var authentication = Element(name: "authentication", namespace: Self.namespace)
         for mechanism in mechanisms {
             authentication.append(Element("mechanism", namespace: Self.namespace, text: mechanism.rawValue))
@@ -141,7 +149,9 @@ public enum SASL2 {
         if streamManagement {
             inline.append(Element(name: "sm", namespace: StreamManagementNamespace.v3))
         }
-        // Room for FAST (XEP-0484) `<fast/>` and other inline features.
+        if !fastMechanisms.isEmpty {
+            inline.append(FAST.feature(mechanisms: fastMechanisms))
+        }
         if !inline.elements.isEmpty { authentication.append(inline) }
         return authentication
     }

@@ -4,6 +4,8 @@
 # client logs in with it (Tests/Interop/openssl_tls_exporter.py). For each TLS 1.3 cipher suite
 # and both STARTTLS and direct TLS: OpenSSL's binding logs in, a wrong one is refused, and
 # server-first carries the XEP-0474 hash; over TLS 1.2 only tls-server-end-point is offered.
+# Then XEP-0484 FAST: a SASL2 login asks for tokens, and new connections log in with
+# HT-SHA-256-EXPR (over OpenSSL's exporter) and HT-SHA-256-NONE computed with Python's hmac.
 # Then the server log (debug level) must hold no exporter or traffic secret. Needs openssl and
 # python3; starts Starling on free loopback ports and stops only the server it started.
 set -euo pipefail
@@ -34,6 +36,11 @@ for target in "$PORT starttls" "$DIRECT_PORT direct"; do
             exit 1
         fi
     done
+    # shellcheck disable=SC2086
+    if ! timeout 120 python3 Tests/Interop/openssl_tls_exporter.py $target TLS_AES_128_GCM_SHA256 exporter-pass fast; then
+        echo "--- $target FAST failed; server log ---"; cat "$WORK/server.log"
+        exit 1
+    fi
 done
 
 # Key-log labels never reach the log, nor does anything that looks like a 32- or 48-byte secret in hex.
@@ -42,3 +49,7 @@ if grep -qE "EXPORTER_SECRET|TRAFFIC_SECRET|CLIENT_RANDOM|[0-9a-fA-F]{64}" "$WOR
     exit 1
 fi
 echo "server log at debug level: no key-log material in $(wc -l < "$WORK/server.log") lines"
+# FAST tokens never reach the log either.
+if grep -q "secret-token:" "$WORK/server.log"; then
+    echo "the server log holds a FAST token"; exit 1
+fi

@@ -49,6 +49,17 @@ public struct XMPPClientConfiguration: Sendable {
     /// Ask for the XEP-0480 SCRAM upgrades the server lists, and carry out the tasks it
     /// offers for them (the account lacks that hash): the server gains it without a reset.
     public var scramUpgrades = true
+    /// Ask for a XEP-0484 FAST token in a password login (needs `userAgent` with an id); the
+    /// token arrives in `XMPPClient.fastToken`.
+    public var requestFASTToken = false
+    /// The FAST mechanisms to ask a token for, most preferred first: the first the server
+    /// offers whose channel binding this connection has.
+    public var fastMechanisms: [HTMechanism] = [.exporter, .endpoint, .unbound]
+    /// Log in with this FAST token instead of the password when the server offers its
+    /// mechanism; when the token is refused and `password` is not empty, the password is used.
+    public var fastToken: FASTToken?
+    /// Ask the server to revoke `fastToken` once it has logged in with it (XEP-0484 `invalidate`).
+    public var invalidateFASTToken = false
 
     public init(
         account: JID,
@@ -75,8 +86,8 @@ public struct XMPPClientConfiguration: Sendable {
 public final class XMPPClient: @unchecked Sendable {
     public let connection: XMPPConnection
     public let jid: JID
-    /// The mechanism the login used.
-    public let mechanism: SASLMechanismName
+    /// The password mechanism the login used; nil when a FAST token logged in (`fastMechanism`).
+    public let mechanism: SASLMechanismName?
     /// The stream features offered after authentication.
     public let streamFeatures: Element
     private let timeout: TimeAmount
@@ -95,6 +106,10 @@ public final class XMPPClient: @unchecked Sendable {
     public var streamManagementID: String? {
         self.bound?.child(named: "enabled", namespace: StreamManagementNamespace.v3)?[attribute: "id"]
     }
+    /// The HT mechanism when a XEP-0484 token logged in.
+    public internal(set) var fastMechanism: HTMechanism?
+    /// A token the server issued in this login (asked for, or a rotation); nil when none.
+    public internal(set) var fastToken: FASTToken?
     /// How many times the login sent something and waited for the answer (a stream header
     /// counts with the features that follow it): the round trips a reconnect costs.
     public private(set) var loginRoundTrips = 0
@@ -110,6 +125,10 @@ public final class XMPPClient: @unchecked Sendable {
         case bindFailed(StanzaError?)
         case scram(SCRAMClient.ClientError)
         case resumeFailed(Element)
+        /// The server's `<additional-data/>` after a token login did not prove it knows the token.
+        case fastServerNotVerified
+        /// A FAST token or token request needs `userAgent` with an id.
+        case fastNeedsUserAgentID
 
         public var description: String {
             switch self {
@@ -121,11 +140,13 @@ public final class XMPPClient: @unchecked Sendable {
             case .bindFailed(let error): "resource binding failed: \(error?.condition.rawValue ?? "unknown reason")"
             case .scram(let error): "SCRAM: \(error)"
             case .resumeFailed(let answer): "the session could not be resumed: <\(answer.elements.first?.name ?? answer.name)/>"
+            case .fastServerNotVerified: "the server's answer to the FAST token login did not prove it knows the token"
+            case .fastNeedsUserAgentID: "FAST tokens need a SASL2 user-agent id"
             }
         }
     }
 
-    private init(connection: XMPPConnection, jid: JID, mechanism: SASLMechanismName, streamFeatures: Element, timeout: TimeAmount) {
+    private init(connection: XMPPConnection, jid: JID, mechanism: SASLMechanismName?, streamFeatures: Element, timeout: TimeAmount) {
         self.connection = connection
         self.jid = jid
         self.mechanism = mechanism
@@ -213,7 +234,7 @@ public final class XMPPClient: @unchecked Sendable {
 
     /// RFC 6120 §7 resource binding, after either SASL profile.
     private static func bindResource(
-        _ connection: XMPPConnection, _ configuration: XMPPClientConfiguration, mechanism: SASLMechanismName, features: Element, roundTrips: Int
+        _ connection: XMPPConnection, _ configuration: XMPPClientConfiguration, mechanism: SASLMechanismName?, features: Element, roundTrips: Int
     ) async throws -> XMPPClient {
         let timeout = configuration.timeout
         var bind = Element(name: "bind", namespace: XMPPNamespace.bind)
@@ -241,9 +262,6 @@ public final class XMPPClient: @unchecked Sendable {
         var roundTrips = start
         let timeout = configuration.timeout
         let offered = authentication.children(named: "mechanism").map(\.text)
-        guard let mechanism = configuration.mechanisms.first(where: { offered.contains($0.rawValue) }) else {
-            throw LoginError.noCommonMechanism(offered: offered)
-        }
         let bindingTypes = Self.offeredChannelBindingTypes(features)
         let inline = authentication.child(named: "inline", namespace: SASL2.namespace)
         let bindFeature = inline?.child(named: "bind", namespace: SASL2.bindNamespace)
@@ -271,9 +289,26 @@ public final class XMPPClient: @unchecked Sendable {
             }
             extras.append(bind)
         }
-        extras.append(contentsOf: Self.upgradeRequests(configuration, authentication: authentication))
-        let (boundWith, success) = try await self.authenticate(
-            connection, configuration, mechanism: mechanism, offered: offered, bindingTypes: bindingTypes, sasl2: extras, roundTrips: &roundTrips)
+        let upgrades = Self.upgradeRequests(configuration, authentication: authentication)
+        // XEP-0484: a token first, when there is one; the password when there is none or it fails.
+        let fastOffered = inline?.child(named: "fast", namespace: FAST.namespace)?.children(named: "mechanism").compactMap { HTMechanism(rawValue: $0.text) } ?? []
+        var fast = try await FASTLogin(connection, configuration, offered: fastOffered)
+        var boundWith: ChannelBindingType?
+        var mechanism: SASLMechanismName?
+        let success: Element
+        if let tokenSuccess = try await fast.authenticateWithToken(extras: extras, roundTrips: &roundTrips) {
+            success = tokenSuccess
+        } else {
+            guard let chosen = configuration.mechanisms.first(where: { offered.contains($0.rawValue) }) else {
+                throw LoginError.noCommonMechanism(offered: offered)
+            }
+            mechanism = chosen
+            let outcome = try await self.authenticate(
+                connection, configuration, mechanism: chosen, offered: offered, bindingTypes: bindingTypes, sasl2: extras + upgrades + fast.tokenRequest,
+                roundTrips: &roundTrips)
+            boundWith = outcome.0
+            success = outcome.1
+        }
         // XEP-0388 §2.6.1: the features of the authenticated stream follow <success/> at once.
         let newFeatures = try await connection.nextElement(timeout: timeout)
         guard let identifier = success.child(named: "authorization-identifier", namespace: SASL2.namespace).flatMap({ try? JID($0.text) }) else {
@@ -288,6 +323,7 @@ public final class XMPPClient: @unchecked Sendable {
             client.channelBinding = boundWith
             client.usedSASL2 = true
             client.loginRoundTrips = roundTrips
+            fast.finish(client, success: success)
             return client
         }
         let client: XMPPClient
@@ -300,12 +336,13 @@ public final class XMPPClient: @unchecked Sendable {
         }
         client.channelBinding = boundWith
         client.usedSASL2 = true
+        fast.finish(client, success: success)
         return client
     }
 
     /// One SASL exchange under RFC 6120 (`sasl` nil) or XEP-0388 (`sasl` the extra children of
     /// `<authenticate/>`); returns the channel binding used and the `<success/>` element.
-    private static func authenticate(
+    static func authenticate(
         _ connection: XMPPConnection, _ configuration: XMPPClientConfiguration, mechanism: SASLMechanismName, offered: [String],
         bindingTypes: [String]?, sasl2 extras: [Element]?, roundTrips: inout Int
     ) async throws -> (ChannelBindingType?, Element) {
@@ -393,7 +430,7 @@ public final class XMPPClient: @unchecked Sendable {
         throw LoginError.noCommonChannelBinding(offered: offered)
     }
 
-    private static func failure(_ element: Element) -> SASLFailure? {
+    static func failure(_ element: Element) -> SASLFailure? {
         guard element.name == "failure" else { return nil }
         return element.elements.compactMap { SASLFailure(rawValue: $0.name) }.first
     }

@@ -103,6 +103,16 @@ enum FuzzTargets {
             return machine.inlineBound(jid, streamManagement: nil, extensions: [])
         case .resumeInline:
             return machine.inlineResumeFailed()
+        case .verifyFASTToken(let attempt):
+            // Every token is taken (a count of 7 as expired), so inputs reach success, rotation and binding.
+            let responder = HTSHA256.responderHash(key: Array(repeating: 1, count: 32), channelBinding: attempt.channelBinding)
+            return machine.fastTokenVerified(attempt.count == 7 ? .expired : .accepted(responder: responder, rotationDue: attempt.count == 2))
+        case .issueFASTToken:
+            return machine.fastTokenIssued(FAST.IssuedToken(token: "secret-token:fast-fuzz", expiry: "2030-01-01T00:00:00Z"))
+        case .findMissingSCRAMCredentials(_, let hashes):
+            return machine.missingSCRAMCredentialsFound(hashes)
+        case .addSCRAMCredentials:
+            return machine.scramCredentialsAdded(true)
         default:
             return []
         }

@@ -21,11 +21,14 @@ final class ServerCore: @unchecked Sendable {
     let statistics = ServerStatistics()
     /// The shared secret of each external component's domain (XEP-0114).
     let componentPolicy: ComponentPolicy
+    /// XEP-0484 token digests, per account and client.
+    let fastTokens: FASTTokenStore
 
     init(configuration: ServerConfiguration, hosts: [String], storage: any StorageBackend, logger: Logger) throws {
         self.configuration = configuration
         self.hosts = hosts
         self.storage = storage
+        self.fastTokens = FASTTokenStore(backend: storage)
         self.logger = logger
         self.sessions = SessionManager(
             conflictPolicy: configuration.c2s.resourceConflict, maxSessionsPerAccount: configuration.limits.maxSessionsPerAccount)
@@ -97,7 +100,8 @@ final class ServerCore: @unchecked Sendable {
                 authenticatedFeatures: authenticatedFeatures,
                 registrationAvailable: registrationAvailable && tlsAvailable,
                 sasl2: configuration.c2s.sasl2,
-                bind2InlineFeatures: bind2InlineFeatures
+                bind2InlineFeatures: bind2InlineFeatures,
+                fast: configuration.c2s.fast.enabled
             )
             policy.scramUpgrades = configuration.c2s.scramUpgrades
             return policy

@@ -12,7 +12,8 @@ extension C2SStreamStateMachine {
         var inline: [String] = self.policy.bind2InlineFeatures
         inline.append(SASL2.csiNamespace)
         if self.policy.streamManagement { inline.append(StreamManagementNamespace.v3) }
-        var feature = SASL2.feature(mechanisms: mechanisms, bindInlineFeatures: inline, streamManagement: self.policy.streamManagement)
+        var feature = SASL2.feature(
+            mechanisms: mechanisms, bindInlineFeatures: inline, streamManagement: self.policy.streamManagement, fastMechanisms: self.offeredFASTMechanisms())
         feature.append(contentsOf: SCRAMUpgrade.upgradeElements(self.offeredUpgrades(mechanisms: mechanisms)))
         return feature
     }
@@ -24,6 +25,8 @@ extension C2SStreamStateMachine {
             // Nothing was guessed: refused like an unknown mechanism, not counted as a failed login.
             return self.saslFailed(failure, username: nil, guessedPassword: false, sasl2: true)
         case .success(let request):
+            if let refusal = self.refuseFASTRequest(request) { return refusal }
+            if let mechanism = HTMechanism(rawValue: request.mechanism) { return self.startFAST(request, mechanism: mechanism) }
             return self.startSASL(mechanismName: request.mechanism, initial: .success(request.initialResponse), profile: .sasl2(request))
         }
     }
@@ -33,6 +36,16 @@ extension C2SStreamStateMachine {
     /// server sets the session up first, since `<success/>` carries the result.
     mutating func sasl2Succeeded(account: JID, request: SASL2.Authenticate, additionalData: [UInt8]?) -> [Action] {
         let pending = SASL2Pending(request: request, additionalData: additionalData)
+        if let issue = self.fastTokenDue(account: account, request: request) {
+            self.state = .issuingFASTToken(account: account, pending: pending)
+            return [.issueFASTToken(issue)]
+        }
+        return self.sasl2SetUpSession(account: account, pending: pending)
+    }
+
+    /// Resumes or binds what `<authenticate/>` asked for, or authenticates the stream at once.
+    mutating func sasl2SetUpSession(account: JID, pending: SASL2Pending) -> [Action] {
+        let request = pending.request
         if let resume = request.resume, self.policy.streamManagement {
             self.state = .inlineBinding(account: account, pending: pending)
             return [.authenticated(account), .resumeInline(previd: resume.previd, h: resume.h, account: account)]
@@ -49,7 +62,7 @@ extension C2SStreamStateMachine {
         let phase = Phase.authenticated(account: account, encrypted: self.encrypted)
         self.state = .negotiating(phase)
         return [
-            .send(SASL2.success(authorizationIdentifier: account, additionalData: pending.additionalData, extensions: extensions)),
+            .send(SASL2.success(authorizationIdentifier: account, additionalData: pending.additionalData, extensions: pending.tokenFirst(extensions))),
             .send(self.features(for: phase)),
         ]
     }
@@ -72,7 +85,7 @@ extension C2SStreamStateMachine {
         if let streamManagement { bound.append(streamManagement) }
         for element in extensions { bound.append(element) }
         let success = SASL2.success(
-            authorizationIdentifier: jid, additionalData: pending.additionalData, extensions: (pending.resumeFailure.map { [$0] } ?? []) + [bound])
+            authorizationIdentifier: jid, additionalData: pending.additionalData, extensions: pending.tokenFirst((pending.resumeFailure.map { [$0] } ?? []) + [bound]))
         return [.send(success), .send(self.establishedFeatures())]
     }
 
@@ -91,7 +104,7 @@ extension C2SStreamStateMachine {
         self.state = .established(jid)
         let resumed = Element("resumed", namespace: StreamManagementNamespace.v3, attributes: [("previd", previd), ("h", String(handled))])
         return [
-            .send(SASL2.success(authorizationIdentifier: jid, additionalData: pending.additionalData, extensions: [resumed])),
+            .send(SASL2.success(authorizationIdentifier: jid, additionalData: pending.additionalData, extensions: pending.tokenFirst([resumed]))),
             .send(self.establishedFeatures()),
         ]
     }

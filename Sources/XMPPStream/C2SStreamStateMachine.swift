@@ -29,6 +29,8 @@ public struct C2SNegotiationPolicy: Sendable {
     public var scramUpgrades = true
     /// The iteration count of credentials an upgrade task creates.
     public var scramIterations = SCRAMCredentials.defaultIterations
+    /// Offer XEP-0484 FAST tokens inside SASL2 (over TLS only).
+    public var fast: Bool
 
     public init(
         hostedDomains: Set<String>,
@@ -41,7 +43,8 @@ public struct C2SNegotiationPolicy: Sendable {
         registrationAvailable: Bool = false,
         streamManagement: Bool = true,
         sasl2: Bool = true,
-        bind2InlineFeatures: [String] = []
+        bind2InlineFeatures: [String] = [],
+        fast: Bool = true
     ) {
         self.hostedDomains = hostedDomains
         self.tlsAvailable = tlsAvailable
@@ -54,6 +57,7 @@ public struct C2SNegotiationPolicy: Sendable {
         self.streamManagement = streamManagement
         self.sasl2 = sasl2
         self.bind2InlineFeatures = bind2InlineFeatures
+        self.fast = fast
     }
 }
 
@@ -102,6 +106,12 @@ public struct C2SStreamStateMachine: Sendable {
         /// XEP-0480: store credentials an upgrade task produced beside the account's others
         /// (never replacing any); answer with `scramCredentialsAdded`.
         case addSCRAMCredentials(SCRAMCredentials, account: JID)
+        /// A XEP-0484 token login: check it against the stored tokens, then report
+        /// `fastTokenVerified`.
+        case verifyFASTToken(FASTTokenAttempt)
+        /// A SASL2 login succeeded and a token is due (asked for, or rotated): make one, store
+        /// its digest, then report `fastTokenIssued`.
+        case issueFASTToken(FAST.TokenIssue)
         /// XEP-0352 client state: the client says whether a person is looking at it.
         case clientState(active: Bool)
         /// A stanza from the bound session, `from` stamped, ready for the router.
@@ -126,6 +136,8 @@ public struct C2SStreamStateMachine: Sendable {
         case inlineBinding(account: JID, pending: SASL2Pending)
         /// SASL2 authenticated; XEP-0480 upgrade tasks run before success is sent.
         case sasl2Task(SASL2TaskStep)
+        /// SASL2 authenticated; the server is storing the XEP-0484 token `<success/>` will carry.
+        case issuingFASTToken(account: JID, pending: SASL2Pending)
         case established(JID)
         case closed
     }
@@ -142,12 +154,16 @@ public struct C2SStreamStateMachine: Sendable {
         var additionalData: [UInt8]?
         /// XEP-0198 `<failed/>` of an inline resume that a bind then replaced.
         var resumeFailure: Element?
+        /// XEP-0484 `<token/>` issued for this login.
+        var fastToken: Element?
     }
 
     enum SASLExchange: Sendable {
         case scram(SCRAMServer, awaitingCredentials: Bool)
         case plainAwaitingResponse
         case plainVerifying(username: String, authzid: String?)
+        /// A XEP-0484 token login waiting for `fastTokenVerified`.
+        case fastVerifying(username: String, mechanism: HTMechanism)
     }
 
     public let policy: C2SNegotiationPolicy
@@ -158,6 +174,8 @@ public struct C2SStreamStateMachine: Sendable {
     private var language = "en"
     private var authenticationFailures = 0
     private var headerSent = false
+    /// A token login found its token close to expiry: issue a new one with the same mechanism.
+    var fastTokenToRotate: HTMechanism?
 
     /// `directTLS` is true for a listener where TLS came first (XEP-0368).
     public init(policy: C2SNegotiationPolicy, directTLS: Bool = false) {
@@ -174,7 +192,7 @@ public struct C2SStreamStateMachine: Sendable {
 
     public var isAuthenticated: Bool {
         switch self.state {
-        case .binding, .inlineBinding, .established: return true
+        case .binding, .inlineBinding, .issuingFASTToken, .established: return true
         case .awaitingStreamHeader(.authenticated), .negotiating(.authenticated): return true
         default: return false
         }
@@ -311,7 +329,7 @@ public struct C2SStreamStateMachine: Sendable {
             return self.negotiate(element, phase: phase)
         case .authenticating(let exchange, let profile):
             return self.continueSASL(element, exchange: exchange, profile: profile)
-        case .binding, .inlineBinding:
+        case .binding, .inlineBinding, .issuingFASTToken:
             return self.closing(StreamError(.policyViolation, text: "wait for the bind result"))
         case .sasl2Task(let step):
             return self.sasl2TaskElement(element, step: step)
@@ -461,7 +479,7 @@ public struct C2SStreamStateMachine: Sendable {
         switch exchange {
         case .plainAwaitingResponse:
             return self.receivedPlain(data, profile: profile)
-        case .plainVerifying:
+        case .plainVerifying, .fastVerifying:
             return self.saslFailed(.malformedRequest, username: nil)
         case .scram(var scram, let awaitingCredentials):
             if awaitingCredentials {
@@ -538,7 +556,7 @@ public struct C2SStreamStateMachine: Sendable {
         return self.saslSucceeded(localpart: username, authzid: authzid, additionalData: nil, profile: profile)
     }
 
-    private mutating func saslSucceeded(localpart: String?, authzid: String?, additionalData: [UInt8]?, profile: SASLProfile) -> [Action] {
+    mutating func saslSucceeded(localpart: String?, authzid: String?, additionalData: [UInt8]?, profile: SASLProfile) -> [Action] {
         guard let localpart, let domain = self.domain, let account = try? JID(localpart: localpart, domainpart: domain) else {
             return self.saslFailed(.notAuthorized, username: localpart, sasl2: profile.isSASL2)
         }
@@ -571,14 +589,15 @@ public struct C2SStreamStateMachine: Sendable {
 
     /// `sasl2` says which profile's `<failure/>` to send; nil means the one of the exchange
     /// under way (RFC 6120's when none is).
-    mutating func saslFailed(_ failure: SASLFailure, username: String?, guessedPassword: Bool = true, sasl2: Bool? = nil) -> [Action] {
+    mutating func saslFailed(_ failure: SASLFailure, username: String?, guessedPassword: Bool = true, sasl2: Bool? = nil, text: String? = nil) -> [Action] {
         var isSASL2 = false
         if case .authenticating(_, let profile) = self.state { isSASL2 = profile.isSASL2 }
         isSASL2 = sasl2 ?? isSASL2
         self.scramFirstReceived = false
         self.scramUsername = nil
         self.state = .negotiating(self.encrypted ? .encrypted : .plaintext)
-        var actions: [Action] = [.send(isSASL2 ? SASL2.failure(failure) : failure.element)]
+        self.fastTokenToRotate = nil
+        var actions: [Action] = [.send(isSASL2 ? SASL2.failure(failure, text: text) : failure.element)]
         guard guessedPassword else {
             self.refusedRequests += 1
             if self.refusedRequests >= Self.maxRefusedRequests {

@@ -52,6 +52,8 @@ public enum SASL2 {
         public var resume: ResumeRequest?
         /// XEP-0480 upgrades the client asked for (only those this server knows).
         public var upgrades: [SCRAMHash] = []
+        /// XEP-0484 `<request-token/>` and `<fast/>`.
+        public var fast = FAST.Request()
 
         public init(mechanism: String, initialResponse: [UInt8]? = nil, userAgent: UserAgent? = nil, bind: BindRequest? = nil, resume: ResumeRequest? = nil) {
             self.mechanism = mechanism
@@ -96,6 +98,10 @@ public enum SASL2 {
             request.resume = ResumeRequest(previd: previd, h: h)
         }
         request.upgrades = SCRAMUpgrade.parseUpgrades(element)
+        switch FAST.parse(element) {
+        case .success(let fast): request.fast = fast
+        case .failure(let failure): return .failure(failure)
+        }
         return .success(request)
     }
 
@@ -125,7 +131,9 @@ public enum SASL2 {
 
     /// The stream feature: the mechanisms (the same list as RFC 6120 SASL, so XEP-0474's hash
     /// is one value for both) and what may be negotiated inline.
-    public static func feature(mechanisms: [SASLMechanismName], bindInlineFeatures: [String]?, streamManagement: Bool) -> Element {
+    public static func feature(
+        mechanisms: [SASLMechanismName], bindInlineFeatures: [String]?, streamManagement: Bool, fastMechanisms: [HTMechanism] = []
+    ) -> Element {
         var authentication = Element(name: "authentication", namespace: Self.namespace)
         for mechanism in mechanisms {
             authentication.append(Element("mechanism", namespace: Self.namespace, text: mechanism.rawValue))
@@ -144,7 +152,9 @@ public enum SASL2 {
         if streamManagement {
             inline.append(Element(name: "sm", namespace: StreamManagementNamespace.v3))
         }
-        // Room for FAST (XEP-0484) `<fast/>` and other inline features.
+        if !fastMechanisms.isEmpty {
+            inline.append(FAST.feature(mechanisms: fastMechanisms))
+        }
         if !inline.elements.isEmpty { authentication.append(inline) }
         return authentication
     }

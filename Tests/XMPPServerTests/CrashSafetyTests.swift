@@ -66,11 +66,11 @@ private final class StarlingProcess {
 
     var certificatePEM: String { (try? String(contentsOfFile: self.dataDirectory + "/tls/certificate.pem", encoding: .utf8)) ?? "" }
 
-    func configuration(_ user: String) throws -> XMPPClientConfiguration {
+    func configuration(_ user: String, resource: String? = nil) throws -> XMPPClientConfiguration {
         XMPPClientConfiguration(
             account: try JID("\(user)@localhost"), password: "\(user)-password", host: "127.0.0.1", port: self.port,
             security: .starttls(XMPPClientTLS(serverName: "localhost", trust: .pinned(certificatePEM: self.certificatePEM))),
-            mechanisms: [.scramSHA256])
+            mechanisms: [.scramSHA256], resource: resource)
     }
 }
 
@@ -81,6 +81,8 @@ struct CrashSafetyTests {
         let directory = NSTemporaryDirectory() + "starling-crash-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let server = StarlingProcess(dataDirectory: directory)
+        // A failed expectation must not leave the server running (it would hold its ports).
+        defer { server.kill() }
         for user in ["alice", "bob"] { try server.run(["adduser", "\(user)@localhost", "--password-stdin"], input: "\(user)-password") }
         try await server.start()
         let alice = try await XMPPClient.login(try server.configuration("alice"))
@@ -97,7 +99,9 @@ struct CrashSafetyTests {
         server.kill()
 
         try await server.start()
-        let bob = try await XMPPClient.login(try server.configuration("bob"))
+        // An RFC 6120 bind: a Bind 2 session would fetch these from the archive instead of
+        // having them replayed (XEP-0386 §3.2).
+        let bob = try await XMPPClient.login(try server.configuration("bob", resource: "phone"))
         try await bob.sendPresence()
         var bodies: [String] = []
         for _ in 1...30 { bodies.append(try await bob.receive { $0.name == "message" }.child(named: "body")?.text ?? "") }

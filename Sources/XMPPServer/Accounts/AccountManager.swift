@@ -9,17 +9,24 @@ public struct AccountManager: Sendable {
     public let hosts: Set<String>
     /// The whole backend, when the caller has one (the CLI edits rosters through it).
     public let backend: (any StorageBackend)?
+    /// The account's XEP-0484 tokens, which a password change revokes. A manager without them
+    /// can create and delete accounts (deletion drops tokens with the account's documents) but
+    /// not change passwords.
+    public let fastTokens: FASTTokenStore?
 
-    public init(store: any AccountStore, hosts: Set<String>) {
+    /// `fastTokens` is needed only to change passwords.
+    public init(store: any AccountStore, hosts: Set<String>, fastTokens: FASTTokenStore? = nil) {
         self.store = store
         self.hosts = hosts
         self.backend = nil
+        self.fastTokens = fastTokens
     }
 
     public init(backend: any StorageBackend, hosts: Set<String>) {
         self.store = backend.accounts
         self.hosts = hosts
         self.backend = backend
+        self.fastTokens = FASTTokenStore(backend: backend)
     }
 
     public enum Failure: Error, Sendable, CustomStringConvertible {
@@ -84,7 +91,12 @@ public struct AccountManager: Sendable {
         return account
     }
 
+    /// Sets the password and revokes every FAST token of the account: whoever is locked out by
+    /// a new password must not stay in through a token the old one got.
     public func changePassword(_ address: String, password: String) async throws(Failure) -> JID {
+        guard let fastTokens = self.fastTokens else {
+            preconditionFailure("changePassword needs the FAST token store to revoke tokens: make the manager with one")
+        }
         let account = try self.account(address)
         let credentials: [SCRAMCredentials]
         do {
@@ -94,6 +106,7 @@ public struct AccountManager: Sendable {
         }
         do {
             guard try await self.store.setCredentials(credentials, for: account) else { throw Failure.noSuchAccount(account) }
+            try await fastTokens.revokeAll(of: account)
         } catch let failure as Failure {
             throw failure
         } catch {

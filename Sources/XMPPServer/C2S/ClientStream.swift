@@ -251,6 +251,10 @@ final class ClientStream: SweptConnection {
             case .resumeInline(let previd, let h, let account):
                 self.resume(previd: previd, h: h, account: account, inline: true)
                 wrote = true
+            case .verifyFASTToken(let attempt):
+                self.verifyFASTToken(attempt)
+            case .issueFASTToken(let issue):
+                self.issueFASTToken(issue)
             case .close(let error):
                 if wrote { self.transport.flush() }
                 self.close(error)
@@ -280,7 +284,7 @@ final class ClientStream: SweptConnection {
     // MARK: - Storage round trips
 
     /// Too many recent failures for this address or account: refuse without checking.
-    private func refuseIfLockedOut(username: String) -> Bool {
+    func refuseIfLockedOut(username: String) -> Bool {
         guard self.server.abuse.isLockedOut(address: self.transport.remoteAddress, account: username) else { return false }
         self.server.statistics.increment(\.authenticationLockouts)
         self.log(.warning, "authentication refused: too many failures", metadata: ["user": "\(username)"])

@@ -426,7 +426,7 @@ public enum ConfigurationLoader {
         }
 
         mutating func readC2S(_ node: Node, into c2s: inout ServerConfiguration.C2SSettings) {
-            guard let entries = self.mapping(node, "c2s", known: ["resource_conflict", "legacy_session", "sasl2", "ping_interval_seconds", "ping_timeout_seconds", "resume_timeout_seconds"]) else {
+            guard let entries = self.mapping(node, "c2s", known: ["resource_conflict", "legacy_session", "sasl2", "ping_interval_seconds", "ping_timeout_seconds", "resume_timeout_seconds", "fast"]) else {
                 return
             }
             for (key, value) in entries {
@@ -442,8 +442,24 @@ public enum ConfigurationLoader {
                     }
                 } else if key == "sasl2" {
                     self.readSASL2(value, into: &c2s)
+                } else if key == "fast" {
+                    self.readFAST(value, into: &c2s.fast)
                 } else if let flag = self.bool(value, "c2s.legacy_session") {
                     c2s.legacySession = flag
+                }
+            }
+        }
+
+        mutating func readFAST(_ node: Node, into fast: inout ServerConfiguration.FASTSettings) {
+            guard let entries = self.mapping(node, "c2s.fast", known: ["enabled", "token_lifetime_seconds", "rotate_before_seconds"]) else { return }
+            for (key, value) in entries {
+                switch key {
+                case "enabled":
+                    if let flag = self.bool(value, "c2s.fast.enabled") { fast.enabled = flag }
+                case "token_lifetime_seconds":
+                    if let seconds = self.int(value, "c2s.fast.token_lifetime_seconds", range: 1...31_536_000) { fast.tokenLifetimeSeconds = seconds }
+                default:
+                    if let seconds = self.int(value, "c2s.fast.rotate_before_seconds", range: 0...31_536_000) { fast.rotateBeforeSeconds = seconds }
                 }
             }
         }

@@ -204,6 +204,19 @@ public struct ServerConfiguration: Sendable, Hashable {
         public var pingTimeoutSeconds = 60
         /// How long a dropped session can be resumed (XEP-0198) before it ends.
         public var resumeTimeoutSeconds = 300
+        /// XEP-0484 FAST tokens, offered inside SASL2.
+        public var fast = FASTSettings()
+    }
+
+    public struct FASTSettings: Sendable, Hashable {
+        /// Offer FAST (needs `sasl2`).
+        public var enabled = true
+        /// How long an issued token logs in for: 21 days.
+        public var tokenLifetimeSeconds = 1_814_400
+        /// A token login this close to the token's expiry gets a new token in `<success/>`: 7 days.
+        public var rotateBeforeSeconds = 604_800
+
+        public init() {}
     }
 }
 

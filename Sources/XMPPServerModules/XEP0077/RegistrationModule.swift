@@ -1,5 +1,6 @@
 import XMPPCore
 import XMPPServer
+import XMPPStorage
 
 /// XEP-0077 after login: see the registration, change the password, cancel the account.
 /// Registration itself happens before authentication, in the c2s stream (RegistrationService).
@@ -10,7 +11,7 @@ public struct RegistrationModule: ServerModule {
 
     public func register(with registrar: ModuleRegistrar) {
         let context = registrar.context
-        let manager = AccountManager(store: context.storage.accounts, hosts: context.hosts)
+        let manager = AccountManager(store: context.storage.accounts, hosts: context.hosts, fastTokens: FASTTokenStore(backend: context.storage))
         registrar.addFeature(XMPPNamespace.register)
         let get: IQHandler = { request in
             return Element(

@@ -200,7 +200,8 @@ struct IMIntegrationTests {
         await first.server.shutdown()
 
         try await withServer(configure: { $0.dataDirectory = dataDirectory }) { server in
-            let bob = try await server.login("bob", password: "b-password")
+            // An RFC 6120 bind: a Bind 2 session catches up from the archive instead (XEP-0386 §3.2).
+            let bob = try await server.login("bob", password: "b-password", resource: "phone")
             try await bob.sendPresence()
             var bodies: [String] = []
             for _ in 1...5 {

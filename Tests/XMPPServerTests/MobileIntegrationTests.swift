@@ -126,7 +126,7 @@ struct MobileIntegrationTests {
         }
     }
 
-    @Test("a MAM get with a payload other than <query/> is refused, not answered with the form", arguments: ["metadata", "fin", "result"])
+    @Test("a MAM get with a payload other than <query/> is refused, not answered with the form", arguments: ["fin", "result"])
     func archiveUnknownGet(_ name: String) async throws {
         try await withServer { server in
             try await server.addUser("alice", password: "a-password")

@@ -84,7 +84,8 @@ struct StreamManagementIntegrationTests {
             // Until the resumption window closes the session is kept; then it ends.
             #expect(server.server.sessionCount == 2)
             try await waitUntil("the detached session ends") { server.server.sessionCount == 1 }
-            let back = try await server.login("bob", password: "b-password")
+            // An RFC 6120 bind, so offline messages are replayed (Bind 2 would fetch them from the archive).
+            let back = try await server.login("bob", password: "b-password", resource: "back")
             try await back.sendPresence()
             var bodies: [String] = []
             for _ in 1...2 { bodies.append(try await back.receive { $0.name == "message" }.child(named: "body")?.text ?? "") }

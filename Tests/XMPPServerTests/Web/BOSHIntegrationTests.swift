@@ -245,7 +245,14 @@ struct BOSHIntegrationTests {
             let slowBody = try await rawHTTP(
                 port: port, "POST /http-bind HTTP/1.1\r\nHost: localhost\r\nContent-Length: 500\r\n\r\n<body xmlns='http://jabber.org/protocol/httpbind'", firstLineOnly: true)
             #expect(statusCode(slowBody) == 408)
-            #expect(try await httpGet(port: port, path: "/http-bind").status == 200)
+            // The server still serves. Its 2 s first-request deadline applies to this request
+            // too, and a full-suite run on two cores once let it pass before the request was
+            // read, so a cut-off answer is asked again.
+            var status = 0
+            for _ in 0..<3 where status != 200 {
+                status = (try? await httpGet(port: port, path: "/http-bind").status) ?? 0
+            }
+            #expect(status == 200)
         }
     }
 }

@@ -90,21 +90,32 @@ public final class SQLiteStorage: StorageBackend, AccountStore {
     }
 
     public func setCredentials(_ credentials: [SCRAMCredentials], for account: JID) async throws -> Bool {
-        guard let localpart = account.localpart else { return false }
-        let domain = account.domainpart
-        return try await self.run { connection in
-            try connection.transaction {
-                guard try !connection.execute("SELECT 1 FROM accounts WHERE domain = ? AND localpart = ?", [.text(domain), .text(localpart)]).isEmpty else {
-                    return false
-                }
-                try connection.execute("DELETE FROM scram_credentials WHERE domain = ? AND localpart = ?", [.text(domain), .text(localpart)])
-                try Self.insert(credentials, domain: domain, localpart: localpart, connection: connection)
-                return true
-            }
+        try await self.changeCredentials(of: account) { connection, domain, localpart in
+            try connection.execute("DELETE FROM scram_credentials WHERE domain = ? AND localpart = ?", [.text(domain), .text(localpart)])
+            try Self.insert(credentials, domain: domain, localpart: localpart, connection: connection)
         }
     }
 
     public func addCredentials(_ credentials: SCRAMCredentials, for account: JID) async throws -> Bool {
+        try await self.changeCredentials(of: account) { connection, domain, localpart in
+            // OR IGNORE: credentials already stored for this hash (a password change that
+            // raced the upgrade) are kept.
+            try connection.execute(
+                """
+                INSERT OR IGNORE INTO scram_credentials (domain, localpart, hash, salt, iterations, stored_key, server_key)
+                VALUES (?, ?, ?, ?, ?, ?, ?)
+                """,
+                [
+                    .text(domain), .text(localpart), .text(credentials.hash.rawValue), .blob(credentials.salt),
+                    .integer(Int64(credentials.iterations)), .blob(credentials.storedKey), .blob(credentials.serverKey),
+                ])
+        }
+    }
+
+    /// Runs `change` in one transaction when the account exists; false when it does not.
+    private func changeCredentials(
+        of account: JID, _ change: @escaping @Sendable (SQLiteConnection, String, String) throws -> Void
+    ) async throws -> Bool {
         guard let localpart = account.localpart else { return false }
         let domain = account.domainpart
         return try await self.run { connection in
@@ -112,17 +123,7 @@ public final class SQLiteStorage: StorageBackend, AccountStore {
                 guard try !connection.execute("SELECT 1 FROM accounts WHERE domain = ? AND localpart = ?", [.text(domain), .text(localpart)]).isEmpty else {
                     return false
                 }
-                // OR IGNORE: credentials already stored for this hash (a password change that
-                // raced the upgrade) are kept.
-                try connection.execute(
-                    """
-                    INSERT OR IGNORE INTO scram_credentials (domain, localpart, hash, salt, iterations, stored_key, server_key)
-                    VALUES (?, ?, ?, ?, ?, ?, ?)
-                    """,
-                    [
-                        .text(domain), .text(localpart), .text(credentials.hash.rawValue), .blob(credentials.salt),
-                        .integer(Int64(credentials.iterations)), .blob(credentials.storedKey), .blob(credentials.serverKey),
-                    ])
+                try change(connection, domain, localpart)
                 return true
             }
         }

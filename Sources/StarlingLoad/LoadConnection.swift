@@ -42,6 +42,9 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
     /// Requests the client waited on before its session was ready, with the TCP connect and
     /// the TLS handshake (TLS 1.3: one each).
     private(set) var roundTrips = 2
+    /// XMPP bytes sent and received before the session was ready (TLS records' overhead and
+    /// the handshake not counted).
+    private(set) var negotiationBytes = 0
     private var isDone = false
 
     init(index: Int, machine: LoginMachine, tlsContext: NIOSSLContext, observer: any LoadConnectionObserver) {
@@ -169,6 +172,7 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
             return
         }
         guard self.parser != nil else { return }
+        self.negotiationBytes += buffer.readableBytes
         self.parser?.feed(buffer.readableBytesView)
         while self.parser != nil, !self.isReady, !self.isDone {
             let event: XMLStreamEvent?
@@ -200,6 +204,7 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
             switch action {
             case .send(let text):
                 self.roundTrips += 1
+                self.negotiationBytes += text.utf8.count
                 var buffer = context.channel.allocator.buffer(capacity: text.utf8.count)
                 buffer.writeString(text)
                 context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)
@@ -213,6 +218,7 @@ final class LoadConnection: ChannelInboundHandler, RemovableChannelHandler {
             case .resetParser:
                 self.parser?.reset()
             case .ready(let presence):
+                self.negotiationBytes += presence.utf8.count
                 var buffer = context.channel.allocator.buffer(capacity: presence.utf8.count)
                 buffer.writeString(presence)
                 context.writeAndFlush(self.wrapOutboundOut(buffer), promise: nil)

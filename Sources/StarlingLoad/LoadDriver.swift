@@ -38,6 +38,8 @@ final class LoadDriver: LoadConnectionObserver {
     private(set) var completedLogins = 0
     /// Round trips of the logins that reached a session (`LoadConnection.roundTrips`), summed.
     private(set) var loginRoundTrips = 0
+    /// Their negotiation bytes (`LoadConnection.negotiationBytes`), summed.
+    private(set) var loginBytes = 0
     /// FAST tokens the server issued, by account index: the next login of that account uses it.
     private(set) var fastTokens: [Int: String] = [:]
     var recording = false
@@ -118,6 +120,7 @@ final class LoadDriver: LoadConnectionObserver {
     func connectionReady(_ connection: LoadConnection) {
         self.ready[connection.index] = connection
         self.loginRoundTrips += connection.roundTrips
+        self.loginBytes += connection.negotiationBytes
         if self.scansStanzas { connection.startScanningStanzas() }
         self.loginCompleted(connection)
     }
@@ -173,6 +176,7 @@ final class LoadDriver: LoadConnectionObserver {
         self.errors.removeAll()
         self.completedLogins = 0
         self.loginRoundTrips = 0
+        self.loginBytes = 0
     }
 
     /// Records one delivery while the measured window is open.

@@ -264,8 +264,11 @@ struct Scenarios {
         report.values["logins"] = Double(finished.logins)
         report.values["logins_per_second"] = Double(finished.logins) / seconds
         report.values["behind"] = Double(finished.behind)
-        let roundTrips = try await self.onLoop { self.driver.loginRoundTrips }
-        if finished.logins > 0 { report.values["round_trips_per_login"] = Double(roundTrips) / Double(finished.logins) }
+        let (roundTrips, bytes) = try await self.onLoop { (self.driver.loginRoundTrips, self.driver.loginBytes) }
+        if finished.logins > 0 {
+            report.values["round_trips_per_login"] = Double(roundTrips) / Double(finished.logins)
+            report.values["xmpp_bytes_per_login"] = Double(bytes) / Double(finished.logins)
+        }
         if let cpu = report.values["server_cpu_seconds"], finished.logins > 0 {
             report.values["server_cpu_ms_per_login"] = cpu / Double(finished.logins) * 1000
         }

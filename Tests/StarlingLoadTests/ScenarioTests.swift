@@ -100,6 +100,7 @@ import XMPPServerModules
             #expect(churn.errors.isEmpty)
             #expect((churn.values["logins"] ?? 0) > 2)
             #expect(churn.values["round_trips_per_login"] == 7)
+            let sasl2Bytes = try #require(churn.values["xmpp_bytes_per_login"])
 
             // With FAST every account first logs in with its password for a token; the measured
             // logins use the tokens and save the SCRAM round trip.
@@ -109,6 +110,8 @@ import XMPPServerModules
             #expect(fastChurn.values["tokens"] == 4)
             #expect((fastChurn.values["logins"] ?? 0) > 2)
             #expect(fastChurn.values["round_trips_per_login"] == 6)
+            // No SCRAM challenge and response: fewer bytes too.
+            #expect(try #require(fastChurn.values["xmpp_bytes_per_login"]) < sasl2Bytes)
         }
         try await group.shutdownGracefully()
     }

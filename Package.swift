@@ -133,7 +133,6 @@ let package = Package(
             name: "StarlingLoad",
             dependencies: [
                 "XMPPCore", "XMPPSASL",
-                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),

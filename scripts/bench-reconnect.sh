@@ -19,30 +19,23 @@ LOAD_CORE="${LOAD_CORE:-1}"
 SOURCES="127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4"
 WORK="$(mktemp -d /tmp/starling-reconnect.XXXXXX)"
 PID=""
-stop() { if [[ -n "$PID" ]]; then kill "$PID" 2> /dev/null || true; wait "$PID" 2> /dev/null || true; PID=""; fi; }
-trap 'stop; rm -rf "$WORK"' EXIT
+trap 'stop_pinned_starling; rm -rf "$WORK"' EXIT
 ulimit -n "$(ulimit -Hn)"
 
 swift build -c release --product starling > /dev/null
 swift build -c release --product starling-load > /dev/null
 LOAD=(taskset -c "$LOAD_CORE" .build/release/starling-load)
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=localhost" \
-    -addext "subjectAltName=DNS:localhost" -keyout "$WORK/localhost.key" -out "$WORK/localhost.crt" 2> /dev/null
+make_bench_certificate "$WORK"
 write_starling_load_config "$WORK/starling.yml" "$WORK/data" 25222 warning false \
     "tls: {certificate: $WORK/localhost.crt, private_key: $WORK/localhost.key}"
 sed -i 's|^  - {kind: c2s, addresses: \[127.0.0.1\], port: 25222, tls: starttls}$|&\n  - {kind: c2s, addresses: [127.0.0.1], port: 25223, tls: direct}|' "$WORK/starling.yml"
 
-start() {
-    taskset -c "$SERVER_CORE" .build/release/starling serve --config "$WORK/starling.yml" > "$WORK/server.log" 2>&1 &
-    PID=$!
-    for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/25223) 2> /dev/null && return 0; sleep 0.1; done
-    echo "the server did not start:"; tail -20 "$WORK/server.log"; exit 1
-}
+start() { start_pinned_starling "$WORK/starling.yml" "$WORK/server.log" 25223; }
 
 start
 "${LOAD[@]}" register --port 25222 --users "$N" --concurrency 200 --sources "$SOURCES" --mechanism PLAIN | grep RESULT
-stop
+stop_pinned_starling
 for profile in rfc6120 sasl2 fast; do
     for tls in "starttls 25222" "direct 25223"; do
         read -r mode port <<< "$tls"
@@ -51,6 +44,6 @@ for profile in rfc6120 sasl2 fast; do
         echo "=== $profile over $mode ==="
         "${LOAD[@]}" churn --port "$port" --tls "$mode" --login "$profile" --accounts "$N" --concurrency "$CONCURRENCY" \
             --duration "$DURATION" --sources "$SOURCES" --scram-cache "$WORK/scram-cache" --server-pid "$PID" | grep RESULT
-        stop
+        stop_pinned_starling
     done
 done

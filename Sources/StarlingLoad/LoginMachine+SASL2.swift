@@ -1,4 +1,3 @@
-import Crypto
 import XMPPCore
 import XMPPSASL
 
@@ -26,7 +25,7 @@ extension LoginMachine {
                 return self.fail("the server does not offer FAST with \(Self.fastMechanism)")
             }
             if let token = self.fastToken {
-                let initial = Array(self.username.utf8) + [0] + Self.hashedToken(token, label: "Initiator")
+                let initial = HTSHA256.initialResponse(username: self.username, token: token, channelBinding: [])
                 self.state = .authenticatingSASL2(nil, fastToken: token)
                 return [.send(Self.authenticate(Self.fastMechanism, initial: initial, extras: extras + "<fast xmlns='\(Self.fastNamespace)'/>"))]
             }
@@ -58,7 +57,7 @@ extension LoginMachine {
                 guard let additional else { return self.fail("SCRAM success without server signature") }
                 do { try client.receivedServerFinal(additional) } catch { return self.fail("SCRAM: \(error)") }
             }
-            if let fastToken, additional != Self.hashedToken(fastToken, label: "Responder") {
+            if let fastToken, !HTSHA256.responderMatches(additional ?? [], token: fastToken, channelBinding: []) {
                 return self.fail("the server's FAST Responder hash is wrong")
             }
             guard element.child(named: "bound", namespace: Self.bind2Namespace) != nil else {
@@ -80,10 +79,5 @@ extension LoginMachine {
 
     private static func authenticate(_ mechanism: String, initial: [UInt8], extras: String) -> String {
         "<authenticate xmlns='\(Self.sasl2Namespace)' mechanism='\(mechanism)'><initial-response>\(Base64.encode(initial))</initial-response>\(extras)</authenticate>"
-    }
-
-    /// HT-SHA-256 without channel binding: HMAC-SHA-256 keyed with the token over the label.
-    static func hashedToken(_ token: String, label: String) -> [UInt8] {
-        Array(HMAC<SHA256>.authenticationCode(for: Array(label.utf8), using: SymmetricKey(data: Array(token.utf8))))
     }
 }

@@ -30,11 +30,11 @@ extension XMPPClient {
             let data = try await connection.nextElement(timeout: configuration.timeout)
             roundTrips += 1
             guard let (salt, iterations) = SCRAMUpgrade.parseSaltData(data) else {
-                throw LoginError.authenticationFailed(data.name == "failure" ? Self.saslFailure(data) : nil)
+                throw LoginError.authenticationFailed(Self.failure(data))
             }
             // The same bounds as a SCRAM login: too few is weak, too many a hang.
             guard iterations >= SCRAMCredentials.minimumIterations else { throw LoginError.scram(.iterationCountTooLow(iterations)) }
-            guard iterations <= 1_000_000 else { throw LoginError.scram(.iterationCountTooHigh(iterations)) }
+            guard iterations <= SCRAMClient.defaultMaximumIterations else { throw LoginError.scram(.iterationCountTooHigh(iterations)) }
             let prepared: String
             do {
                 prepared = try SASLPassword.prepare(configuration.password)
@@ -47,9 +47,5 @@ extension XMPPClient {
             roundTrips += 1
         }
         return answer
-    }
-
-    static func saslFailure(_ element: Element) -> SASLFailure? {
-        element.elements.compactMap { SASLFailure(rawValue: $0.name) }.first
     }
 }

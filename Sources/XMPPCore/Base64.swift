@@ -26,6 +26,11 @@ public enum Base64 {
         return String(decoding: output, as: UTF8.self)
     }
 
+    /// base64url without padding (RFC 4648 §5): tokens, URL parts and resource suffixes.
+    public static func encodeURL<Bytes: Collection>(_ bytes: Bytes) -> String where Bytes.Element == UInt8 {
+        String(self.encode(bytes).compactMap { $0 == "/" ? "_" : $0 == "+" ? "-" : $0 == "=" ? nil : $0 })
+    }
+
     /// Decodes, or returns nil for anything that is not canonical base64.
     public static func decode<S: StringProtocol>(_ string: S) -> [UInt8]? {
         let input = Array(string.utf8)

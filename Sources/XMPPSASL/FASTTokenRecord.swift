@@ -98,18 +98,12 @@ public struct FASTTokenRecord: Sendable, Hashable, Codable {
                 self.remove(isNew: isNew)
                 return .expired
             }
-            if let count = attempt.count {
-                // A count not above the last one is a replayed (or reordered) message.
-                if let last = slot.lastCount, count <= last { return .rejected }
-            }
+            // A count not above the last one is a replayed (or reordered) message.
+            if let count = attempt.count, let last = slot.lastCount, count <= last { return .rejected }
             var used = slot
             used.lastCount = attempt.count ?? slot.lastCount
-            if isNew {
-                self.current = used
-                self.new = nil
-            } else {
-                self.current = used
-            }
+            self.current = used
+            if isNew { self.new = nil }
             let responder = HTSHA256.responderHash(key: key, channelBinding: attempt.channelBinding)
             if attempt.invalidate {
                 self.current = nil

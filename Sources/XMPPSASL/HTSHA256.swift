@@ -94,10 +94,3 @@ public enum FASTTokenIssuer {
         Array(SHA256.hash(data: Array(token.utf8)))
     }
 }
-
-extension Base64 {
-    /// base64url without padding (RFC 4648 §5).
-    static func encodeURL(_ bytes: [UInt8]) -> String {
-        String(Base64.encode(bytes).compactMap { $0 == "/" ? "_" : $0 == "+" ? "-" : $0 == "=" ? nil : $0 })
-    }
-}

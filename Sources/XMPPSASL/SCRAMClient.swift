@@ -54,6 +54,8 @@ public struct SCRAMClient: Sendable {
     private let binding: Binding
     private let clientNonce: String
     private let minimumIterations: Int
+    /// The most iterations a server may ask for before the client refuses (a hang, not security).
+    public static let defaultMaximumIterations = 1_000_000
     private let maximumIterations: Int
     private let saltedPasswordCache: SCRAMSaltedPasswordCache?
     private let downgradeCheck: DowngradeCheck
@@ -71,7 +73,7 @@ public struct SCRAMClient: Sendable {
         binding: Binding = .unsupported,
         clientNonce: String = SASLRandom.nonce(),
         minimumIterations: Int = SCRAMCredentials.minimumIterations,
-        maximumIterations: Int = 1_000_000,
+        maximumIterations: Int = SCRAMClient.defaultMaximumIterations,
         saltedPasswordCache: SCRAMSaltedPasswordCache? = nil,
         downgradeCheck: DowngradeCheck = .off
     ) {

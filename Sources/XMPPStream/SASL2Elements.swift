@@ -208,15 +208,12 @@ public enum SASL2 {
                 mac.update(data: Array(part.utf8))
                 mac.update(data: [0])
             }
-            suffix = Self.base64URL(Array(mac.finalize()).prefix(9))
+            suffix = Base64.encodeURL(Array(mac.finalize()).prefix(9))
         } else {
-            suffix = Self.base64URL(random.prefix(9))
+            suffix = Base64.encodeURL(random.prefix(9))
         }
         guard let tag, !tag.isEmpty, tag.utf8.count <= 64, let prepared = try? JID.prepareResourcepart(tag) else { return suffix }
         return "\(prepared)/\(suffix)"
     }
 
-    private static func base64URL<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> String {
-        String(Base64.encode(Array(bytes)).compactMap { $0 == "/" ? "_" : $0 == "+" ? "-" : $0 == "=" ? nil : $0 })
-    }
 }

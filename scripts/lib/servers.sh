@@ -1,5 +1,5 @@
-# Sourced by the scripts that run servers on loopback (bench-compare.sh, interop-s2s.sh,
-# soak.sh); run from the repository root.
+# Sourced by the scripts that run servers on loopback (bench-compare.sh, bench-web-idle.sh,
+# bench-reconnect.sh, interop-s2s.sh, soak.sh); run from the repository root.
 
 # Installs Prosody, ejabberd and openssl from Debian's packages when their commands are missing.
 install_peer_servers() {
@@ -34,4 +34,25 @@ limits:
 modules: {registration: true, registrations_per_ip_per_hour: 100000, archive: $archive$sections}
 CONFIG
     } > "$file"
+}
+
+# For the release benchmarks that run one Starling after another (bench-web-idle.sh,
+# bench-reconnect.sh): a P-256 self-signed certificate for localhost in DIR/localhost.{crt,key},
+# and a server pinned to SERVER_CORE started from CONFIG (output in LOG), waited for until
+# READY_PORT answers. Sets PID; stop_pinned_starling stops it.
+make_bench_certificate() {
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=localhost" \
+        -addext "subjectAltName=DNS:localhost" -keyout "$1/localhost.key" -out "$1/localhost.crt" 2> /dev/null
+}
+
+start_pinned_starling() {
+    local config="$1" log="$2" ready_port="$3"
+    taskset -c "$SERVER_CORE" .build/release/starling serve --config "$config" > "$log" 2>&1 &
+    PID=$!
+    for _ in $(seq 1 100); do (echo > "/dev/tcp/127.0.0.1/$ready_port") 2> /dev/null && return 0; sleep 0.1; done
+    echo "the server did not start:"; tail -20 "$log"; exit 1
+}
+
+stop_pinned_starling() {
+    if [[ -n "${PID:-}" ]]; then kill "$PID" 2> /dev/null || true; wait "$PID" 2> /dev/null || true; PID=""; fi
 }

@@ -46,15 +46,22 @@ extension ClientStream {
     static func verifyPlainPassword(
         _ password: String, of account: JID, in store: any AccountStore, upgrading: [SCRAMHash], iterations: Int
     ) async -> Bool {
-        var stored: [SCRAMHash: SCRAMCredentials] = [:]
+        // The first hash the account has decides; the usual account has SHA-256, one lookup.
+        var lacking: [SCRAMHash] = []
+        var verifiedWith: SCRAMHash?
         for hash in [SCRAMHash.sha256, .sha512, .sha1] {
-            guard let credentials = try? await store.credentials(for: account, hash: hash) else { continue }
-            stored[hash] = credentials
+            guard let credentials = try? await store.credentials(for: account, hash: hash) else {
+                lacking.append(hash)
+                continue
+            }
+            guard credentials.verify(password: password) else { return false }
+            verifiedWith = hash
+            break
         }
-        guard let verifying = [SCRAMHash.sha256, .sha512, .sha1].lazy.compactMap({ stored[$0] }).first,
-            verifying.verify(password: password)
-        else { return false }
-        for hash in upgrading where stored[hash] == nil {
+        guard let verifiedWith else { return false }
+        for hash in upgrading where hash != verifiedWith {
+            // addCredentials never replaces: a lookup that failed costs a derivation, not data.
+            if !lacking.contains(hash), (try? await store.credentials(for: account, hash: hash)) != nil { continue }
             guard let derived = try? SCRAMCredentials.derive(password: password, hash: hash, iterations: iterations) else { continue }
             _ = try? await store.addCredentials(derived, for: account)
         }

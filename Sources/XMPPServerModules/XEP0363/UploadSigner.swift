@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import XMPPCore
 
 /// Signs and checks upload URLs with HMAC-SHA256 under the service's secret, so that a URL
 /// grants exactly what the slot allowed: a PUT of that size and content type to that path
@@ -53,18 +54,13 @@ struct UploadSigner: Sendable {
 
     private func sign(_ fields: [String]) -> String {
         let code = HMAC<SHA256>.authenticationCode(for: self.message(fields), using: self.key)
-        return Self.base64URL(Array(code))
+        return Base64.encodeURL(Array(code))
     }
 
     private func verify(_ signature: String, _ fields: [String]) -> Bool {
         guard let code = Self.decodeBase64URL(signature), code.count == SHA256.byteCount else { return false }
         // Compares in constant time.
         return HMAC<SHA256>.isValidAuthenticationCode(code, authenticating: self.message(fields), using: self.key)
-    }
-
-    static func base64URL(_ bytes: [UInt8]) -> String {
-        Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
     }
 
     static func decodeBase64URL(_ text: String) -> [UInt8]? {

@@ -193,6 +193,37 @@ struct FASTIntegrationTests {
         }
     }
 
+    @Test("a token record the store cannot read: the token login gets temporary-auth-failure and is not counted as a failure, a password login stands without a token, the record is untouched")
+    func unreadableRecord() async throws {
+        let log = CapturedLog()
+        let server = try await TestServer(configure: { $0.limits.authenticationLockoutFailures = 2 }, logger: log.logger)
+        do {
+            try await server.addUser("alice", password: "a-password")
+            let token = try await server.issueToken("alice", password: "a-password")
+            // What a half-written or hand-edited row looks like to the server.
+            let damaged = "{\"current\": 42"
+            try await server.server.storage.moduleData.transaction(module: "fast") { documents in
+                try documents.put(damaged, collection: "account:fast-tokens", key: "alice@\(server.domain)\u{0}ua-1")
+            }
+            // More attempts than the lockout allows: none of them is the client's fault.
+            for _ in 0..<3 {
+                #expect(await loginFailure { try await server.tokenLogin("alice", token: token) } == .temporaryAuthFailure)
+            }
+            let client = try await XMPPClient.login(server.fastConfiguration("alice", password: "a-password"))
+            #expect(client.bound != nil && client.fastToken == nil)
+            await client.close()
+            let stored = try await server.server.storage.moduleData.transaction(module: "fast") { documents in
+                try documents.document("account:fast-tokens", key: "alice@\(server.domain)\u{0}ua-1")?.value
+            }
+            #expect(stored == damaged)
+            #expect(log.text.contains("cannot check a FAST token") && log.text.contains("cannot store a FAST token"))
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
+
     @Test("the database holds the token's digest, never the token; the debug log holds neither")
     func neverStoredOrLoggedInClear() async throws {
         let log = CapturedLog()

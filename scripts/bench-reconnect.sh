@@ -22,8 +22,9 @@ PID=""
 trap 'stop_pinned_starling; rm -rf "$WORK"' EXIT
 ulimit -n "$(ulimit -Hn)"
 
-swift build -c release --product starling > /dev/null
-swift build -c release --product starling-load > /dev/null
+# SKIP_BUILD=1 runs the binaries already in .build/release (built from another tree state).
+[[ "${SKIP_BUILD:-}" == 1 ]] || swift build -c release --product starling > /dev/null
+[[ "${SKIP_BUILD:-}" == 1 ]] || swift build -c release --product starling-load > /dev/null
 LOAD=(taskset -c "$LOAD_CORE" .build/release/starling-load)
 
 make_bench_certificate "$WORK"

@@ -9,7 +9,7 @@ struct Starling: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "starling",
         abstract: "An XMPP server.",
-        subcommands: [Serve.self, AddUser.self, Passwd.self, DelUser.self, RosterCommand.self, ArchiveCommand.self, Check.self],
+        subcommands: [Serve.self, AddUser.self, Passwd.self, DelUser.self, RosterCommand.self, ArchiveCommand.self, TokenCommand.self, Check.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -60,6 +60,9 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("https-port"), help: "Port of the HTTPS listener (default 5281).")
     var httpsPort: Int?
 
+    @Option(name: .customLong("admin-port"), help: "Serve the admin HTTP API on 127.0.0.1 and ::1 at this port (plain HTTP; see docs/admin-api.md).")
+    var adminPort: Int?
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
@@ -69,10 +72,16 @@ struct Serve: AsyncParsableCommand {
             switch (configuration.listeners[index].kind, configuration.listeners[index].tls) {
             case (.http, .direct): if let httpsPort { configuration.listeners[index].port = httpsPort }
             case (.http, _): if let httpPort { configuration.listeners[index].port = httpPort }
+            case (.admin, _): break
             case (_, .starttls): if let c2sPort { configuration.listeners[index].port = c2sPort }
             case (_, .direct): if let tlsPort { configuration.listeners[index].port = tlsPort }
             case (_, .none): break
             }
+        }
+        if let adminPort {
+            guard (0...65535).contains(adminPort) else { throw ValidationError("--admin-port must be from 0 to 65535") }
+            configuration.listeners.removeAll { $0.kind == .admin }
+            configuration.listeners.append(.init(kind: .admin, addresses: ["127.0.0.1", "::1"], port: adminPort, tls: .none))
         }
         if let logLevel {
             guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
@@ -98,6 +107,7 @@ struct Serve: AsyncParsableCommand {
             case .s2s: kind = "s2s \(bound.listener.tls.rawValue)"
             case .component: kind = "component"
             case .http: kind = bound.listener.tls == .direct ? "https" : "http"
+            case .admin: kind = bound.listener.tls == .direct ? "admin https" : "admin"
             }
             return "\(bound.address.ipAddress ?? "?") port \(bound.address.port ?? 0) (\(kind))"
         }
@@ -266,6 +276,19 @@ struct Check: AsyncParsableCommand {
 
 enum AccountCommand {
     static func run(_ options: ConfigurationOptions, _ body: (AccountManager) async throws -> Void) async throws {
+        try await StorageCommand.run(options) { storage, hosts in
+            do {
+                try await body(AccountManager(backend: storage, hosts: Set(hosts)))
+            } catch let failure as AccountManager.Failure {
+                throw CLIError(failure.description)
+            }
+        }
+    }
+}
+
+/// Opens the configured storage for one command and closes it whatever the command does.
+enum StorageCommand {
+    static func run(_ options: ConfigurationOptions, _ body: (any XMPPStorageBackendAlias, [String]) async throws -> Void) async throws {
         let configuration = try options.load()
         let hosts: [String]
         let storage: any XMPPStorageBackendAlias
@@ -278,15 +301,16 @@ enum AccountCommand {
             throw CLIError("\(error)")
         }
         do {
-            try await body(AccountManager(backend: storage, hosts: Set(hosts)))
-        } catch let failure as AccountManager.Failure {
-            await storage.close()
-            throw CLIError(failure.description)
+            try await body(storage, hosts)
         } catch {
             await storage.close()
             throw error
         }
         await storage.close()
+    }
+
+    static func run(_ options: ConfigurationOptions, _ body: (any XMPPStorageBackendAlias) async throws -> Void) async throws {
+        try await self.run(options) { storage, _ in try await body(storage) }
     }
 }
 

@@ -176,7 +176,7 @@ public final class XMPPServer: @unchecked Sendable {
             for address in listener.addresses {
                 let channel: any Channel
                 do {
-                    if listener.kind == .http {
+                    if listener.kind == .http || listener.kind == .admin {
                         channel = try await self.startHTTP(listener, host: address, port: boundPort)
                     } else {
                         channel = try await self.bootstrap(for: listener).bind(host: address, port: boundPort).get()
@@ -208,19 +208,36 @@ public final class XMPPServer: @unchecked Sendable {
     /// BOSH sessions, whichever HTTP listener their requests come through.
     private lazy var boshSessions = BOSHSessions(core: self.core)
 
+    /// One guard for every admin listener, so the rate and guessing limits count per address
+    /// across them.
+    private lazy var adminAPIMiddleware: AdminAPIMiddleware<HTTPRequestContext> = {
+        let settings = self.configuration.adminAPI
+        var guardSettings = AdminAPIGuard.Settings()
+        guardSettings.allowedOrigins = Set(settings.allowedOrigins)
+        guardSettings.requestsPerSecond = settings.requestsPerSecond
+        guardSettings.burst = settings.burst
+        return AdminAPIMiddleware(
+            api: AdminAPI(operations: self.admin), tokens: AdminTokenStore(backend: self.core.storage), guardian: AdminAPIGuard(settings: guardSettings),
+            remoteAddress: { $0.remoteAddress }, logger: self.logger)
+    }()
+
     /// Open BOSH sessions (XEP-0206), for tests and statistics.
     public var boshSessionCount: Int { self.boshSessions.count }
 
     private func startHTTP(_ listener: ServerConfiguration.Listener, host: String, port: Int) async throws -> any Channel {
         let https = listener.tls == .direct
         if https, self.tls == nil { throw ServerStartError(message: "HTTPS without a certificate") }
-        self.boshSessions.start(on: self.group.next())
-        let http = HTTPListener(
+        var http = HTTPListener(
             core: self.core, bosh: self.boshSessions, tls: https ? self.tls : nil, secure: https || self.configuration.http.behindTLSProxy,
             shuttingDown: self.shuttingDown, logger: self.logger)
+        if listener.kind == .admin {
+            http.adminAPI = self.adminAPIMiddleware
+        } else {
+            self.boshSessions.start(on: self.group.next())
+        }
         let (channel, task) = try await http.start(host: host, port: port, group: self.group)
         self.httpTasks.append(task)
-        if let bound = channel.localAddress?.port { self.registrar.context.httpEndpoints.add(secure: https, port: bound) }
+        if listener.kind == .http, let bound = channel.localAddress?.port { self.registrar.context.httpEndpoints.add(secure: https, port: bound) }
         return channel
     }
 

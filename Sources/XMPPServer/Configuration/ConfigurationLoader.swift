@@ -104,7 +104,7 @@ public enum ConfigurationLoader {
         }
 
         mutating func readRoot(_ node: Node, into configuration: inout ServerConfiguration) {
-            let known = ["hosts", "data_dir", "log_level", "listeners", "tls", "storage", "limits", "c2s", "modules", "s2s", "admins", "components", "http"]
+            let known = ["hosts", "data_dir", "log_level", "listeners", "tls", "storage", "limits", "c2s", "modules", "s2s", "admins", "components", "http", "admin_api"]
             guard let entries = self.mapping(node, "", known: known) else { return }
             for (key, value) in entries {
                 switch key {
@@ -139,6 +139,8 @@ public enum ConfigurationLoader {
                     self.readComponents(value, into: &configuration)
                 case "http":
                     self.readHTTP(value, into: &configuration.http)
+                case "admin_api":
+                    self.readAdminAPI(value, into: &configuration.adminAPI)
                 default:
                     self.readC2S(value, into: &configuration.c2s)
                 }
@@ -173,6 +175,7 @@ public enum ConfigurationLoader {
                     case (.component, _): listener.port = 5347
                     case (.http, .direct): listener.port = 5281
                     case (.http, _): listener.port = 5280
+                    case (.admin, _): listener.port = 5285
                     case (_, .none): break
                     case (.s2s, .direct): listener.port = 5270
                     case (.s2s, .starttls): listener.port = 5269
@@ -180,10 +183,10 @@ public enum ConfigurationLoader {
                     case (.c2s, .starttls): listener.port = 5222
                     }
                 }
-                if listener.tls == .none && listener.kind != .http {
-                    self.fail("\(path).tls", "only http listeners may go without TLS (tls: none)")
+                if listener.tls == .none && listener.kind != .http && listener.kind != .admin {
+                    self.fail("\(path).tls", "only http and admin listeners may go without TLS (tls: none)")
                 }
-                if listener.kind == .http && listener.tls == .starttls {
+                if (listener.kind == .http || listener.kind == .admin) && listener.tls == .starttls {
                     self.fail("\(path).tls", "HTTP has no STARTTLS: use tls: none (plain HTTP) or tls: direct (HTTPS)")
                 }
                 if listener.kind == .component && listener.tls == .direct {
@@ -192,6 +195,17 @@ public enum ConfigurationLoader {
                 listeners.append(listener)
             }
             configuration.listeners = listeners
+        }
+
+        mutating func readAdminAPI(_ node: Node, into settings: inout ServerConfiguration.AdminAPISettings) {
+            guard let entries = self.mapping(node, "admin_api", known: ["allowed_origins", "requests_per_second", "burst"]) else { return }
+            for (key, value) in entries {
+                switch key {
+                case "allowed_origins": if let origins = self.strings(value, "admin_api.\(key)") { settings.allowedOrigins = origins }
+                case "requests_per_second": if let rate = self.int(value, "admin_api.\(key)", range: 1...10_000) { settings.requestsPerSecond = rate }
+                default: if let burst = self.int(value, "admin_api.\(key)", range: 1...10_000) { settings.burst = burst }
+                }
+            }
         }
 
         mutating func readHTTP(_ node: Node, into http: inout ServerConfiguration.HTTPSettings) {

@@ -14,6 +14,8 @@ public struct ServerConfiguration: Sendable, Hashable {
         Listener(kind: .http, addresses: ["127.0.0.1", "::1"], port: 5281, tls: .direct),
     ]
     public var http = HTTPSettings()
+    /// The admin HTTP API (`admin_api`), served on `kind: admin` listeners.
+    public var adminAPI = AdminAPISettings()
     public var tls = TLSSettings()
     public var storage = StorageSettings()
     public var limits = Limits()
@@ -90,6 +92,9 @@ public struct ServerConfiguration: Sendable, Hashable {
             case component
             /// HTTP: WebSocket (RFC 7395) and connection discovery (XEP-0156); 5280, or 5281 for HTTPS.
             case http
+            /// The admin HTTP API (docs/admin-api.md), and nothing else; none by default, 5285
+            /// when listed. Keep it on loopback or a private network.
+            case admin
         }
 
         public enum TLSMode: String, Sendable, Hashable, CaseIterable {
@@ -115,6 +120,15 @@ public struct ServerConfiguration: Sendable, Hashable {
     }
 
     /// The HTTP listeners' behaviour (`http:`).
+    public struct AdminAPISettings: Sendable, Hashable {
+        /// Browsers' `Origin`s whose pages may call the API; none by default (calls that name
+        /// no origin, from scripts and command lines, are not affected).
+        public var allowedOrigins: [String] = []
+        /// Calls per second per client address, and the burst allowed above that.
+        public var requestsPerSecond = 20
+        public var burst = 40
+    }
+
     public struct HTTPSettings: Sendable, Hashable {
         /// Browsers' `Origin`s allowed to open WebSocket streams; empty allows any.
         public var allowedOrigins: [String] = []

@@ -97,4 +97,9 @@ struct TokenBucket: Sendable {
         self.tokens -= Double(bytes)
         return self.tokens >= 0 ? 0 : -self.tokens / self.rate
     }
+
+    /// Gives back what a refused request took, so refusals do not push the wait further out.
+    mutating func refund(_ count: Int) {
+        self.tokens = min(self.burst, self.tokens + Double(count))
+    }
 }

@@ -21,10 +21,13 @@ struct HTTPListener {
     let secure: Bool
     let shuttingDown: NIOLockedValueBox<Bool>
     let logger: Logger
+    /// Set on a `kind: admin` listener, which serves the admin API and nothing else.
+    var adminAPI: AdminAPIMiddleware<HTTPRequestContext>? = nil
 
     /// Starts serving; returns the listening channel once it is bound, and the task that runs
     /// the server until cancelled.
     func start(host: String, port: Int, group: any EventLoopGroup) async throws -> (channel: any Channel, task: Task<Void, Never>) {
+        if let adminAPI { return try await self.startAdmin(adminAPI, host: host, port: port, group: group) }
         let router = Hummingbird.Router(context: HTTPRequestContext.self)
         // First, so that module routes (XEP-0363 upload) see every request under their prefix.
         ModuleRouteMiddleware.install(on: router, core: self.core)
@@ -73,6 +76,23 @@ struct HTTPListener {
                 inner: HTTP1WebSocketUpgradeChannel(responder: responder, configuration: webSocket, shouldUpgrade: shouldUpgrade),
                 timeout: negotiationTimeout)
         }
+        return try await self.run(router: router, base: base, host: host, port: port, group: group)
+    }
+
+    /// The admin listener: the admin API's middleware in front of a router with no routes, so
+    /// everything outside its prefix is 404.
+    private func startAdmin(_ adminAPI: AdminAPIMiddleware<HTTPRequestContext>, host: String, port: Int, group: any EventLoopGroup) async throws -> (channel: any Channel, task: Task<Void, Never>) {
+        let router = Hummingbird.Router(context: HTTPRequestContext.self)
+        router.add(middleware: adminAPI)
+        let timeout = TimeAmount.seconds(Int64(self.core.configuration.limits.negotiationTimeoutSeconds))
+        let base = HTTPServerBuilder { responder in
+            FirstRequestDeadlineChannel(inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: timeout)), timeout: timeout)
+        }
+        return try await self.run(router: router, base: base, host: host, port: port, group: group)
+    }
+
+    private func run(router: Hummingbird.Router<HTTPRequestContext>, base: HTTPServerBuilder, host: String, port: Int, group: any EventLoopGroup) async throws -> (channel: any Channel, task: Task<Void, Never>) {
+        let logger = self.logger
         let server: HTTPServerBuilder
         if let tls {
             var configuration = TLSConfiguration.makeServerConfiguration(

@@ -1,0 +1,254 @@
+import Foundation
+import Logging
+
+/// The admin HTTP API's calls (docs/admin-api.yaml describes them), each one an
+/// `AdminOperations` call: this type only maps paths and JSON to operations and errors to
+/// statuses, so the API cannot do anything another admin front cannot.
+public struct AdminAPI: Sendable {
+    public static let prefix = "/admin/api/v1"
+    /// The largest JSON body a call takes (a password, an announcement).
+    public static let maximumBodyBytes = 64 * 1024
+
+    let operations: AdminOperations
+
+    public init(operations: AdminOperations) {
+        self.operations = operations
+    }
+
+    /// A call, after the guard admitted it.
+    public struct Call: Sendable {
+        public var method: String
+        /// Percent-decoded segments after the prefix.
+        public var segments: [String]
+        public var query: [String: String]
+        public var body: [UInt8]
+
+        public init(method: String, segments: [String], query: [String: String] = [:], body: [UInt8] = []) {
+            self.method = method
+            self.segments = segments
+            self.query = query
+            self.body = body
+        }
+    }
+
+    /// What a call answers: a status and a JSON body (none for 204).
+    public struct Reply: Sendable, Equatable {
+        public var status: Int
+        public var json: [UInt8]?
+
+        static func ok(_ value: some Encodable, status: Int = 200) throws -> Reply {
+            Reply(status: status, json: try AdminAPI.encode(value))
+        }
+
+        static let noContent = Reply(status: 204, json: nil)
+
+        static func error(_ status: Int, _ code: String, _ message: String) -> Reply {
+            Reply(status: status, json: (try? AdminAPI.encode(ErrorBody(error: code, message: message))) ?? [])
+        }
+    }
+
+    struct ErrorBody: Codable {
+        var error: String
+        var message: String
+    }
+
+    /// Runs one call; never throws: every failure is a reply with a status.
+    public func handle(_ call: Call) async -> Reply {
+        do {
+            return try await self.route(call)
+        } catch let failure as AdminError {
+            return Self.reply(for: failure)
+        } catch let failure as BadBody {
+            return .error(400, "bad_body", failure.message)
+        } catch {
+            return .error(500, "internal", "the call failed; the server log says why")
+        }
+    }
+
+    private func route(_ call: Call) async throws -> Reply {
+        let operations = self.operations
+        switch (call.method, call.segments) {
+        case ("GET", ["status"]):
+            return try .ok(try await operations.statistics())
+        case ("GET", ["accounts"]):
+            let limit = try call.query["limit"].map { text -> Int in
+                guard let limit = Int(text), (1...1000).contains(limit) else { throw BadBody("limit must be a whole number from 1 to 1000") }
+                return limit
+            }
+            return try .ok(try await operations.listAccounts(domain: call.query["domain"], search: call.query["search"], after: call.query["after"], limit: limit ?? 100))
+        case ("POST", ["accounts"]):
+            let request = try Self.decode(NewAccount.self, call.body)
+            let account = try await operations.createAccount(request.jid, password: request.password)
+            return try .ok(try await self.details(account.description), status: 201)
+        case ("GET", ["accounts", let address]):
+            return try .ok(try await self.details(address))
+        case ("DELETE", ["accounts", let address]):
+            try await operations.deleteAccount(address)
+            return .noContent
+        case ("PUT", ["accounts", let address, "password"]):
+            let request = try Self.decode(NewPassword.self, call.body)
+            guard try await operations.accountExists(address) else { throw AdminError.notFound("there is no account \(address)") }
+            try await operations.changePassword(address, password: request.password)
+            return .noContent
+        case ("PUT", ["accounts", let address, "disabled"]):
+            let request = try Self.decode(DisabledState.self, call.body)
+            try await operations.setDisabled(address, request.disabled)
+            return try .ok(try await self.details(address))
+        case ("GET", ["accounts", let address, "roster"]):
+            let items = try await operations.roster(of: address).filter(\.inRoster).map {
+                AdminRosterItem(jid: $0.jid.description, name: $0.name, groups: $0.groups, subscription: $0.state.subscription, pending: $0.state.pendingOut)
+            }
+            return try .ok(items)
+        case ("GET", ["sessions"]):
+            return try .ok(try await operations.listSessions(of: call.query["account"]))
+        case ("DELETE", ["sessions", let address]):
+            // A resource may hold any character, "/" included, so it travels in the query.
+            let target = call.query["resource"].map { "\(address)/\($0)" } ?? address
+            return try .ok(Ended(ended: try await operations.kick(target)))
+        case ("POST", ["announcements"]):
+            let request = try Self.decode(Announcement.self, call.body)
+            guard !request.body.isEmpty else { throw BadBody("body must not be empty") }
+            if let domain = request.domain, !operations.hosts.contains(domain) { throw AdminError.invalid("this server does not serve \(domain)") }
+            return try .ok(Sent(sessions: operations.announce(subject: request.subject, body: request.body, domain: request.domain)))
+        case ("GET", ["log-level"]):
+            return try .ok(LogLevel(level: operations.logLevel.rawValue))
+        case ("PUT", ["log-level"]):
+            let request = try Self.decode(LogLevel.self, call.body)
+            guard let level = Logger.Level(rawValue: request.level) else {
+                throw BadBody("level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            operations.logLevel = level
+            return try .ok(LogLevel(level: level.rawValue))
+        default:
+            let known = Self.routes.filter { $0.matches(call.segments) }
+            if known.isEmpty { return .error(404, "not_found", "no such call; see docs/admin-api.yaml") }
+            return .error(405, "method_not_allowed", "use \(known.map(\.method).joined(separator: " or ")) here")
+        }
+    }
+
+    private func details(_ address: String) async throws -> AdminAccountDetails {
+        let usage = try await self.operations.storageUsage(of: address)
+        let sessions = try await self.operations.listSessions(of: address)
+        return AdminAccountDetails(
+            jid: usage.account, disabled: try self.operations.isDisabled(address), sessions: sessions,
+            offlineMessages: usage.offlineMessages, archivedMessages: usage.archivedMessages)
+    }
+
+    static func reply(for failure: AdminError) -> Reply {
+        switch failure {
+        case .invalid(let message): .error(400, "invalid", message)
+        case .notFound(let message): .error(404, "not_found", message)
+        case .conflict(let message): .error(409, "conflict", message)
+        case .storage: .error(503, "storage", "storage failed; the server log says why")
+        }
+    }
+
+    // MARK: - Routes, for 405 answers and the check against the OpenAPI document
+
+    struct Route: Sendable {
+        var method: String
+        /// Segments after the prefix; `{name}` matches any one segment.
+        var template: [String]
+
+        func matches(_ segments: [String]) -> Bool {
+            self.template.count == segments.count && zip(self.template, segments).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
+        }
+
+        var path: String { AdminAPI.prefix + "/" + self.template.joined(separator: "/") }
+    }
+
+    /// Every call `route` answers; a test holds this list and docs/admin-api.yaml to each other.
+    static let routes: [Route] = [
+        Route(method: "GET", template: ["status"]),
+        Route(method: "GET", template: ["accounts"]),
+        Route(method: "POST", template: ["accounts"]),
+        Route(method: "GET", template: ["accounts", "{jid}"]),
+        Route(method: "DELETE", template: ["accounts", "{jid}"]),
+        Route(method: "PUT", template: ["accounts", "{jid}", "password"]),
+        Route(method: "PUT", template: ["accounts", "{jid}", "disabled"]),
+        Route(method: "GET", template: ["accounts", "{jid}", "roster"]),
+        Route(method: "GET", template: ["sessions"]),
+        Route(method: "DELETE", template: ["sessions", "{jid}"]),
+        Route(method: "POST", template: ["announcements"]),
+        Route(method: "GET", template: ["log-level"]),
+        Route(method: "PUT", template: ["log-level"]),
+    ]
+
+    // MARK: - JSON
+
+    struct BadBody: Error {
+        var message: String
+        init(_ message: String) { self.message = message }
+    }
+
+    static func decode<Value: Decodable>(_ type: Value.Type, _ body: [UInt8]) throws -> Value {
+        guard !body.isEmpty else { throw BadBody("this call needs a JSON body") }
+        do {
+            return try JSONDecoder().decode(type, from: Data(body))
+        } catch DecodingError.keyNotFound(let key, _) {
+            throw BadBody("the body lacks \(key.stringValue)")
+        } catch DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context) {
+            throw BadBody("\(context.codingPath.map(\.stringValue).joined(separator: ".")) has the wrong type")
+        } catch {
+            throw BadBody("the body is not the JSON object this call takes")
+        }
+    }
+
+    static func encode(_ value: some Encodable) throws -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        return Array(try encoder.encode(value))
+    }
+
+    struct NewAccount: Codable {
+        var jid: String
+        var password: String
+    }
+
+    struct NewPassword: Codable {
+        var password: String
+    }
+
+    struct DisabledState: Codable {
+        var disabled: Bool
+    }
+
+    struct Announcement: Codable {
+        var subject: String?
+        var body: String
+        var domain: String?
+    }
+
+    struct LogLevel: Codable {
+        var level: String
+    }
+
+    struct Ended: Codable {
+        var ended: Int
+    }
+
+    struct Sent: Codable {
+        var sessions: Int
+    }
+}
+
+/// An account with what it has on the server now.
+public struct AdminAccountDetails: Sendable, Hashable, Codable {
+    public var jid: String
+    public var disabled: Bool
+    public var sessions: [AdminSession]
+    public var offlineMessages: Int
+    public var archivedMessages: Int
+}
+
+/// A roster entry as the admin fronts show it.
+public struct AdminRosterItem: Sendable, Hashable, Codable {
+    public var jid: String
+    public var name: String?
+    public var groups: [String]
+    /// none, to, from or both (RFC 6121 §2.1.2.5).
+    public var subscription: String
+    /// A subscription request of the account waits for the contact's answer.
+    public var pending: Bool
+}

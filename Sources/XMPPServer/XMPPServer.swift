@@ -348,6 +348,12 @@ public final class XMPPServer: @unchecked Sendable {
         self.logger.info("stopped")
     }
 
+    /// Returns when an administrator asks for the server to stop (XEP-0133 shutdown); the
+    /// caller then calls `shutdown()`, as it does for a signal.
+    public func waitForShutdownRequest() async {
+        await self.admin.shutdownRequests.wait()
+    }
+
     /// Stops the started modules in reverse order, before storage closes.
     private func stopModules() async {
         while let module = self.startedModules.popLast() {

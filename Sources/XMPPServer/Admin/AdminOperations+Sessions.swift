@@ -19,6 +19,12 @@ extension AdminOperations {
         return result
     }
 
+    /// The accounts with at least one bound session, in address order.
+    public func onlineAccounts(domain: String? = nil) -> [String] {
+        let accounts = Set(self.core.sessions.allSessions().map(\.0.jid.bare).filter { domain == nil || $0.domainpart == domain })
+        return accounts.map(\.description).sorted()
+    }
+
     /// How many sessions are bound now, detached ones included.
     public var sessionCount: Int { self.core.sessions.count }
 

@@ -11,6 +11,7 @@ public final class AdminOperations: Sendable {
     let core: ServerCore
     private let s2sManager = LockedBox<S2SManager?>(nil)
     private let runtimeLogLevel: RuntimeLogLevel
+    let shutdownRequests = ShutdownRequests()
     /// When the server was made; uptime counts from here.
     public let startedAt = Date()
 
@@ -177,6 +178,14 @@ public final class AdminOperations: Sendable {
         } catch {
             throw .storage("\(error)")
         }
+    }
+
+    // MARK: - Shutdown
+
+    /// Asks whoever runs the server to stop it gracefully, after `seconds`; false when nobody
+    /// waits for such a request (see `XMPPServer.waitForShutdownRequest`).
+    public func requestShutdown(after seconds: Int = 0) -> Bool {
+        self.shutdownRequests.request(after: seconds)
     }
 
     // MARK: - Log level

@@ -162,7 +162,7 @@ extension C2SStreamStateMachine {
     /// nothing counts toward the login delay.
     public mutating func accountDisabled() -> [Action] {
         guard case .authenticating = self.state else { return [] }
-        return self.saslFailed(.accountDisabled, username: nil)
+        return self.saslFailed(.accountDisabled, username: nil, guessedPassword: false)
     }
 
     public mutating func plainPasswordVerified(_ valid: Bool) -> [Action] {

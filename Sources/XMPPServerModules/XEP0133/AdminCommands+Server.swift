@@ -49,7 +49,8 @@ extension AdminCommandKit {
     private func messageCommand(_ name: String, _ title: String, kind: ServerMessages.Kind, field: String, prefilled: Bool) -> AdHocCommand {
         let messages = self.messages
         return self.command(name, title, form: { step in
-            let current = prefilled ? await messages.message(kind, domain: step.domain) : nil
+            var current: ServerMessages.Message?
+            if prefilled { current = await messages.message(kind, domain: step.domain) }
             return [
                 DataForm.Field("subject", type: "text-single", label: "Subject", values: current?.subject.map { [$0] } ?? []),
                 DataForm.Field(field, type: "text-multi", label: title, values: current.map { $0.body.components(separatedBy: "\n") } ?? []),

@@ -53,7 +53,8 @@ extension AdminCommandKit {
                 }
             },
             self.immediate("get-registered-users-num", "Get the number of registered users") { _ in
-                Self.result([DataForm.Field("registeredusersnum", label: "The number of registered users", values: [String(try await admin.registeredAccountCount())])])
+                let count = try await admin.registeredAccountCount()
+                return Self.result([DataForm.Field("registeredusersnum", label: "The number of registered users", values: [String(count)])])
             },
             self.immediate("get-disabled-users-num", "Get the number of disabled users") { _ in
                 Self.result([DataForm.Field("disabledusersnum", label: "The number of disabled users", values: [String(admin.disabledAccounts.count)])])

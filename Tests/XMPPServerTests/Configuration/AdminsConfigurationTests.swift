@@ -8,7 +8,8 @@ struct AdminsConfigurationTests {
     func readsBareJIDs() throws {
         let configuration = try ConfigurationLoader.load(yaml: "admins: [admin@localhost, Root@Example.ORG]")
         #expect(configuration.admins == ["admin@localhost", "Root@Example.ORG"])
-        #expect(try configuration.preparedAdmins() == [try JID("admin@localhost"), try JID("root@example.org")])
+        let expected: Set<JID> = [try JID("admin@localhost"), try JID("root@example.org")]
+        #expect(try configuration.preparedAdmins() == expected)
     }
 
     @Test("a full JID, a bare domain or a malformed address is refused with its index")

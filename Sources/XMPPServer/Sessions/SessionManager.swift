@@ -161,7 +161,7 @@ public final class SessionManager: @unchecked Sendable {
 
     /// Every bound session with its presence (for administrators: a copy of the whole table).
     public func allSessions() -> [(ClientSession, SessionPresence)] {
-        self.lock.withLock { self.accounts.values.flatMap { $0.values.map { ($0.session, $0.presence) } } }
+        self.lock.withLock { self.accounts.values.flatMap { resources in resources.values.map { entry in (entry.session, entry.presence) } } }
     }
 
     // MARK: - Resumable sessions (XEP-0198)

@@ -57,6 +57,8 @@ bash scripts/interop-slixmpp.sh
 ran+=("scripts/interop-slixmpp.sh")
 bash scripts/interop-component.sh
 ran+=("scripts/interop-component.sh")
+bash scripts/interop-adhoc.sh
+ran+=("scripts/interop-adhoc.sh")
 bash scripts/interop-tls-exporter.sh
 ran+=("scripts/interop-tls-exporter.sh")
 bash scripts/check-admin-api.sh

@@ -114,7 +114,18 @@ struct Serve: AsyncParsableCommand {
         for line in self.firstStartLines(server) { print(line) }
         print("Starling serving \(configuration.hosts.joined(separator: ", ")) on \(listening.joined(separator: ", "))")
         fflush(stdout)
-        await SignalWaiter.waitForTermination()
+        // A signal or an administrator's shutdown command (XEP-0133), whichever comes first.
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let once = OnceFlag()
+            Task {
+                await SignalWaiter.waitForTermination()
+                if once.set() { continuation.resume() }
+            }
+            Task {
+                await server.waitForShutdownRequest()
+                if once.set() { continuation.resume() }
+            }
+        }
         await server.shutdown()
     }
 }

@@ -23,6 +23,8 @@ final class ServerCore: @unchecked Sendable {
     let componentPolicy: ComponentPolicy
     /// XEP-0484 token digests, per account and client.
     let fastTokens: FASTTokenStore
+    /// Accounts an administrator disabled; every login asks.
+    let disabledAccounts = DisabledAccounts()
 
     init(configuration: ServerConfiguration, hosts: [String], storage: any StorageBackend, logger: Logger) throws {
         self.configuration = configuration
@@ -37,10 +39,12 @@ final class ServerCore: @unchecked Sendable {
         let routes = RouteTable(hosts: Set(hosts), componentDomains: Set(components.keys))
         self.router = Router(sessions: self.sessions, routes: routes, logger: logger)
         self.abuse = AbuseControls(limits: configuration.limits)
+        let router = self.router
         self.registration =
             configuration.modules.registration
             ? RegistrationService(
-                accounts: AccountManager(store: storage.accounts, hosts: Set(hosts)), perHour: configuration.modules.registrationsPerIPPerHour)
+                accounts: AccountManager(store: storage.accounts, hosts: Set(hosts)), perHour: configuration.modules.registrationsPerIPPerHour,
+                created: { account in await router.emit(.accountCreated(account)) })
             : nil
         self.negotiationPolicies = Self.negotiationPolicies(
             configuration: configuration, hosts: hosts, authenticatedFeatures: [], registrationAvailable: self.registration != nil)

@@ -30,12 +30,17 @@ public final class XMPPServer: @unchecked Sendable {
     private var s2s: S2SManager?
     private let modules: [any ServerModule]
     private var startedModules: [any ServerModule] = []
+    /// What administrators can do (accounts, sessions, announcements, statistics), shared by
+    /// every admin front.
+    public let admin: AdminOperations
 
     /// Opens storage, loads (or makes) the certificate and registers the modules; `start()` listens.
     public init(configuration: ServerConfiguration, modules: [any ServerModule], storage: (any StorageBackend)? = nil, logger: Logger? = nil) throws {
         self.configuration = configuration
         var logger = logger ?? Logger(label: "starling")
         logger.logLevel = configuration.logLevel
+        let logLevel = RuntimeLogLevel(configuration.logLevel)
+        logger = logLevel.controlling(logger)
         self.logger = logger
         let hosts = try configuration.preparedHosts()
         self.createdDataDirectory = !FileManager.default.fileExists(atPath: configuration.dataDirectory)
@@ -43,7 +48,8 @@ public final class XMPPServer: @unchecked Sendable {
         self.tls = try CertificateStore.load(configuration, hosts: hosts, generateIfMissing: true)
         let backend = try storage ?? Self.openStorage(configuration)
         self.core = try ServerCore(configuration: configuration, hosts: hosts, storage: backend, logger: logger)
-        self.registrar = try Self.register(modules, core: self.core, logger: logger)
+        self.admin = AdminOperations(core: self.core, logLevel: logLevel)
+        self.registrar = try Self.register(modules, core: self.core, admin: self.admin, logger: logger)
         let problems = self.registrar.problems
         if problems.count == 1, let problem = problems.first { throw problem }
         if problems.count > 1 { throw ConfigurationErrors(errors: problems) }
@@ -63,15 +69,16 @@ public final class XMPPServer: @unchecked Sendable {
             s2s.connections = self.core.connections
             self.core.router.s2s = s2s
             self.s2s = s2s
+            self.admin.attach(s2s: s2s)
         }
     }
 
-    private static func register(_ modules: [any ServerModule], core: ServerCore, logger: Logger) throws -> ModuleRegistrar {
+    private static func register(_ modules: [any ServerModule], core: ServerCore, admin: AdminOperations, logger: Logger) throws -> ModuleRegistrar {
         let configuration = core.configuration
         let registrar = ModuleRegistrar(
             context: ModuleContext(
                 storage: core.storage, hosts: Set(core.hosts), admins: try configuration.preparedAdmins(), logger: logger,
-                configuration: configuration, sessions: core.sessions, router: core.router))
+                configuration: configuration, sessions: core.sessions, admin: admin, router: core.router))
         for module in modules {
             module.register(with: registrar)
             registrar.registered(module)
@@ -88,7 +95,8 @@ public final class XMPPServer: @unchecked Sendable {
             var logger = Logger(label: "starling-check")
             logger.logLevel = .critical
             let core = try ServerCore(configuration: configuration, hosts: hosts, storage: InMemoryStorage(), logger: logger)
-            return try Self.register(modules, core: core, logger: logger).problems
+            let admin = AdminOperations(core: core, logLevel: RuntimeLogLevel(logger.logLevel))
+            return try Self.register(modules, core: core, admin: admin, logger: logger).problems
         } catch let error as ConfigurationError {
             return [error]
         } catch {
@@ -161,6 +169,11 @@ public final class XMPPServer: @unchecked Sendable {
     }
 
     public func start() async throws {
+        do {
+            try await self.core.disabledAccounts.load(from: self.core.storage)
+        } catch {
+            throw ServerStartError(message: "cannot read the disabled accounts: \(error)")
+        }
         for module in self.modules {
             do {
                 try await module.start(context: self.registrar.context)
@@ -350,6 +363,12 @@ public final class XMPPServer: @unchecked Sendable {
         await self.core.storage.close()
         try? await self.group.shutdownGracefully()
         self.logger.info("stopped")
+    }
+
+    /// Returns when an administrator asks for the server to stop (XEP-0133 shutdown); the
+    /// caller then calls `shutdown()`, as it does for a signal.
+    public func waitForShutdownRequest() async {
+        await self.admin.shutdownRequests.wait()
     }
 
     /// Stops the started modules in reverse order, before storage closes.

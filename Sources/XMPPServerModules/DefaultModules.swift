@@ -9,10 +9,12 @@ public enum DefaultModules {
     public static func modules(for configuration: ServerConfiguration) -> [any ServerModule] {
         let policy = CommunicationPolicy()
         let pep = PersonalEventingModule()
+        let commands = AdHocCommandsModule()
         var modules: [any ServerModule] = [
             RosterModule(), PresenceModule(), PushModule(), OfflineModule(), DiscoModule(), PingModule(), TimeModule(),
             LastActivityModule(), VCardModule(avatars: pep.bridge), PrivateStorageModule(bookmarks: pep.bridge), BlockingModule(policy: policy),
             PrivacyListsModule(policy: policy), CarbonsModule(), MultiUserChatModule(), PubSubModule(), pep, HTTPUploadModule(),
+            commands, ServiceAdministrationModule(commands: commands.registry),
         ]
         if configuration.modules.archive { modules.append(MessageArchiveModule()) }
         if configuration.modules.version { modules.append(VersionModule()) }

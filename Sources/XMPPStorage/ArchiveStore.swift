@@ -69,6 +69,8 @@ public protocol ArchiveStore: Sendable {
     /// moderator's tombstone, XEP-0425); false when the archive holds no such message.
     @discardableResult
     func replace(id: String, stanza: String, body: String?, for account: JID) async throws -> Bool
+    /// How many messages the account's archive holds.
+    func count(for account: JID) async throws -> Int
     /// Deletes the account's whole archive; returns how many messages it held.
     @discardableResult
     func purge(account: JID) async throws -> Int

@@ -256,6 +256,10 @@ extension InMemoryStorage {
         }
     }
 
+    public func count(for account: JID) async throws -> Int {
+        self.state.withLock { $0.archives[account.bare]?.count ?? 0 }
+    }
+
     public func purge(account: JID) async throws -> Int {
         self.state.withLock { $0.archives.removeValue(forKey: account.bare)?.count ?? 0 }
     }

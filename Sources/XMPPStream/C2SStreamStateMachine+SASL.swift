@@ -158,6 +158,13 @@ extension C2SStreamStateMachine {
         return self.saslFailed(.temporaryAuthFailure, username: nil)
     }
 
+    /// An administrator disabled the account (RFC 6120 §6.5.1); no guess was checked, so
+    /// nothing counts toward the login delay.
+    public mutating func accountDisabled() -> [Action] {
+        guard case .authenticating = self.state else { return [] }
+        return self.saslFailed(.accountDisabled, username: nil, guessedPassword: false)
+    }
+
     public mutating func plainPasswordVerified(_ valid: Bool) -> [Action] {
         guard case .authenticating(.plainVerifying(let username, let authzid), let profile) = self.state else { return [] }
         guard valid else { return self.saslFailed(.notAuthorized, username: username) }

@@ -9,10 +9,13 @@ final class RegistrationService: @unchecked Sendable {
     private let accounts: AccountManager
     private let perHour: Int
     private let recent = LockedBox<[String: [Date]]>([:])
+    /// Tells modules of the new account (the welcome message).
+    private let created: @Sendable (JID) async -> Void
 
-    init(accounts: AccountManager, perHour: Int) {
+    init(accounts: AccountManager, perHour: Int, created: @escaping @Sendable (JID) async -> Void = { _ in }) {
         self.accounts = accounts
         self.perHour = perHour
+        self.created = created
     }
 
     /// Answers a registration IQ for the stream's domain.
@@ -38,7 +41,8 @@ final class RegistrationService: @unchecked Sendable {
                 return request.errorReply(StanzaError(.resourceConstraint, text: "too many registrations from this address; try again later"))
             }
             do {
-                _ = try await self.accounts.create("\(username)@\(domain)", password: password)
+                let account = try await self.accounts.create("\(username)@\(domain)", password: password)
+                await self.created(account)
                 return request.iqResult()
             } catch {
                 switch error {

@@ -15,6 +15,8 @@ extension ClientStream {
         switch self.bindSession(requested: resource, account: account, replacingOnConflict: userAgent?.id != nil, catchesUpFromArchive: true) {
         case .success(let session):
             self.log(.info, "resource bound (Bind 2)")
+            let described = [userAgent?.software, userAgent?.device].compactMap { $0 }.filter { !$0.isEmpty }
+            self.clientName = described.isEmpty ? nil : described.joined(separator: " on ")
             let streamManagement: Element? =
                 if let resume = request.streamManagement, self.machine.policy.streamManagement {
                     self.enableStreamManagement(resume: resume, for: session)

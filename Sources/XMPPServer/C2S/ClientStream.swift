@@ -40,6 +40,8 @@ final class ClientStream: SweptConnection {
     var closing = false
     var clientState = ClientStateIndication()
     var ackOutstanding = false
+    /// The XEP-0388 user-agent's software and device, shown to administrators.
+    var clientName: String?
 
     init(server: ServerCore, transport: any ClientTransport, tls: TLSMaterial?, directTLS: Bool) {
         self.server = server
@@ -283,8 +285,16 @@ final class ClientStream: SweptConnection {
 
     // MARK: - Storage round trips
 
-    /// Too many recent failures for this address or account: refuse without checking.
+    /// Too many recent failures for this address or account, or a disabled account: refuse
+    /// without checking.
     func refuseIfLockedOut(username: String) -> Bool {
+        if let domain = self.machine.streamDomain, let account = try? JID(localpart: username, domainpart: domain),
+            self.server.disabledAccounts.contains(account)
+        {
+            self.log(.notice, "authentication refused: account disabled", metadata: ["user": "\(username)"])
+            self.run(self.machine.accountDisabled())
+            return true
+        }
         guard self.server.abuse.isLockedOut(address: self.transport.remoteAddress, account: username) else { return false }
         self.server.statistics.increment(\.authenticationLockouts)
         self.log(.warning, "authentication refused: too many failures", metadata: ["user": "\(username)"])

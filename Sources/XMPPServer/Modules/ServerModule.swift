@@ -108,6 +108,11 @@ public enum ServerEvent: Sendable {
     case initialPresence(ClientSession)
     /// A session ended, for any reason; its presence record as it was.
     case sessionEnded(ClientSession, SessionPresence)
+    /// An account was created while the server runs (in-band or by an administrator).
+    case accountCreated(JID)
+    /// An account is about to be deleted, its roster and data still stored: contacts are told
+    /// now (RFC 6121 §3.2), while the roster says who they are.
+    case accountDeleting(JID)
     /// An account was deleted while the server runs (in-band, XEP-0077): modules drop what
     /// they keep about it outside its own data (subscriptions to others' nodes).
     case accountDeleted(JID)
@@ -128,6 +133,8 @@ public struct ModuleContext: Sendable {
     public let logger: Logger
     public let configuration: ServerConfiguration
     public let sessions: SessionManager
+    /// The operations every admin front shares (XEP-0133 commands, the HTTP API).
+    public let admin: AdminOperations
     let router: Router
     /// The HTTP listeners once bound (empty before `start`): for URLs that point at them.
     public let httpEndpoints = HTTPEndpoints()
@@ -148,6 +155,26 @@ public struct ModuleContext: Sendable {
 
     /// The services and components a hosting domain lists in disco#items.
     public func serviceItems(of host: String) -> [(jid: String, name: String?)] { self.router.routes.items(of: host) }
+}
+
+/// Answers service discovery about nodes of the server (XEP-0030 §3.2 and §4.2) that a
+/// module owns: XEP-0050 lists its commands under `http://jabber.org/protocol/commands`.
+public struct DiscoNodeHandler: Sendable {
+    /// Whether the node is this handler's.
+    public var owns: @Sendable (String) -> Bool
+    /// The `<query/>` answering disco#info about the node.
+    public var info: @Sendable (String, IQRequest) async throws -> Element
+    /// The `<query/>` answering disco#items about the node.
+    public var items: @Sendable (String, IQRequest) async throws -> Element
+
+    public init(
+        owns: @escaping @Sendable (String) -> Bool, info: @escaping @Sendable (String, IQRequest) async throws -> Element,
+        items: @escaping @Sendable (String, IQRequest) async throws -> Element
+    ) {
+        self.owns = owns
+        self.info = info
+        self.items = items
+    }
 }
 
 /// Collects handlers, hooks, filters and disco features from modules as they register.
@@ -172,6 +199,7 @@ public final class ModuleRegistrar: @unchecked Sendable {
     private(set) var streamFeatures: [@Sendable () -> Element] = []
     private(set) var inlineBindHandlers: [String: InlineBindHandler] = [:]
     private(set) var boundElementProviders: [BoundElementProvider] = []
+    private(set) var discoNodeHandlers: [DiscoNodeHandler] = []
     public private(set) var modules: [String] = []
     /// Registration mistakes (a service domain taken twice), reported when the server starts.
     private var registrationProblems: [ConfigurationError] = []
@@ -302,6 +330,16 @@ public final class ModuleRegistrar: @unchecked Sendable {
     /// Adds an element to every Bind 2 `<bound/>`, whatever the request enabled.
     public func addBoundElement(_ provider: @escaping BoundElementProvider) {
         self.boundElementProviders.append(provider)
+    }
+
+    /// Lets a module answer disco#info and disco#items about server nodes it owns.
+    public func addDiscoNodes(_ handler: DiscoNodeHandler) {
+        self.discoNodeHandlers.append(handler)
+    }
+
+    /// The module that owns a server node, for the service discovery module.
+    public func discoNodeHandler(for node: String) -> DiscoNodeHandler? {
+        self.discoNodeHandlers.first { $0.owns(node) }
     }
 
     func handler(for type: IQType, namespace: String, target: IQTarget) -> IQHandler? {

@@ -70,6 +70,11 @@ final class S2SManager: @unchecked Sendable {
         }
     }
 
+    /// Outbound links (one per remote domain) and inbound streams, for statistics.
+    var linkCounts: (outbound: Int, inbound: Int) {
+        self.lock.withLock { (self.links.count, self.inboundStreams) }
+    }
+
     // MARK: - Inbound stream accounting
 
     func inboundOpened() -> Bool {

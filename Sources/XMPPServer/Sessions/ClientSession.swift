@@ -76,6 +76,14 @@ public final class ClientSession: @unchecked Sendable, Hashable {
         eventLoop.execute { transfer.value.terminate(condition) }
     }
 
+    /// The connection under the session as administrators see it, read on its event loop;
+    /// nil while detached.
+    func connectionInfo() async -> SessionConnectionInfo? {
+        guard let (stream, eventLoop) = self.lock.withLock({ self.attachment }) else { return nil }
+        let transfer = UnsafeTransfer(stream)
+        return try? await eventLoop.submit { transfer.value.connectionInfo }.get()
+    }
+
     // MARK: - Stream management
 
     var isDetached: Bool { self.lock.withLock { self.attachment == nil } }

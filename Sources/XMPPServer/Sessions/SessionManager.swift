@@ -159,6 +159,11 @@ public final class SessionManager: @unchecked Sendable {
         self.lock.withLock { (self.accounts[account.bare] ?? Resources()).values.map { ($0.session, $0.presence) } }
     }
 
+    /// Every bound session with its presence (for administrators: a copy of the whole table).
+    public func allSessions() -> [(ClientSession, SessionPresence)] {
+        self.lock.withLock { self.accounts.values.flatMap { resources in resources.values.map { entry in (entry.session, entry.presence) } } }
+    }
+
     // MARK: - Resumable sessions (XEP-0198)
 
     private var resumable: [String: ClientSession] = [:]

@@ -21,8 +21,13 @@ public struct PresenceModule: ServerModule {
             await Self.inbound(stanza, account: account, context: context)
         }
         registrar.onEvent { event in
-            if case .sessionEnded(let session, let presence) = event {
+            switch event {
+            case .sessionEnded(let session, let presence):
                 await Self.sessionEnded(session, presence: presence, context: context)
+            case .accountDeleting(let account):
+                await Self.endSubscriptions(of: account, context: context)
+            default:
+                break
             }
         }
     }

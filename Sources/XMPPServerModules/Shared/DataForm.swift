@@ -34,6 +34,8 @@ public struct DataForm: Sendable, Hashable {
     public var type: String
     public var title: String?
     public var fields: [Field]
+    /// Other elements carried inside the form (XEP-0133 puts a roster in its result).
+    public var payloads: [Element] = []
 
     public init(type: String, title: String? = nil, formType: String? = nil, fields: [Field] = []) {
         self.type = type
@@ -96,6 +98,7 @@ public struct DataForm: Sendable, Hashable {
             }
             form.append(element)
         }
+        for payload in self.payloads { form.append(payload) }
         return form
     }
 }

@@ -24,13 +24,17 @@ public struct DiscoModule: ServerModule {
 
         registrar.handleIQ(.get, namespace: XMPPNamespace.discoInfo, target: .server) { request in
             if let node = request.payload[attribute: "node"], node != "\(Self.capsNode)#\(Self.capsVersion(features: registrar.features(for: .server)))" {
-                throw StanzaError(.itemNotFound)
+                guard let handler = registrar.discoNodeHandler(for: node) else { throw StanzaError(.itemNotFound) }
+                return try await handler.info(node, request)
             }
             return Self.info(
                 identity: ("server", "im", "Starling"), features: registrar.features(for: .server), node: request.payload[attribute: "node"])
         }
         registrar.handleIQ(.get, namespace: XMPPNamespace.discoItems, target: .server) { request in
-            guard request.payload[attribute: "node"] == nil else { throw StanzaError(.itemNotFound) }
+            if let node = request.payload[attribute: "node"] {
+                guard let handler = registrar.discoNodeHandler(for: node) else { throw StanzaError(.itemNotFound) }
+                return try await handler.items(node, request)
+            }
             var query = Element(name: "query", namespace: XMPPNamespace.discoItems)
             for item in context.serviceItems(of: request.to.domainpart) {
                 var element = Element("item", namespace: XMPPNamespace.discoItems, attributes: [("jid", item.jid)])

@@ -21,10 +21,8 @@ public struct RegistrationModule: ServerModule {
         let set: IQHandler = { request in
             let account = request.from.bare
             if request.payload.child(named: "remove") != nil {
-                // Contacts hear the subscriptions end while the roster still says who they are.
-                await PresenceModule.endSubscriptions(of: account, context: context)
-                _ = try? await manager.delete(account.description)
-                await context.emit(.accountDeleted(account))
+                // The administrators' deletion path: contacts told, data gone, modules told.
+                try? await context.admin.deleteAccount(account.description, endingSessions: false)
                 // §3.2: the result first, then every session of the account ends.
                 request.session?.deliver(request.stanza.iqResult())
                 for (session, _) in context.sessions.sessions(of: account) {

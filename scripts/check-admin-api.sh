@@ -40,6 +40,20 @@ ADMIN="$(listener_port admin)"
 [[ -n "$ADMIN" ]] || { echo "no admin port in: $SERVING"; exit 1; }
 BASE="http://127.0.0.1:$ADMIN/admin/api/v1"
 
+# The command line's admin commands go through the same API.
+cli() { STARLING_ADMIN_TOKEN="$1" "$STARLING" "${@:2}" --api "http://127.0.0.1:$ADMIN" 2>&1; }
+expect_output() { # description, text, output
+    [[ "$3" == *"$2"* ]] || { echo "FAILED: $1: $3"; exit 1; }
+}
+expect_output "starling sessions" "no sessions" "$(cli "$READ" sessions)"
+expect_output "starling announce" "sent to 0 sessions" "$(cli "$WRITE" announce "maintenance at noon" --subject Maintenance)"
+expect_output "starling kick" "ended 0 sessions" "$(cli "$WRITE" kick alice@localhost)"
+expect_output "starling kick with a read token" "needs a token with the scope write (HTTP 403)" "$(cli "$READ" kick alice@localhost || true)"
+expect_output "starling kick of another domain" "HTTP 400" "$(cli "$WRITE" kick alice@elsewhere.example || true)"
+expect_output "starling sessions without a token" "set STARLING_ADMIN_TOKEN" "$(cli "" sessions || true)"
+expect_output "starling sessions with a bad token" "(HTTP 401)" "$(cli "sta_nope" sessions || true)"
+expect_output "starling sessions with no server" "cannot reach the admin API" "$(STARLING_ADMIN_TOKEN="$READ" "$STARLING" sessions --api http://127.0.0.1:1 2>&1 || true)"
+
 run() { # label, extra schemathesis arguments...
     local label="$1"
     shift

@@ -164,13 +164,14 @@ struct AdHocAdminIntegrationTests {
 
             let bob = try await server.login("bob", password: "bob-password")
             try await bob.sendPresence()
-            let greeting = try await bob.receive(timeout: .seconds(5)) { $0.name == "message" && $0.stanzaType == "headline" }
+            let greeting = try await bob.awaitStanza("the message of the day") { $0.name == "message" && $0.stanzaType == "headline" }
             #expect(greeting.child(named: "body")?.text == "Be nice.")
 
             _ = try await admin.runCommand("add-user", ["accountjid": ["carol@localhost"], "password": ["carol-password"], "password-verify": ["carol-password"]])
-            let carol = try await server.login("carol", password: "carol-password")
+            // An RFC 6120 bind: a Bind 2 session would catch up from the archive instead (XEP-0386 §3.2).
+            let carol = try await server.login("carol", password: "carol-password", resource: "desk")
             try await carol.sendPresence()
-            let first = try await carol.receive(timeout: .seconds(5)) { $0.name == "message" && $0.child(named: "subject")?.text == "Hello" }
+            let first = try await carol.awaitStanza("the welcome message") { $0.name == "message" && $0.child(named: "subject")?.text == "Hello" }
             #expect(first.child(named: "body")?.text == "Welcome aboard.")
 
             let deleted = try await admin.command(adminNode + "delete-motd")

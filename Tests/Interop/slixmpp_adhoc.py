@@ -2,7 +2,7 @@
 slixmpp's own xep_0050 plugin: the admin lists the commands and runs add-user through the
 plugin's session workflow (execute, form, complete), the new account logs in, the admin
 counts online users and sends an announcement that reaches another user; a non-admin sees no
-admin command and is refused with forbidden.
+admin command and is refused with forbidden; last, the admin shuts the server down.
 
 Usage: slixmpp_adhoc.py HOST PORT CA_FILE
 Accounts admin@localhost (listed in `admins`) and bob@localhost must exist with passwords
@@ -112,6 +112,13 @@ async def main():
         check(False, f"bob was allowed to start add-user: {iq}")
     except IqError as error:
         check(error.iq["error"]["condition"] == "forbidden", f"bob is forbidden to add users: {error.iq}")
+
+    # Last: the server stops (interop-adhoc.sh checks that the process ends).
+    status, iq = await admin.run(ADMIN + "shutdown", {"delay": "0", "announcement": "Going down"})
+    check(status == "completed", f"shutdown completed: {iq}")
+    check(all(kind != "error" for kind, _text in iq["command"]["notes"]), f"shutdown was accepted: {iq['command']['notes']}")
+    headline = await asyncio.wait_for(bob.headlines.get(), TIMEOUT)
+    check(headline["body"] == "Going down", f"bob got the shutdown announcement: {headline}")
 
     for client in (admin, bob, carol):
         client.disconnect()

@@ -208,6 +208,33 @@ struct AdHocAdminIntegrationTests {
         }
     }
 
+    @Test("registered and disabled users are listed; end-user-session ends an account's sessions; the welcome message can be deleted")
+    func listsAndSessions() async throws {
+        try await withAdminServer { server in
+            for name in ["bob", "carol"] { try await server.addUser(name, password: "\(name)-password") }
+            let admin = try await server.login("admin", password: "admin-password")
+            let registered = try await admin.runCommand("get-registered-users-list", ["max_items": ["25"]])
+            #expect(registered.commandForm?.values("registereduserjids") == ["admin@localhost", "bob@localhost", "carol@localhost"])
+            let limited = try await admin.runCommand("get-registered-users-list", ["max_items": ["2"]])
+            #expect(limited.commandForm?.values("registereduserjids") == ["admin@localhost", "bob@localhost"])
+            _ = try await admin.runCommand("disable-user", ["accountjids": ["carol@localhost"]])
+            let disabled = try await admin.runCommand("get-disabled-users-list", ["max_items": ["none"]])
+            #expect(disabled.commandForm?.values("disableduserjids") == ["carol@localhost"])
+
+            let bob = try await server.login("bob", password: "bob-password")
+            let ended = try await admin.runCommand("end-user-session", ["accountjids": ["bob@localhost"]])
+            #expect(ended.commandNotes == ["info: sessions ended"])
+            #expect(try await expectStreamError(bob.connection) == .policyViolation)
+
+            _ = try await admin.runCommand("set-welcome", ["welcome": ["Hi."]])
+            let deleted = try await admin.command(adminNode + "delete-welcome")
+            #expect(deleted.commandStatus == "completed")
+            let edit = try await admin.command(adminNode + "set-welcome")
+            #expect(edit.commandForm?.values("welcome") == [])
+            await admin.close()
+        }
+    }
+
     @Test("XEP-0050 errors: unknown node, malformed action, unknown session, wrong action; cancel ends a session")
     func protocolErrors() async throws {
         try await withAdminServer { server in

@@ -70,7 +70,7 @@ public protocol ArchiveStore: Sendable {
     @discardableResult
     func replace(id: String, stanza: String, body: String?, for account: JID) async throws -> Bool
     /// How many messages the account's archive holds.
-    func count(for account: JID) async throws -> Int
+    func messageCount(for account: JID) async throws -> Int
     /// Deletes the account's whole archive; returns how many messages it held.
     @discardableResult
     func purge(account: JID) async throws -> Int

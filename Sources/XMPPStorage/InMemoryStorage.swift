@@ -256,7 +256,7 @@ extension InMemoryStorage {
         }
     }
 
-    public func count(for account: JID) async throws -> Int {
+    public func messageCount(for account: JID) async throws -> Int {
         self.state.withLock { $0.archives[account.bare]?.count ?? 0 }
     }
 

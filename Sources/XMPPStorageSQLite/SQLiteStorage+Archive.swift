@@ -103,7 +103,7 @@ struct SQLiteArchiveStore: ArchiveStore {
         }
     }
 
-    public func count(for account: JID) async throws -> Int {
+    public func messageCount(for account: JID) async throws -> Int {
         let table = self.table
         return try await self.run { connection in
             Int(try connection.execute("SELECT COUNT(*) FROM \(table) WHERE domain = ? AND localpart = ?", Self.accountKey(account)).first?.first?.integer ?? 0)

@@ -2,7 +2,7 @@
 slixmpp's own xep_0050 plugin: the admin lists the commands and runs add-user through the
 plugin's session workflow (execute, form, complete), the new account logs in, the admin
 counts online users and sends an announcement that reaches another user; a non-admin sees no
-admin command and is refused with forbidden.
+admin command and is refused with forbidden; last, the admin shuts the server down.
 
 Usage: slixmpp_adhoc.py HOST PORT CA_FILE
 Accounts admin@localhost (listed in `admins`) and bob@localhost must exist with passwords
@@ -13,6 +13,7 @@ import logging
 import sys
 
 from interop_client import InteropClient
+from slixmpp.exceptions import IqError
 
 HOST, PORT, CA_FILE = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 TIMEOUT = 30
@@ -43,8 +44,7 @@ class Client(InteropClient):
         return {node for (_jid, node, _name) in iq["disco_items"]["items"]}
 
     async def run(self, node, fields=None):
-        """Runs a command through the plugin's workflow. Returns ('completed', iq) or
-        ('error', iq). With `fields`, the first answer must be a form, which is submitted with
+        """Runs a command through the plugin's workflow. Returns (status, iq). With `fields`, the first answer must be a form, which is submitted with
         them through complete_command."""
         loop = asyncio.get_running_loop()
         outcome = loop.create_future()
@@ -105,8 +105,20 @@ async def main():
     headline = await asyncio.wait_for(bob.headlines.get(), TIMEOUT)
     check(str(headline["from"]) == "localhost" and headline["body"] == "Back soon", f"bob got the announcement: {headline}")
 
-    status, iq = await bob.run(ADMIN + "add-user", {"accountjid": "mallory@localhost", "password": "x", "password-verify": "x"})
-    check(status == "error" and iq["error"]["condition"] == "forbidden", f"bob is forbidden to add users: {iq}")
+    # send_command, not the session workflow: the workflow sends with a callback and leaves
+    # the error's future unread, which asyncio then reports as an unhandled exception.
+    try:
+        iq = await bob.plugin["xep_0050"].send_command("localhost", ADMIN + "add-user", timeout=TIMEOUT)
+        check(False, f"bob was allowed to start add-user: {iq}")
+    except IqError as error:
+        check(error.iq["error"]["condition"] == "forbidden", f"bob is forbidden to add users: {error.iq}")
+
+    # Last: the server stops (interop-adhoc.sh checks that the process ends).
+    status, iq = await admin.run(ADMIN + "shutdown", {"delay": "0", "announcement": "Going down"})
+    check(status == "completed", f"shutdown completed: {iq}")
+    check(all(kind != "error" for kind, _text in iq["command"]["notes"]), f"shutdown was accepted: {iq['command']['notes']}")
+    headline = await asyncio.wait_for(bob.headlines.get(), TIMEOUT)
+    check(headline["body"] == "Going down", f"bob got the shutdown announcement: {headline}")
 
     for client in (admin, bob, carol):
         client.disconnect()

@@ -162,7 +162,7 @@ public final class AdminOperations: Sendable {
         guard try await self.accountExists(address) else { throw .notFound("there is no account \(account)") }
         do {
             let offline = try await self.core.storage.offline.count(for: account)
-            let archived = try await self.core.storage.archive.count(for: account)
+            let archived = try await self.core.storage.archive.messageCount(for: account)
             return AdminAccountStorage(account: account.description, offlineMessages: offline, archivedMessages: archived)
         } catch {
             throw .storage("\(error)")

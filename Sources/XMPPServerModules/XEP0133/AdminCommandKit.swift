@@ -65,7 +65,7 @@ struct AdminCommandKit: Sendable {
             do {
                 try await operation(address)
             } catch {
-                failures.append(.error("\(address): \(error.description)"))
+                failures.append(.error("\(address): \(error)"))
             }
         }
         if failures.isEmpty { return .completed(nil, notes: [.info(done)]) }

@@ -22,7 +22,7 @@ extension AdminCommandKit {
                     let account = try await admin.createAccount(address, password: password)
                     return .completed(nil, notes: [.info("\(account) was created")])
                 } catch {
-                    return .failed(error.description)
+                    return .failed("\(error)")
                 }
             },
             self.command("delete-user", "Delete users", form: { _ in [Self.accountsField("The Jabber ID(s) to delete")] }) { form, _ in
@@ -46,7 +46,7 @@ extension AdminCommandKit {
                     try await admin.changePassword(address, password: password)
                     return .completed(nil, notes: [.info("the password was changed")])
                 } catch {
-                    return .failed(error.description)
+                    return .failed("\(error)")
                 }
             },
         ]

@@ -17,7 +17,7 @@ extension AdminCommandKit {
                     result.payloads = [Element("query", namespace: XMPPNamespace.roster, children: items.map(RosterXML.element))]
                     return .completed(result)
                 } catch {
-                    return .failed(error.description)
+                    return .failed("\(error)")
                 }
             },
             self.command("get-user-lastlogin", "Get a user's last login time", form: { _ in [Self.accountField()] }) { form, _ in
@@ -31,7 +31,7 @@ extension AdminCommandKit {
                         DataForm.Field("lastlogin", type: "text-single", label: "Last login", values: [lastLogin]),
                     ])
                 } catch let error as AdminError {
-                    return .failed(error.description)
+                    return .failed("\(error)")
                 }
             },
             self.command("user-stats", "Get user statistics", form: { _ in [Self.accountField()] }) { form, _ in
@@ -49,7 +49,7 @@ extension AdminCommandKit {
                         DataForm.Field("archivedmessages", type: "text-single", label: "Archived messages", values: [String(usage.archivedMessages)]),
                     ])
                 } catch {
-                    return .failed(error.description)
+                    return .failed("\(error)")
                 }
             },
             self.immediate("get-registered-users-num", "Get the number of registered users") { _ in

@@ -164,13 +164,14 @@ struct AdHocAdminIntegrationTests {
 
             let bob = try await server.login("bob", password: "bob-password")
             try await bob.sendPresence()
-            let greeting = try await bob.receive(timeout: .seconds(5)) { $0.name == "message" && $0.stanzaType == "headline" }
+            let greeting = try await bob.awaitStanza("the message of the day") { $0.name == "message" && $0.stanzaType == "headline" }
             #expect(greeting.child(named: "body")?.text == "Be nice.")
 
             _ = try await admin.runCommand("add-user", ["accountjid": ["carol@localhost"], "password": ["carol-password"], "password-verify": ["carol-password"]])
-            let carol = try await server.login("carol", password: "carol-password")
+            // An RFC 6120 bind: a Bind 2 session would catch up from the archive instead (XEP-0386 §3.2).
+            let carol = try await server.login("carol", password: "carol-password", resource: "desk")
             try await carol.sendPresence()
-            let first = try await carol.receive(timeout: .seconds(5)) { $0.name == "message" && $0.child(named: "subject")?.text == "Hello" }
+            let first = try await carol.awaitStanza("the welcome message") { $0.name == "message" && $0.child(named: "subject")?.text == "Hello" }
             #expect(first.child(named: "body")?.text == "Welcome aboard.")
 
             let deleted = try await admin.command(adminNode + "delete-motd")
@@ -204,6 +205,33 @@ struct AdHocAdminIntegrationTests {
             #expect(form.values("ipaddresses") == ["127.0.0.1"])
             await admin.close()
             await bob.close()
+        }
+    }
+
+    @Test("registered and disabled users are listed; end-user-session ends an account's sessions; the welcome message can be deleted")
+    func listsAndSessions() async throws {
+        try await withAdminServer { server in
+            for name in ["bob", "carol"] { try await server.addUser(name, password: "\(name)-password") }
+            let admin = try await server.login("admin", password: "admin-password")
+            let registered = try await admin.runCommand("get-registered-users-list", ["max_items": ["25"]])
+            #expect(registered.commandForm?.values("registereduserjids") == ["admin@localhost", "bob@localhost", "carol@localhost"])
+            let limited = try await admin.runCommand("get-registered-users-list", ["max_items": ["2"]])
+            #expect(limited.commandForm?.values("registereduserjids") == ["admin@localhost", "bob@localhost"])
+            _ = try await admin.runCommand("disable-user", ["accountjids": ["carol@localhost"]])
+            let disabled = try await admin.runCommand("get-disabled-users-list", ["max_items": ["none"]])
+            #expect(disabled.commandForm?.values("disableduserjids") == ["carol@localhost"])
+
+            let bob = try await server.login("bob", password: "bob-password")
+            let ended = try await admin.runCommand("end-user-session", ["accountjids": ["bob@localhost"]])
+            #expect(ended.commandNotes == ["info: sessions ended"])
+            #expect(try await expectStreamError(bob.connection) == .policyViolation)
+
+            _ = try await admin.runCommand("set-welcome", ["welcome": ["Hi."]])
+            let deleted = try await admin.command(adminNode + "delete-welcome")
+            #expect(deleted.commandStatus == "completed")
+            let edit = try await admin.command(adminNode + "set-welcome")
+            #expect(edit.commandForm?.values("welcome") == [])
+            await admin.close()
         }
     }
 

@@ -41,17 +41,17 @@ struct ArchiveStoreContractTests {
         }
     }
 
-    @Test("count says how many messages one account's archive holds", arguments: Backend.allCases)
-    func count(_ backend: Backend) async throws {
+    @Test("messageCount says how many messages one account's archive holds", arguments: Backend.allCases)
+    func messageCount(_ backend: Backend) async throws {
         try await backend.withStorage { storage in
             let alice = try await Fixture.account("alice@example.com", in: storage)
             let bob = try await Fixture.account("bob@example.com", in: storage)
-            #expect(try await storage.archive.count(for: alice) == 0)
+            #expect(try await storage.archive.messageCount(for: alice) == 0)
             try await Self.fill(storage, for: alice)
-            #expect(try await storage.archive.count(for: alice) == 10)
-            #expect(try await storage.archive.count(for: bob) == 0)
+            #expect(try await storage.archive.messageCount(for: alice) == 10)
+            #expect(try await storage.archive.messageCount(for: bob) == 0)
             try await storage.archive.purge(account: alice)
-            #expect(try await storage.archive.count(for: alice) == 0)
+            #expect(try await storage.archive.messageCount(for: alice) == 0)
         }
     }
 

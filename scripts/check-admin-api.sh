@@ -34,6 +34,7 @@ cat > "$WORK/starling.yml" << YAML
 admin_api:
   requests_per_second: 10000
   burst: 10000
+  lockout_failures: 10000
 YAML
 start_starling "$WORK/server.log" serve --config "$WORK/starling.yml" "${D[@]}" --c2s-port 0 --tls-port 0 --http-port 0 --https-port 0 --admin-port 0 --log-level notice
 ADMIN="$(listener_port admin)"

@@ -229,6 +229,7 @@ public final class XMPPServer: @unchecked Sendable {
         guardSettings.allowedOrigins = Set(settings.allowedOrigins)
         guardSettings.requestsPerSecond = settings.requestsPerSecond
         guardSettings.burst = settings.burst
+        guardSettings.failuresBeforeLockout = settings.lockoutFailures
         return AdminAPIMiddleware(
             api: AdminAPI(operations: self.admin), tokens: AdminTokenStore(backend: self.core.storage), guardian: AdminAPIGuard(settings: guardSettings),
             remoteAddress: { $0.remoteAddress }, logger: self.logger)

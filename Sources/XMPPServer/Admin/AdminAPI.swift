@@ -67,62 +67,65 @@ public struct AdminAPI: Sendable {
 
     private func route(_ call: Call) async throws -> Reply {
         let operations = self.operations
-        switch (call.method, call.segments) {
-        case ("GET", ["status"]):
+        guard let route = Self.routes.first(where: { $0.method == call.method && $0.matches(call.segments) }) else {
+            let known = Self.routes.filter { $0.matches(call.segments) }
+            if known.isEmpty { return .error(404, "not_found", "no such call; see docs/admin-api.yaml") }
+            return .error(405, "method_not_allowed", "use \(known.map(\.method).joined(separator: " or ")) here")
+        }
+        // The one path parameter, an account's address, where the route has one.
+        let address = zip(route.template, call.segments).first { $0.0.hasPrefix("{") }?.1 ?? ""
+        switch route.operation {
+        case .status:
             return try .ok(try await operations.statistics())
-        case ("GET", ["accounts"]):
+        case .listAccounts:
             let limit = try call.query["limit"].map { text -> Int in
                 guard let limit = Int(text), (1...1000).contains(limit) else { throw BadBody("limit must be a whole number from 1 to 1000") }
                 return limit
             }
             return try .ok(try await operations.listAccounts(domain: call.query["domain"], search: call.query["search"], after: call.query["after"], limit: limit ?? 100))
-        case ("POST", ["accounts"]):
+        case .createAccount:
             let request = try Self.decode(NewAccount.self, call.body)
             let account = try await operations.createAccount(request.jid, password: request.password)
             return try .ok(try await self.details(account.description), status: 201)
-        case ("GET", ["accounts", let address]):
+        case .account:
             return try .ok(try await self.details(address))
-        case ("DELETE", ["accounts", let address]):
+        case .deleteAccount:
             try await operations.deleteAccount(address)
             return .noContent
-        case ("PUT", ["accounts", let address, "password"]):
+        case .setPassword:
             let request = try Self.decode(NewPassword.self, call.body)
             guard try await operations.accountExists(address) else { throw AdminError.notFound("there is no account \(address)") }
             try await operations.changePassword(address, password: request.password)
             return .noContent
-        case ("PUT", ["accounts", let address, "disabled"]):
+        case .setDisabled:
             let request = try Self.decode(DisabledState.self, call.body)
             try await operations.setDisabled(address, request.disabled)
             return try .ok(try await self.details(address))
-        case ("GET", ["accounts", let address, "roster"]):
+        case .roster:
             let items = try await operations.roster(of: address).filter(\.inRoster).map {
                 AdminRosterItem(jid: $0.jid.description, name: $0.name, groups: $0.groups, subscription: $0.state.subscription, pending: $0.state.pendingOut)
             }
             return try .ok(items)
-        case ("GET", ["sessions"]):
+        case .sessions:
             return try .ok(try await operations.listSessions(of: call.query["account"]))
-        case ("DELETE", ["sessions", let address]):
+        case .kick:
             // A resource may hold any character, "/" included, so it travels in the query.
             let target = call.query["resource"].map { "\(address)/\($0)" } ?? address
             return try .ok(Ended(ended: try await operations.kick(target)))
-        case ("POST", ["announcements"]):
+        case .announce:
             let request = try Self.decode(Announcement.self, call.body)
             guard !request.body.isEmpty else { throw BadBody("body must not be empty") }
             if let domain = request.domain, !operations.hosts.contains(domain) { throw AdminError.invalid("this server does not serve \(domain)") }
             return try .ok(Sent(sessions: operations.announce(subject: request.subject, body: request.body, domain: request.domain)))
-        case ("GET", ["log-level"]):
+        case .logLevel:
             return try .ok(LogLevel(level: operations.logLevel.rawValue))
-        case ("PUT", ["log-level"]):
+        case .setLogLevel:
             let request = try Self.decode(LogLevel.self, call.body)
             guard let level = Logger.Level(rawValue: request.level) else {
                 throw BadBody("level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             operations.logLevel = level
             return try .ok(LogLevel(level: level.rawValue))
-        default:
-            let known = Self.routes.filter { $0.matches(call.segments) }
-            if known.isEmpty { return .error(404, "not_found", "no such call; see docs/admin-api.yaml") }
-            return .error(405, "method_not_allowed", "use \(known.map(\.method).joined(separator: " or ")) here")
         }
     }
 
@@ -143,35 +146,45 @@ public struct AdminAPI: Sendable {
         }
     }
 
-    // MARK: - Routes, for 405 answers and the check against the OpenAPI document
+    // MARK: - Routes
+
+    enum Operation: Sendable {
+        case status, listAccounts, createAccount, account, deleteAccount, setPassword, setDisabled, roster
+        case sessions, kick, announce, logLevel, setLogLevel
+    }
 
     struct Route: Sendable {
         var method: String
         /// Segments after the prefix; `{name}` matches any one segment.
         var template: [String]
+        var operation: Operation
+
+        init(_ method: String, _ path: String, _ operation: Operation) {
+            self.method = method
+            self.template = path.split(separator: "/").map(String.init)
+            self.operation = operation
+        }
 
         func matches(_ segments: [String]) -> Bool {
             self.template.count == segments.count && zip(self.template, segments).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
         }
-
-        var path: String { AdminAPI.prefix + "/" + self.template.joined(separator: "/") }
     }
 
-    /// Every call `route` answers; a test holds this list and docs/admin-api.yaml to each other.
+    /// Every call the API answers; a test holds this list and docs/admin-api.yaml to each other.
     static let routes: [Route] = [
-        Route(method: "GET", template: ["status"]),
-        Route(method: "GET", template: ["accounts"]),
-        Route(method: "POST", template: ["accounts"]),
-        Route(method: "GET", template: ["accounts", "{jid}"]),
-        Route(method: "DELETE", template: ["accounts", "{jid}"]),
-        Route(method: "PUT", template: ["accounts", "{jid}", "password"]),
-        Route(method: "PUT", template: ["accounts", "{jid}", "disabled"]),
-        Route(method: "GET", template: ["accounts", "{jid}", "roster"]),
-        Route(method: "GET", template: ["sessions"]),
-        Route(method: "DELETE", template: ["sessions", "{jid}"]),
-        Route(method: "POST", template: ["announcements"]),
-        Route(method: "GET", template: ["log-level"]),
-        Route(method: "PUT", template: ["log-level"]),
+        Route("GET", "status", .status),
+        Route("GET", "accounts", .listAccounts),
+        Route("POST", "accounts", .createAccount),
+        Route("GET", "accounts/{jid}", .account),
+        Route("DELETE", "accounts/{jid}", .deleteAccount),
+        Route("PUT", "accounts/{jid}/password", .setPassword),
+        Route("PUT", "accounts/{jid}/disabled", .setDisabled),
+        Route("GET", "accounts/{jid}/roster", .roster),
+        Route("GET", "sessions", .sessions),
+        Route("DELETE", "sessions/{jid}", .kick),
+        Route("POST", "announcements", .announce),
+        Route("GET", "log-level", .logLevel),
+        Route("PUT", "log-level", .setLogLevel),
     ]
 
     // MARK: - JSON

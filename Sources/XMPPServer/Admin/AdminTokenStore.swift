@@ -103,6 +103,8 @@ public struct AdminTokenStore: Sendable {
     public func create(scope: AdminScope, label: String, lifetime: TimeInterval, now: Date = Date()) async throws -> (AdminToken, AdminTokenRecord) {
         precondition(lifetime > 0 && lifetime <= Self.longestLifetime, "callers validate the lifetime")
         let token = AdminToken.generate()
+        // Whole seconds: what is stored is what a later check reads back.
+        let now = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         let record = AdminTokenRecord(
             id: token.id, scope: scope, label: label, createdAt: now, expiresAt: now.addingTimeInterval(lifetime), secretDigest: token.secretDigest)
         let value = try Self.encode(record)

@@ -198,11 +198,12 @@ public enum ConfigurationLoader {
         }
 
         mutating func readAdminAPI(_ node: Node, into settings: inout ServerConfiguration.AdminAPISettings) {
-            guard let entries = self.mapping(node, "admin_api", known: ["allowed_origins", "requests_per_second", "burst"]) else { return }
+            guard let entries = self.mapping(node, "admin_api", known: ["allowed_origins", "requests_per_second", "burst", "lockout_failures"]) else { return }
             for (key, value) in entries {
                 switch key {
                 case "allowed_origins": if let origins = self.strings(value, "admin_api.\(key)") { settings.allowedOrigins = origins }
                 case "requests_per_second": if let rate = self.int(value, "admin_api.\(key)", range: 1...10_000) { settings.requestsPerSecond = rate }
+                case "lockout_failures": if let count = self.int(value, "admin_api.\(key)", range: 1...10_000) { settings.lockoutFailures = count }
                 default: if let burst = self.int(value, "admin_api.\(key)", range: 1...10_000) { settings.burst = burst }
                 }
             }

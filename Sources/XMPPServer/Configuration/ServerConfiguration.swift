@@ -127,6 +127,8 @@ public struct ServerConfiguration: Sendable, Hashable {
         /// Calls per second per client address, and the burst allowed above that.
         public var requestsPerSecond = 20
         public var burst = 40
+        /// Calls with a wrong token from one address within 5 minutes before it is refused.
+        public var lockoutFailures = 10
     }
 
     public struct HTTPSettings: Sendable, Hashable {

@@ -44,7 +44,6 @@ struct HTTPListener {
         }
 
         let core = self.core
-        let logger = self.logger
         let settings = core.configuration.http
         let negotiationTimeout = TimeAmount.seconds(Int64(core.configuration.limits.negotiationTimeoutSeconds))
         // Shorter than the idle timeout, so that a stalled body is answered 408 before the

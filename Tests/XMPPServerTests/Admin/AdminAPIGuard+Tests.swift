@@ -55,7 +55,7 @@ struct AdminAPIGuardTests {
     }
 
     @Test("no Authorization header, or not Bearer: 401 with a Bearer challenge")
-    func bearer() {
+    func bearer() throws {
         let guardian = AdminAPIGuard()
         guard case .failure(let missing) = guardian.bearer(self.head()) else { Issue.record("a missing token passed"); return }
         #expect(missing.status == 401 && missing.code == "missing_token" && missing.headers["WWW-Authenticate"]?.hasPrefix("Bearer") == true)

@@ -90,6 +90,8 @@ public struct ServerConfiguration: Sendable, Hashable {
             case component
             /// HTTP: WebSocket (RFC 7395) and connection discovery (XEP-0156); 5280, or 5281 for HTTPS.
             case http
+            /// Prometheus metrics at `/metrics` (docs/metrics.md); 5290, none by default.
+            case metrics
         }
 
         public enum TLSMode: String, Sendable, Hashable, CaseIterable {
@@ -97,7 +99,7 @@ public struct ServerConfiguration: Sendable, Hashable {
             case starttls
             /// TLS from the first byte (XEP-0368; HTTPS).
             case direct
-            /// No TLS: HTTP listeners only, on loopback or behind a TLS-terminating proxy.
+            /// No TLS: HTTP and metrics listeners only, on loopback or behind a TLS-terminating proxy.
             case none
         }
 

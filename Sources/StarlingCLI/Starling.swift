@@ -98,6 +98,7 @@ struct Serve: AsyncParsableCommand {
             case .s2s: kind = "s2s \(bound.listener.tls.rawValue)"
             case .component: kind = "component"
             case .http: kind = bound.listener.tls == .direct ? "https" : "http"
+            case .metrics: kind = "metrics"
             }
             return "\(bound.address.ipAddress ?? "?") port \(bound.address.port ?? 0) (\(kind))"
         }

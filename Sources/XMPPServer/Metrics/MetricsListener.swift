@@ -16,7 +16,7 @@ struct MetricsListener {
     static let contentType = "text/plain; version=0.0.4; charset=utf-8"
 
     /// A scraper that opens a connection and says nothing is dropped after this long.
-    static let http1 = HTTP1Channel.Configuration(idleTimeout: .seconds(30))
+    static var http1: HTTP1Channel.Configuration { HTTP1Channel.Configuration(idleTimeout: .seconds(30)) }
 
     let metrics: ServerMetrics
     let tls: TLSMaterial?

@@ -187,3 +187,15 @@ enum ProcessMemory {
         return pages * Double(sysconf(Int32(_SC_PAGESIZE)))
     }
 }
+
+extension StanzaOrigin {
+    /// The kind of stream a received stanza came over; nil for what the server made itself.
+    var metricsStream: MetricLabel.Stream? {
+        switch self {
+        case .client: .c2s
+        case .remote: .s2s
+        case .component: .component
+        case .server: nil
+        }
+    }
+}

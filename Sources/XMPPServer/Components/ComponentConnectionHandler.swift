@@ -22,7 +22,7 @@ final class ComponentConnectionHandler: ChannelInboundHandler, SweptConnection {
     private var negotiationDeadline: NIODeadline?
     private var closing = false
     private var address = "unknown"
-    private var metricsState = MetricLabel.ConnectionState.none
+    private var metricsState = MetricLabel.ConnectionState.uncounted
     private let writer = StreamWriter(serializer: .stream(contentNamespace: ComponentNamespace.accept))
 
     init(server: ServerCore, decoder: XMLStreamDecoderHandler, policy: ComponentPolicy, logger: Logger) {
@@ -53,7 +53,7 @@ final class ComponentConnectionHandler: ChannelInboundHandler, SweptConnection {
     /// The context refers back to this handler: let go of it, or neither is ever freed.
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        self.server.metrics.track(.component, &self.metricsState, .none)
+        self.server.metrics.track(.component, &self.metricsState, .uncounted)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -63,7 +63,7 @@ final class ComponentConnectionHandler: ChannelInboundHandler, SweptConnection {
             self.log(.info, "component disconnected")
         }
         self.server.connections.remove(self, eventLoop: context.eventLoop)
-        self.server.metrics.track(.component, &self.metricsState, .none)
+        self.server.metrics.track(.component, &self.metricsState, .uncounted)
         context.fireChannelInactive()
     }
 

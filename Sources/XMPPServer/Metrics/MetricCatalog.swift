@@ -89,10 +89,10 @@ enum MetricLabel {
         case component
     }
 
-    /// Where a connection is in its life, as the connections gauge counts it. `none` is a
-    /// connection not (or no longer) counted.
+    /// Where a connection is in its life, as the connections gauge counts it: `uncounted`
+    /// before it opened and after it closed.
     enum ConnectionState: UInt8, Sendable {
-        case none, connected, authenticated
+        case uncounted, connected, authenticated
     }
 
     enum Stream: Int, CaseIterable, Sendable {

@@ -117,7 +117,7 @@ final class ServerMetrics: Sendable {
     private func connectionGauge(_ kind: MetricLabel.ConnectionKind, _ state: MetricLabel.ConnectionState) -> Meter? {
         guard let index = MetricLabel.ConnectionKind.allCases.firstIndex(of: kind) else { return nil }
         switch state {
-        case .none: return nil
+        case .uncounted: return nil
         case .connected: return self.connectionGauges[index * 2]
         case .authenticated: return self.connectionGauges[index * 2 + 1]
         }

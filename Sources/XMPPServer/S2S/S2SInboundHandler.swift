@@ -24,7 +24,7 @@ final class S2SInboundHandler: ChannelInboundHandler, SweptConnection {
     private var negotiationDeadline: NIODeadline?
     private let connections: ConnectionRegistry
     private var counted = false
-    private var metricsState = MetricLabel.ConnectionState.none
+    private var metricsState = MetricLabel.ConnectionState.uncounted
     private var closing = false
     /// Stanzas from the peer, routed in order; none is routed before the peer authenticated.
     private var routing: OrderedRoutingQueue?
@@ -78,14 +78,14 @@ final class S2SInboundHandler: ChannelInboundHandler, SweptConnection {
     /// The context refers back to this handler: let go of it, or neither is ever freed.
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        self.router.metrics.track(.s2sIn, &self.metricsState, .none)
+        self.router.metrics.track(.s2sIn, &self.metricsState, .uncounted)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         self.connections.remove(self, eventLoop: context.eventLoop)
         if self.counted { self.manager.inboundClosed() }
         self.counted = false
-        self.router.metrics.track(.s2sIn, &self.metricsState, .none)
+        self.router.metrics.track(.s2sIn, &self.metricsState, .uncounted)
         context.fireChannelInactive()
     }
 

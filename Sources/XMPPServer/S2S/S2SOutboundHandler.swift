@@ -23,7 +23,7 @@ final class S2SOutboundHandler: ChannelInboundHandler, SweptConnection {
     private var lastUsed = NIODeadline.now()
     private var streamID: String?
     private var closing = false
-    private var metricsState = MetricLabel.ConnectionState.none
+    private var metricsState = MetricLabel.ConnectionState.uncounted
     private let writer = StreamWriter(
         serializer: XMLSerializer(defaultNamespace: XMPPNamespace.server, prefixes: [XMPPNamespace.stream: "stream", S2SNamespace.dialback: "db"]))
 
@@ -65,7 +65,7 @@ final class S2SOutboundHandler: ChannelInboundHandler, SweptConnection {
     /// The context refers back to this handler: let go of it, or neither is ever freed.
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
-        self.manager.metrics?.track(.s2sOut, &self.metricsState, .none)
+        self.manager.metrics?.track(.s2sOut, &self.metricsState, .uncounted)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -75,7 +75,7 @@ final class S2SOutboundHandler: ChannelInboundHandler, SweptConnection {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.manager.connections?.remove(self, eventLoop: context.eventLoop)
-        self.manager.metrics?.track(.s2sOut, &self.metricsState, .none)
+        self.manager.metrics?.track(.s2sOut, &self.metricsState, .uncounted)
         self.run(self.machine.streamClosed())
         self.link.closed()
         context.fireChannelInactive()

@@ -178,7 +178,7 @@ public struct C2SStreamStateMachine: Sendable {
     var fastTokenToRotate: HTMechanism?
     /// The mechanism of the login under way or last tried; nil when the client named none
     /// Starling offers. Kept for the server's login metrics.
-    public private(set) var loginMechanism: LoginMechanism?
+    public internal(set) var loginMechanism: LoginMechanism?
 
     /// `directTLS` is true for a listener where TLS came first (XEP-0368).
     public init(policy: C2SNegotiationPolicy, directTLS: Bool = false) {

@@ -9,10 +9,10 @@ import XMPPServer
 /// socket while real clients log in, chat and join a room.
 @Suite("Metrics endpoint")
 struct MetricsIntegrationTests {
-    static func withMetrics(_ configure: (inout ServerConfiguration) -> Void = { _ in }) -> (inout ServerConfiguration) -> Void {
+    /// Adds a metrics listener on a free loopback port.
+    static func withMetrics() -> (inout ServerConfiguration) -> Void {
         { configuration in
             configuration.listeners.append(ServerConfiguration.Listener(kind: .metrics, addresses: ["127.0.0.1"], port: 0, tls: .none))
-            configure(&configuration)
         }
     }
 

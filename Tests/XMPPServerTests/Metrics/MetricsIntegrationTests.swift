@@ -4,6 +4,7 @@ import XMPPClient
 import XMPPCore
 import XMPPSASL
 import XMPPServer
+import XMPPStream
 
 /// The `/metrics` endpoint of a `kind: metrics` listener (docs/metrics.md), scraped over a real
 /// socket while real clients log in, chat and join a room.
@@ -75,6 +76,39 @@ struct MetricsIntegrationTests {
                 let after = try await Scrape(port: port)
                 return after.value(MetricNames.connections, ["kind": "c2s_tcp", "state": "authenticated"]) == 0
                     && after.value(MetricNames.connections, ["kind": "c2s_tcp", "state": "connected"]) == 0
+            }
+        }
+    }
+
+    @Test("connection gauges by kind and state: a component after its handshake, a client before it logs in; both back to zero")
+    func connectionStates() async throws {
+        let domain = "bot.localhost"
+        let secret = "a long shared secret"
+        try await withServer(configure: { configuration in
+            Self.withMetrics()(&configuration)
+            configuration.listeners.append(ServerConfiguration.Listener(kind: .component, addresses: ["127.0.0.1"], port: 0, tls: .starttls))
+            configuration.components[domain] = ServerConfiguration.Component(secret: secret)
+        }) { server in
+            let port = try #require(server.server.port(for: .metrics))
+            let component = try await XMPPConnection.connect(host: "127.0.0.1", port: try #require(server.server.port(for: .component)))
+            try await component.send(raw: "<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='\(domain)'>")
+            let streamID = try #require(try await component.expectStreamHeader()[attribute: "id"])
+            try await component.send(raw: "<handshake>\(ComponentStreamStateMachine.expectedDigest(streamID: streamID, secret: secret))</handshake>")
+            #expect(try await component.nextElement().name == "handshake")
+            let (client, _) = try await server.rawStream()
+
+            let open = try await Scrape(port: port)
+            #expect(open.value(MetricNames.connections, ["kind": "component", "state": "authenticated"]) == 1)
+            #expect(open.value(MetricNames.connections, ["kind": "component", "state": "connected"]) == 0)
+            #expect(open.value(MetricNames.connections, ["kind": "c2s_tcp", "state": "connected"]) == 1)
+            #expect(open.value(MetricNames.connections, ["kind": "c2s_tcp", "state": "authenticated"]) == 0)
+
+            await component.close()
+            await client.close()
+            try await waitUntil("both connections are uncounted") {
+                let closed = try await Scrape(port: port)
+                return closed.value(MetricNames.connections, ["kind": "component", "state": "authenticated"]) == 0
+                    && closed.value(MetricNames.connections, ["kind": "c2s_tcp", "state": "connected"]) == 0
             }
         }
     }

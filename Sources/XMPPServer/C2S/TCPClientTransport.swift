@@ -42,7 +42,6 @@ final class TCPClientTransport: ChannelInboundHandler, ClientTransport {
     }
 
     var canStartTLS: Bool { self.tls != nil }
-
     var metricsKind: MetricLabel.ConnectionKind { .c2sTCP }
     var unfinishedInputSince: NIODeadline? { self.decoder.unfinishedSince }
 

@@ -63,6 +63,8 @@ bash scripts/interop-tls-exporter.sh
 ran+=("scripts/interop-tls-exporter.sh")
 bash scripts/check-admin-api.sh
 ran+=("scripts/check-admin-api.sh (schemathesis against docs/admin-api.yaml)")
+bash scripts/check-metrics.sh
+ran+=("scripts/check-metrics.sh (promtool check metrics on /metrics)")
 skipped=()
 # Terminal clients (profanity, poezio) in tmux. It exits 77 only when the Debian packages
 # cannot be installed, and its last line says why.

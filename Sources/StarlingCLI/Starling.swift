@@ -73,6 +73,7 @@ struct Serve: AsyncParsableCommand {
             case (.http, .direct): if let httpsPort { configuration.listeners[index].port = httpsPort }
             case (.http, _): if let httpPort { configuration.listeners[index].port = httpPort }
             case (.admin, _): break
+            case (.metrics, _): break
             case (_, .starttls): if let c2sPort { configuration.listeners[index].port = c2sPort }
             case (_, .direct): if let tlsPort { configuration.listeners[index].port = tlsPort }
             case (_, .none): break
@@ -108,6 +109,7 @@ struct Serve: AsyncParsableCommand {
             case .component: kind = "component"
             case .http: kind = bound.listener.tls == .direct ? "https" : "http"
             case .admin: kind = bound.listener.tls == .direct ? "admin https" : "admin"
+            case .metrics: kind = "metrics"
             }
             return "\(bound.address.ipAddress ?? "?") port \(bound.address.port ?? 0) (\(kind))"
         }

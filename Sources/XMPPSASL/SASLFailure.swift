@@ -1,7 +1,7 @@
 import XMPPCore
 
 /// SASL failure conditions of RFC 6120 §6.5.
-public enum SASLFailure: String, Error, Sendable, Hashable {
+public enum SASLFailure: String, Error, Sendable, Hashable, CaseIterable {
     case aborted
     case accountDisabled = "account-disabled"
     case credentialsExpired = "credentials-expired"

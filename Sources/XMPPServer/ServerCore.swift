@@ -19,6 +19,7 @@ final class ServerCore: @unchecked Sendable {
     let registration: RegistrationService?
     let abuse: AbuseControls
     let statistics = ServerStatistics()
+    let metrics: ServerMetrics
     /// The shared secret of each external component's domain (XEP-0114).
     let componentPolicy: ComponentPolicy
     /// XEP-0484 token digests, per account and client.
@@ -26,9 +27,14 @@ final class ServerCore: @unchecked Sendable {
     /// Accounts an administrator disabled; every login asks.
     let disabledAccounts = DisabledAccounts()
 
-    init(configuration: ServerConfiguration, hosts: [String], storage: any StorageBackend, logger: Logger) throws {
+    init(
+        configuration: ServerConfiguration, hosts: [String], storage: any StorageBackend, logger: Logger,
+        metrics: ServerMetrics = ServerMetrics()
+    ) throws {
         self.configuration = configuration
         self.hosts = hosts
+        self.metrics = metrics
+        let storage = InstrumentedStorage(storage, metrics: metrics)
         self.storage = storage
         self.fastTokens = FASTTokenStore(backend: storage)
         self.logger = logger
@@ -37,7 +43,7 @@ final class ServerCore: @unchecked Sendable {
         let components = try configuration.preparedComponents()
         self.componentPolicy = ComponentPolicy(secrets: components)
         let routes = RouteTable(hosts: Set(hosts), componentDomains: Set(components.keys))
-        self.router = Router(sessions: self.sessions, routes: routes, logger: logger)
+        self.router = Router(sessions: self.sessions, routes: routes, logger: logger, metrics: metrics)
         self.abuse = AbuseControls(limits: configuration.limits)
         let router = self.router
         self.registration =

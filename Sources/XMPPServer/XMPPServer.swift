@@ -5,6 +5,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import Prometheus
 import XMPPCore
 import XMPPStorage
 import XMPPStorageSQLite
@@ -35,7 +36,14 @@ public final class XMPPServer: @unchecked Sendable {
     public let admin: AdminOperations
 
     /// Opens storage, loads (or makes) the certificate and registers the modules; `start()` listens.
-    public init(configuration: ServerConfiguration, modules: [any ServerModule], storage: (any StorageBackend)? = nil, logger: Logger? = nil) throws {
+    ///
+    /// Metrics go into `metricsRegistry`, one registry per server unless one is passed in:
+    /// several servers in one process (tests) never share counters, and nothing is bootstrapped
+    /// process-wide.
+    public init(
+        configuration: ServerConfiguration, modules: [any ServerModule], storage: (any StorageBackend)? = nil, logger: Logger? = nil,
+        metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+    ) throws {
         self.configuration = configuration
         var logger = logger ?? Logger(label: "starling")
         logger.logLevel = configuration.logLevel
@@ -47,7 +55,8 @@ public final class XMPPServer: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         self.tls = try CertificateStore.load(configuration, hosts: hosts, generateIfMissing: true)
         let backend = try storage ?? Self.openStorage(configuration)
-        self.core = try ServerCore(configuration: configuration, hosts: hosts, storage: backend, logger: logger)
+        self.metricsRegistry = metricsRegistry
+        self.core = try ServerCore(configuration: configuration, hosts: hosts, storage: backend, logger: logger, metrics: ServerMetrics(registry: metricsRegistry))
         self.admin = AdminOperations(core: self.core, logLevel: logLevel)
         self.registrar = try Self.register(modules, core: self.core, admin: self.admin, logger: logger)
         let problems = self.registrar.problems
@@ -66,10 +75,33 @@ public final class XMPPServer: @unchecked Sendable {
             let s2s = try S2SManager(configuration: configuration, hosts: domains, tls: tls, group: self.group, logger: logger)
             s2s.router = self.core.router
             s2s.statistics = self.core.statistics
+            s2s.metrics = self.core.metrics
             s2s.connections = self.core.connections
             self.core.router.s2s = s2s
             self.s2s = s2s
             self.admin.attach(s2s: s2s)
+        }
+        self.addScrapedMetrics()
+    }
+
+    /// The registry this server's metrics are kept in (docs/metrics.md); a `kind: metrics`
+    /// listener serves it.
+    public let metricsRegistry: PrometheusCollectorRegistry
+
+    /// The Prometheus text exposition of this server's metrics, as `/metrics` serves it.
+    public func metricsExposition() -> String {
+        String(decoding: self.core.metrics.exposition(), as: UTF8.self)
+    }
+
+    /// Values read when the metrics are scraped rather than kept up to date.
+    private func addScrapedMetrics() {
+        let metrics = self.core.metrics
+        let sessions = self.core.sessions
+        metrics.addGauge(MetricCatalog.sessions) { Double(sessions.count) }
+        let s2s = self.s2s
+        metrics.addGauge(MetricCatalog.s2sLinks) { Double(s2s?.linkCount ?? 0) }
+        for gauge in self.registrar.metricGauges {
+            metrics.addGauge(gauge.name, value: gauge.value)
         }
     }
 
@@ -191,6 +223,8 @@ public final class XMPPServer: @unchecked Sendable {
                 do {
                     if listener.kind == .http || listener.kind == .admin {
                         channel = try await self.startHTTP(listener, host: address, port: boundPort)
+                    } else if listener.kind == .metrics {
+                        channel = try await self.startMetrics(listener, host: address, port: boundPort)
                     } else {
                         channel = try await self.bootstrap(for: listener).bind(host: address, port: boundPort).get()
                     }
@@ -255,9 +289,27 @@ public final class XMPPServer: @unchecked Sendable {
         return channel
     }
 
+    /// Measures event-loop lag while a metrics listener serves it.
+    private var lagMonitor: EventLoopLagMonitor?
+
+    private func startMetrics(_ listener: ServerConfiguration.Listener, host: String, port: Int) async throws -> any Channel {
+        let https = listener.tls == .direct
+        if https, self.tls == nil { throw ServerStartError(message: "HTTPS without a certificate") }
+        if self.lagMonitor == nil {
+            let monitor = EventLoopLagMonitor(lag: self.core.metrics.eventLoopLag)
+            monitor.start(on: self.group)
+            self.lagMonitor = monitor
+        }
+        let metrics = MetricsListener(metrics: self.core.metrics, tls: https ? self.tls : nil, shuttingDown: self.shuttingDown, logger: self.logger)
+        let (channel, task) = try await metrics.start(host: host, port: port, group: self.group)
+        self.httpTasks.append(task)
+        return channel
+    }
+
     /// Cancels the HTTP servers and waits (5 s at most) until they are done, so that nothing of
     /// theirs is left to run on the event loops when those shut down.
     private func stopHTTP() async {
+        self.lagMonitor?.stop()
         let tasks = self.httpTasks
         self.httpTasks.removeAll()
         guard !tasks.isEmpty else { return }

@@ -50,6 +50,7 @@ extension C2SStreamStateMachine {
     /// to check it. `refuseFASTRequest` already passed, so the user-agent id is there.
     mutating func startFAST(_ request: SASL2.Authenticate, mechanism: HTMechanism) -> [Action] {
         guard let userAgentID = request.userAgent?.id else { preconditionFailure("startFAST before refuseFASTRequest") }
+        self.loginMechanism = .fast(mechanism)
         guard self.offeredFASTMechanisms().contains(mechanism) else {
             return self.saslFailed(.invalidMechanism, username: nil, guessedPassword: false, sasl2: true)
         }

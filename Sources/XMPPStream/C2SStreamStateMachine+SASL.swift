@@ -11,6 +11,7 @@ extension C2SStreamStateMachine {
     mutating func startSASL(mechanismName: String?, initial decoded: Result<[UInt8]?, SASLFailure>, profile: SASLProfile) -> [Action] {
         let sasl2 = profile.isSASL2
         guard !self.isAuthenticated else { return self.closing(StreamError(.policyViolation)) }
+        self.loginMechanism = mechanismName.flatMap(SASLMechanismName.init(rawValue:)).map(LoginMechanism.sasl)
         if self.policy.tlsRequired && !self.encrypted {
             return self.saslFailed(.encryptionRequired, username: nil, sasl2: sasl2)
         }

@@ -176,6 +176,9 @@ public struct C2SStreamStateMachine: Sendable {
     var headerSent = false
     /// A token login found its token close to expiry: issue a new one with the same mechanism.
     var fastTokenToRotate: HTMechanism?
+    /// The mechanism of the login under way or last tried; nil when the client named none
+    /// Starling offers. Kept for the server's login metrics.
+    public internal(set) var loginMechanism: LoginMechanism?
 
     /// `directTLS` is true for a listener where TLS came first (XEP-0368).
     public init(policy: C2SNegotiationPolicy, directTLS: Bool = false) {
@@ -615,5 +618,20 @@ public enum StreamManagementNamespace {
 
     public static func failed(_ condition: StanzaErrorCondition) -> Element {
         Element("failed", namespace: v3, children: [Element(name: condition.rawValue, namespace: XMPPNamespace.stanzaErrors)])
+    }
+}
+
+/// A login mechanism a client chose: a password one (SASL, SASL2) or a XEP-0484 token one.
+public enum LoginMechanism: Sendable, Hashable {
+    case sasl(SASLMechanismName)
+    case fast(HTMechanism)
+
+    public static let allCases: [LoginMechanism] = SASLMechanismName.allCases.map(Self.sasl) + HTMechanism.allCases.map(Self.fast)
+
+    public var name: String {
+        switch self {
+        case .sasl(let mechanism): mechanism.rawValue
+        case .fast(let mechanism): mechanism.rawValue
+        }
     }
 }

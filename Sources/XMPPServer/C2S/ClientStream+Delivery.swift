@@ -28,6 +28,7 @@ extension ClientStream {
 
     private func write(_ stanza: Element, counting session: ClientSession) {
         guard session.recordSent(stanza, by: self) else { return }
+        self.server.metrics.stanzaSent(stanza, stream: .c2s)
         self.transport.send(stanza)
     }
 

@@ -36,6 +36,7 @@ final class ClientStream: SweptConnection {
     var negotiationDeadline: NIODeadline?
     private var countedAsUnauthenticated = false
     private var refused = false
+    private var metricsState = MetricLabel.ConnectionState.uncounted
     private var keepAlive = KeepAlive(now: .now())
     var closing = false
     var clientState = ClientStateIndication()
@@ -55,6 +56,7 @@ final class ClientStream: SweptConnection {
 
     deinit {
         self.server.statistics.decrement(\.liveClientStreams)
+        self.server.metrics.connection(self.transport.metricsKind, from: self.metricsState, to: .uncounted)
     }
 
     // MARK: - Logging
@@ -91,6 +93,7 @@ final class ClientStream: SweptConnection {
         let seconds = Int64(self.server.configuration.limits.negotiationTimeoutSeconds)
         self.negotiationDeadline = .now() + .seconds(seconds)
         self.server.connections.add(self, eventLoop: self.eventLoop)
+        self.server.metrics.track(self.transport.metricsKind, &self.metricsState, .connected)
     }
 
     func received(_ event: XMLStreamEvent) {
@@ -134,6 +137,7 @@ final class ClientStream: SweptConnection {
         }
         self.closing = true
         self.server.connections.remove(self, eventLoop: self.eventLoop)
+        self.server.metrics.track(self.transport.metricsKind, &self.metricsState, .uncounted)
     }
 
     private func enqueueRouting(_ work: OrderedRoutingQueue.Work) {
@@ -171,7 +175,9 @@ final class ClientStream: SweptConnection {
     /// recent failures of the address and the account.
     func run(_ actions: [C2SStreamStateMachine.Action]) {
         for action in actions {
-            guard case .authenticationFailed(let username, _) = action else { continue }
+            guard case .authenticationFailed(let username, let reason) = action else { continue }
+            // Counted here, before the delay: a guesser who hangs up meanwhile still failed.
+            self.server.metrics.loginFailed(self.machine.loginMechanism, reason: reason)
             let delay = self.server.abuse.authenticationFailed(address: self.transport.remoteAddress, account: username)
             guard delay > 0, !self.closing else { break }
             self.holdInput()
@@ -201,6 +207,8 @@ final class ClientStream: SweptConnection {
             case .restartStream:
                 self.transport.restartStream()
             case .authenticated(let account):
+                self.server.metrics.loginSucceeded(self.machine.loginMechanism)
+                self.server.metrics.track(self.transport.metricsKind, &self.metricsState, .authenticated)
                 self.leaveUnauthenticated()
                 self.transport.setParserLimits(self.server.parserLimits(authenticated: true))
                 self.account = "\(account)"

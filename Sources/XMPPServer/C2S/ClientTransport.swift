@@ -13,6 +13,8 @@ protocol ClientTransport: AnyObject {
     /// True when the transport can add TLS under the stream itself: STARTTLS is offered only
     /// then.
     var canStartTLS: Bool { get }
+    /// Which connections gauge counts this stream (c2s_tcp, c2s_websocket, c2s_bosh).
+    var metricsKind: MetricLabel.ConnectionKind { get }
 
     /// Opens the server's side of the stream (a `<stream:stream>` tag on TCP, `<open/>` on
     /// WebSocket).

@@ -42,6 +42,7 @@ final class TCPClientTransport: ChannelInboundHandler, ClientTransport {
     }
 
     var canStartTLS: Bool { self.tls != nil }
+    var metricsKind: MetricLabel.ConnectionKind { .c2sTCP }
     var unfinishedInputSince: NIODeadline? { self.decoder.unfinishedSince }
 
     // MARK: - Channel events

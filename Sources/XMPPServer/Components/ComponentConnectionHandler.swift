@@ -22,6 +22,7 @@ final class ComponentConnectionHandler: ChannelInboundHandler, SweptConnection {
     private var negotiationDeadline: NIODeadline?
     private var closing = false
     private var address = "unknown"
+    private var metricsState = MetricLabel.ConnectionState.uncounted
     private let writer = StreamWriter(serializer: .stream(contentNamespace: ComponentNamespace.accept))
 
     init(server: ServerCore, decoder: XMLStreamDecoderHandler, policy: ComponentPolicy, logger: Logger) {
@@ -46,11 +47,13 @@ final class ComponentConnectionHandler: ChannelInboundHandler, SweptConnection {
         self.routing = OrderedRoutingQueue(
             router: self.server.router, eventLoop: context.eventLoop, pauseInput: { decoder.pause() }, resumeInput: { decoder.resume() })
         self.server.connections.add(self, eventLoop: context.eventLoop)
+        self.server.metrics.track(.component, &self.metricsState, .connected)
     }
 
     /// The context refers back to this handler: let go of it, or neither is ever freed.
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        self.server.metrics.track(.component, &self.metricsState, .uncounted)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
@@ -60,6 +63,7 @@ final class ComponentConnectionHandler: ChannelInboundHandler, SweptConnection {
             self.log(.info, "component disconnected")
         }
         self.server.connections.remove(self, eventLoop: context.eventLoop)
+        self.server.metrics.track(.component, &self.metricsState, .uncounted)
         context.fireChannelInactive()
     }
 
@@ -97,6 +101,7 @@ final class ComponentConnectionHandler: ChannelInboundHandler, SweptConnection {
                 if self.server.router.components.claim(link) {
                     self.link = link
                     self.negotiationDeadline = nil
+                    self.server.metrics.track(.component, &self.metricsState, .authenticated)
                     self.log(.info, "component authenticated")
                     self.run(self.machine.domainClaimed())
                 } else {
@@ -126,6 +131,7 @@ final class ComponentConnectionHandler: ChannelInboundHandler, SweptConnection {
             undelivered(stanza)
             return
         }
+        self.server.metrics.stanzaSent(stanza, stream: .component)
         let promise = context.eventLoop.makePromise(of: Void.self)
         promise.futureResult.whenFailure { _ in undelivered(stanza) }
         self.writer.write(stanza.relabeling(namespace: XMPPNamespace.client, to: ComponentNamespace.accept), context: context, promise: promise)

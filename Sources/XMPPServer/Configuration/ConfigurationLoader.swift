@@ -158,6 +158,7 @@ public enum ConfigurationLoader {
                 guard let entries = self.mapping(item, path, known: ["kind", "addresses", "port", "tls"]) else { continue }
                 var listener = ServerConfiguration.Listener(kind: .c2s, addresses: ["127.0.0.1", "::1"], port: 5222, tls: .starttls)
                 var sawPort = false
+                var sawTLS = false
                 for (key, value) in entries {
                     switch key {
                     case "kind": if let kind = self.choice(value, "\(path).kind", ServerConfiguration.Listener.Kind.self) { listener.kind = kind }
@@ -167,15 +168,20 @@ public enum ConfigurationLoader {
                             listener.port = port
                             sawPort = true
                         }
-                    default: if let mode = self.choice(value, "\(path).tls", ServerConfiguration.Listener.TLSMode.self) { listener.tls = mode }
+                    default:
+                        sawTLS = true
+                        if let mode = self.choice(value, "\(path).tls", ServerConfiguration.Listener.TLSMode.self) { listener.tls = mode }
                     }
                 }
+                // Metrics are plain HTTP unless asked otherwise: a scraper on loopback needs no TLS.
+                if listener.kind == .metrics && !sawTLS { listener.tls = .none }
                 if !sawPort {
                     switch (listener.kind, listener.tls) {
                     case (.component, _): listener.port = 5347
                     case (.http, .direct): listener.port = 5281
                     case (.http, _): listener.port = 5280
                     case (.admin, _): listener.port = 5285
+                    case (.metrics, _): listener.port = 5290
                     case (_, .none): break
                     case (.s2s, .direct): listener.port = 5270
                     case (.s2s, .starttls): listener.port = 5269
@@ -183,10 +189,11 @@ public enum ConfigurationLoader {
                     case (.c2s, .starttls): listener.port = 5222
                     }
                 }
-                if listener.tls == .none && listener.kind != .http && listener.kind != .admin {
-                    self.fail("\(path).tls", "only http and admin listeners may go without TLS (tls: none)")
+                let isHTTP = listener.kind == .http || listener.kind == .metrics || listener.kind == .admin
+                if listener.tls == .none && !isHTTP {
+                    self.fail("\(path).tls", "only http, admin and metrics listeners may go without TLS (tls: none)")
                 }
-                if (listener.kind == .http || listener.kind == .admin) && listener.tls == .starttls {
+                if isHTTP && listener.tls == .starttls {
                     self.fail("\(path).tls", "HTTP has no STARTTLS: use tls: none (plain HTTP) or tls: direct (HTTPS)")
                 }
                 if listener.kind == .component && listener.tls == .direct {

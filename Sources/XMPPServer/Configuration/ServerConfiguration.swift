@@ -95,6 +95,8 @@ public struct ServerConfiguration: Sendable, Hashable {
             /// The admin HTTP API (docs/admin-api.md), and nothing else; none by default, 5285
             /// when listed. Keep it on loopback or a private network.
             case admin
+            /// Prometheus metrics at `/metrics` (docs/metrics.md); 5290, none by default.
+            case metrics
         }
 
         public enum TLSMode: String, Sendable, Hashable, CaseIterable {
@@ -102,7 +104,7 @@ public struct ServerConfiguration: Sendable, Hashable {
             case starttls
             /// TLS from the first byte (XEP-0368; HTTPS).
             case direct
-            /// No TLS: HTTP listeners only, on loopback or behind a TLS-terminating proxy.
+            /// No TLS: HTTP and metrics listeners only, on loopback or behind a TLS-terminating proxy.
             case none
         }
 

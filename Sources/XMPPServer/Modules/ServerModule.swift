@@ -205,6 +205,7 @@ public final class ModuleRegistrar: @unchecked Sendable {
     private var registrationProblems: [ConfigurationError] = []
     private var optionReaders: [String: ModuleOptions] = [:]
     let httpRoutes = ModuleHTTPRoutes()
+    private(set) var metricGauges: [(name: String, value: @Sendable () -> Double)] = []
 
     init(context: ModuleContext) {
         self.context = context
@@ -212,6 +213,17 @@ public final class ModuleRegistrar: @unchecked Sendable {
 
     func registered(_ module: any ServerModule) {
         self.modules.append(module.name)
+    }
+
+    /// Reports a gauge on the metrics endpoint (docs/metrics.md), read at every scrape; adds
+    /// up what several registrations report under one name (one MUC service per host).
+    public func reportGauge(_ gauge: ModuleGauge, _ value: @escaping @Sendable () -> Int) {
+        if let index = self.metricGauges.firstIndex(where: { $0.name == gauge.name }) {
+            let earlier = self.metricGauges[index].value
+            self.metricGauges[index].value = { earlier() + Double(value()) }
+        } else {
+            self.metricGauges.append((gauge.name, { Double(value()) }))
+        }
     }
 
     /// Handles IQs of `type` whose payload is in `namespace`, addressed to `target`.
@@ -350,4 +362,15 @@ public final class ModuleRegistrar: @unchecked Sendable {
     public func features(for target: IQTarget) -> [String] {
         target == .server ? self.serverFeatures : self.accountFeatures
     }
+}
+
+/// A gauge a module may report (`ModuleRegistrar.reportGauge`); each is one of the metrics
+/// docs/metrics.md lists, so its name and help are fixed here.
+public struct ModuleGauge: Sendable {
+    let name: String
+
+    /// Chat rooms in memory (XEP-0045).
+    public static let mucRooms = ModuleGauge(name: MetricCatalog.mucRooms)
+    /// Occupants of the chat rooms in memory (XEP-0045).
+    public static let mucOccupants = ModuleGauge(name: MetricCatalog.mucOccupants)
 }

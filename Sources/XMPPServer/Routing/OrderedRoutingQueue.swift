@@ -56,7 +56,11 @@ final class OrderedRoutingQueue {
             for work in batch {
                 switch work {
                 case .stanza(let stanza, let origin):
+                    let metrics = router.metrics
+                    if let stream = origin.metricsStream { metrics.stanzaReceived(stanza, stream: stream) }
+                    let started = NIODeadline.now()
                     await router.route(stanza, origin: origin)
+                    metrics.routingDuration.recordNanoseconds((NIODeadline.now() - started).nanoseconds)
                 case .sessionEnded(let session, let presence):
                     await router.emit(.sessionEnded(session, presence))
                     await router.rerouteUnacknowledged(of: session)

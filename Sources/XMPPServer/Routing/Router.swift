@@ -35,12 +35,15 @@ public final class Router: @unchecked Sendable {
     /// Streams' routing tasks under way: shutdown waits for them before the event loops stop,
     /// since each ends by scheduling on its stream's loop.
     let routingTasks = Atomic<Int>(0)
+    /// Counted by the streams' routing queues, which every stream's stanzas pass through.
+    let metrics: ServerMetrics
 
-    init(sessions: any SessionDirectory, routes: RouteTable, logger: Logger) {
+    init(sessions: any SessionDirectory, routes: RouteTable, logger: Logger, metrics: ServerMetrics) {
         self.sessions = sessions
         self.routes = routes
         self.components = ComponentRegistry()
         self.logger = logger
+        self.metrics = metrics
     }
 
     /// Routes a stanza whose `from` is already stamped and trusted.

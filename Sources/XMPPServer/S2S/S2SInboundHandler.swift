@@ -24,6 +24,7 @@ final class S2SInboundHandler: ChannelInboundHandler, SweptConnection {
     private var negotiationDeadline: NIODeadline?
     private let connections: ConnectionRegistry
     private var counted = false
+    private var metricsState = MetricLabel.ConnectionState.uncounted
     private var closing = false
     /// Stanzas from the peer, routed in order; none is routed before the peer authenticated.
     private var routing: OrderedRoutingQueue?
@@ -60,6 +61,7 @@ final class S2SInboundHandler: ChannelInboundHandler, SweptConnection {
         self.counted = self.manager.inboundOpened()
         self.negotiationDeadline = .now() + .seconds(Int64(self.manager.settings.negotiationTimeoutSeconds))
         self.connections.add(self, eventLoop: context.eventLoop)
+        self.router.metrics.track(.s2sIn, &self.metricsState, .connected)
     }
 
     func checkDeadlines(now: NIODeadline) {
@@ -76,12 +78,14 @@ final class S2SInboundHandler: ChannelInboundHandler, SweptConnection {
     /// The context refers back to this handler: let go of it, or neither is ever freed.
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        self.router.metrics.track(.s2sIn, &self.metricsState, .uncounted)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         self.connections.remove(self, eventLoop: context.eventLoop)
         if self.counted { self.manager.inboundClosed() }
         self.counted = false
+        self.router.metrics.track(.s2sIn, &self.metricsState, .uncounted)
         context.fireChannelInactive()
     }
 
@@ -149,6 +153,7 @@ final class S2SInboundHandler: ChannelInboundHandler, SweptConnection {
                 self.writer.write(answer, context: context)
             case .authenticated(let domain, let method):
                 self.negotiationDeadline = nil
+                self.router.metrics.track(.s2sIn, &self.metricsState, .authenticated)
                 self.logger.info("s2s peer authenticated", metadata: ["domain": "\(domain)", "method": "\(method.rawValue)"])
                 self.startRouting(context: context)
             case .route(let stanza):

@@ -22,6 +22,7 @@ final class S2SManager: @unchecked Sendable {
     private let group: any EventLoopGroup
     weak var router: Router?
     var statistics: ServerStatistics?
+    var metrics: ServerMetrics?
     /// Outbound streams' deadlines are swept with every other stream's.
     var connections: ConnectionRegistry?
 
@@ -29,6 +30,9 @@ final class S2SManager: @unchecked Sendable {
     /// One outbound stream per remote domain; further local domains ride on it by dialback.
     private var links: [String: OutboundLink] = [:]
     private var inboundStreams = 0
+
+    /// Outbound links, connecting or established, for the metrics.
+    var linkCount: Int { self.lock.withLock { self.links.count } }
 
     init(configuration: ServerConfiguration, hosts: [String], tls: TLSMaterial, group: any EventLoopGroup, logger: Logger) throws {
         self.settings = configuration.s2s

@@ -23,6 +23,7 @@ final class S2SOutboundHandler: ChannelInboundHandler, SweptConnection {
     private var lastUsed = NIODeadline.now()
     private var streamID: String?
     private var closing = false
+    private var metricsState = MetricLabel.ConnectionState.uncounted
     private let writer = StreamWriter(
         serializer: XMLSerializer(defaultNamespace: XMPPNamespace.server, prefixes: [XMPPNamespace.stream: "stream", S2SNamespace.dialback: "db"]))
 
@@ -45,6 +46,7 @@ final class S2SOutboundHandler: ChannelInboundHandler, SweptConnection {
         self.context = context
         self.negotiationDeadline = .now() + .seconds(Int64(self.manager.settings.negotiationTimeoutSeconds))
         self.manager.connections?.add(self, eventLoop: context.eventLoop)
+        self.manager.metrics?.track(.s2sOut, &self.metricsState, .connected)
     }
 
     func checkDeadlines(now: NIODeadline) {
@@ -63,6 +65,7 @@ final class S2SOutboundHandler: ChannelInboundHandler, SweptConnection {
     /// The context refers back to this handler: let go of it, or neither is ever freed.
     func handlerRemoved(context: ChannelHandlerContext) {
         self.context = nil
+        self.manager.metrics?.track(.s2sOut, &self.metricsState, .uncounted)
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -72,6 +75,7 @@ final class S2SOutboundHandler: ChannelInboundHandler, SweptConnection {
 
     func channelInactive(context: ChannelHandlerContext) {
         self.manager.connections?.remove(self, eventLoop: context.eventLoop)
+        self.manager.metrics?.track(.s2sOut, &self.metricsState, .uncounted)
         self.run(self.machine.streamClosed())
         self.link.closed()
         context.fireChannelInactive()
@@ -139,6 +143,7 @@ final class S2SOutboundHandler: ChannelInboundHandler, SweptConnection {
                 self.writer.write(result, context: context)
             case .established:
                 self.negotiationDeadline = nil
+                self.manager.metrics?.track(.s2sOut, &self.metricsState, .authenticated)
                 self.lastUsed = .now()
                 self.manager.logger.info("s2s stream established", metadata: ["local": "\(self.machine.local)", "remote": "\(self.machine.remote)"])
                 self.link.established(self, eventLoop: context.eventLoop)
@@ -159,6 +164,7 @@ final class S2SOutboundHandler: ChannelInboundHandler, SweptConnection {
     func write(_ stanza: Element) {
         guard let context = self.context else { return }
         self.lastUsed = .now()
+        self.manager.metrics?.stanzaSent(stanza, stream: .s2s)
         self.writer.write(stanza.relabeling(namespace: XMPPNamespace.client, to: XMPPNamespace.server), context: context)
         context.flush()
     }

@@ -12,6 +12,7 @@ final class BOSHClientTransport: ClientTransport, @unchecked Sendable {
     let remoteAddress: String
     let sid: String
     var canStartTLS: Bool { false }
+    var metricsKind: MetricLabel.ConnectionKind { .c2sBOSH }
     var unfinishedInputSince: NIODeadline? { nil }
 
     /// Touched on the event loop only.

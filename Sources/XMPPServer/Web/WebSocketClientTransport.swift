@@ -17,6 +17,7 @@ final class WebSocketClientTransport: ClientTransport, @unchecked Sendable {
     let eventLoop: any EventLoop
     let remoteAddress: String
     var canStartTLS: Bool { false }
+    var metricsKind: MetricLabel.ConnectionKind { .c2sWebSocket }
     var unfinishedInputSince: NIODeadline? { nil }
 
     private let server: ServerCore

@@ -50,6 +50,9 @@ final class MUCService: Sendable {
 
     private var documents: ModuleStorage? { self.storage.withLock { $0 } }
 
+    /// Rooms in memory and their occupants; none before the first stanza made the directory.
+    var liveCounts: (rooms: Int, occupants: Int) { self.rooms.withLock { $0 }?.liveCounts() ?? (0, 0) }
+
     func stop() async {
         await self.rooms.withLock { $0 }?.stop()
     }

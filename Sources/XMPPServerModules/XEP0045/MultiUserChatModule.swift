@@ -36,6 +36,8 @@ public struct MultiUserChatModule: ServerModule {
                 features: [MUCNamespace.muc, MUCNamespace.unique, XMPPNamespace.discoInfo, XMPPNamespace.discoItems],
                 handler: { stanza in await service.receive(stanza) }))
             self.services.withLock { $0.append(service) }
+            registrar.reportGauge(.mucRooms) { service.liveCounts.rooms }
+            registrar.reportGauge(.mucOccupants) { service.liveCounts.occupants }
         }
         let services = self.services
         registrar.onEvent { event in

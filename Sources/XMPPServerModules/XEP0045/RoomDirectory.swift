@@ -86,6 +86,18 @@ final class RoomDirectory: Sendable {
         }
     }
 
+    /// Rooms in memory and their occupants, for the metrics; a busy room counts as it was
+    /// after its last batch.
+    func liveCounts() -> (rooms: Int, occupants: Int) {
+        self.mailboxes.withLockedValue { boxes in
+            boxes.values.reduce(into: (rooms: 0, occupants: 0)) { counts, box in
+                guard let room = box.room else { return }
+                counts.rooms += 1
+                counts.occupants += room.occupants.count
+            }
+        }
+    }
+
     /// Rooms in memory that anyone may see listed (public, configured), with their names.
     func listedLiveRooms() -> [(name: String, title: String)] {
         self.mailboxes.withLockedValue { boxes in

@@ -118,6 +118,10 @@ struct ConfigurationLoaderTests {
         ("http.bosh.inactivity", "90", { $0.http.bosh.inactivity = .seconds(90) }),
         ("http.bosh.polling", "5", { $0.http.bosh.polling = .seconds(5) }),
         ("http.bosh.max_pause", "300", { $0.http.bosh.maxPause = .seconds(300) }),
+        ("admin_api.allowed_origins", "[\"https://admin.example\"]", { $0.adminAPI.allowedOrigins = ["https://admin.example"] }),
+        ("admin_api.requests_per_second", "5", { $0.adminAPI.requestsPerSecond = 5 }),
+        ("admin_api.burst", "10", { $0.adminAPI.burst = 10 }),
+        ("admin_api.lockout_failures", "3", { $0.adminAPI.lockoutFailures = 3 }),
     ]
 
     /// The rows as one YAML file: `a.b.c` becomes nested mappings.

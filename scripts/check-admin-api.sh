@@ -6,24 +6,15 @@
 # be a 5xx. Bounded: a fixed number of examples per operation and a time limit per run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-STARLING="${STARLING:-.build/debug/starling}"
-VENV="${SCHEMATHESIS_VENV:-.build-interop/schemathesis}"
 EXAMPLES="${EXAMPLES:-40}"
-WORK="$(mktemp -d)"
-SERVER_PID=""
-cleanup() {
-    if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-if [[ ! -x "$VENV/bin/schemathesis" ]]; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet "schemathesis>=4,<5"
+# STARLING, WORK, SERVER_PID (stopped at exit) and start_starling, as the interop scripts use.
+# shellcheck source=lib/interop.sh
+source scripts/lib/interop.sh
+SCHEMATHESIS_VENV="${SCHEMATHESIS_VENV:-.build-interop/schemathesis}"
+if [[ ! -x "$SCHEMATHESIS_VENV/bin/schemathesis" ]]; then
+    python3 -m venv "$SCHEMATHESIS_VENV"
+    "$SCHEMATHESIS_VENV/bin/pip" install --quiet "schemathesis>=4,<5"
 fi
-[[ -x "$STARLING" ]] || swift build --product starling
-# shellcheck source=lib/starling.sh
-source scripts/lib/starling.sh
 
 D=(--data-dir "$WORK/data")
 echo "admin-pass" | "$STARLING" adduser admin@localhost --password-stdin "${D[@]}"
@@ -59,7 +50,7 @@ run() { # label, extra schemathesis arguments...
     local label="$1"
     shift
     echo "--- schemathesis: $label"
-    if ! timeout 300 "$VENV/bin/schemathesis" run docs/admin-api.yaml --url "$BASE" \
+    if ! timeout 300 "$SCHEMATHESIS_VENV/bin/schemathesis" run docs/admin-api.yaml --url "$BASE" \
         --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
         --max-examples "$EXAMPLES" --seed 20261201 --no-color "$@"; then
         echo "--- schemathesis failed ($label); server log:"; tail -50 "$WORK/server.log"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: unit and integration tests, the CLI smoke test, the slixmpp
-# interop test, profanity and poezio driven in tmux, then federation with Prosody and
-# ejabberd. On a fresh Debian machine it installs the two C libraries Starling links (ICU,
+# interop tests (ad-hoc commands among them), schemathesis against the admin API's OpenAPI
+# document, promtool on /metrics, profanity and poezio driven in tmux, then federation with
+# Prosody and ejabberd. On a fresh Debian machine it installs the two C libraries Starling links (ICU,
 # SQLite) when they are missing.
 #
 # Nothing is skipped silently: federation needs root (network namespace, apt), and without it

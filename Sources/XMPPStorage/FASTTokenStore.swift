@@ -55,6 +55,19 @@ public struct FASTTokenStore: Sendable {
         }
     }
 
+    /// Every client of the account that holds a token, by user-agent id, in id order; records
+    /// the store cannot read are left out (a login with them fails on its own).
+    public func clients(of account: JID) async throws -> [(userAgentID: String, record: FASTTokenRecord)] {
+        let prefix = "\(account.bare)\u{0}"
+        let documents = try await self.store.transaction(module: Self.module) { documents -> [ModuleDocument] in
+            try documents.list(Self.collection, ModuleDocumentRange(prefix: prefix))
+        }
+        return documents.compactMap { document in
+            guard let record = try? JSONDecoder().decode(FASTTokenRecord.self, from: Data(document.value.utf8)) else { return nil }
+            return (String(document.key.dropFirst(prefix.count)), record)
+        }
+    }
+
     /// The stored record of one client, for tests and administration.
     public func record(of account: JID, userAgentID: String) async throws -> FASTTokenRecord? {
         let key = Self.key(account, userAgentID: userAgentID)

@@ -12,7 +12,7 @@ private let register = "jabber:iq:register"
 
 extension TestServer {
     /// A SASL2 login as `agent` that asks for a FAST token.
-    fileprivate func fastConfiguration(_ localpart: String, password: String, agent: String = "ua-1", direct: Bool = false) -> XMPPClientConfiguration {
+    func fastConfiguration(_ localpart: String, password: String, agent: String = "ua-1", direct: Bool = false) -> XMPPClientConfiguration {
         var configuration = self.configuration(localpart, password: password, direct: direct)
         configuration.userAgent = SASL2.UserAgent(id: agent, software: "FAST tests")
         configuration.requestFASTToken = true
@@ -20,7 +20,7 @@ extension TestServer {
     }
 
     /// Logs in with the token alone (no password to fall back to).
-    fileprivate func tokenLogin(_ localpart: String, token: FASTToken, agent: String = "ua-1", direct: Bool = false) async throws -> XMPPClient {
+    func tokenLogin(_ localpart: String, token: FASTToken, agent: String = "ua-1", direct: Bool = false) async throws -> XMPPClient {
         var configuration = self.configuration(localpart, password: "", direct: direct)
         configuration.userAgent = SASL2.UserAgent(id: agent)
         configuration.fastToken = token
@@ -28,7 +28,7 @@ extension TestServer {
     }
 
     /// A password login that asks for a token, returning the token.
-    fileprivate func issueToken(_ localpart: String, password: String, agent: String = "ua-1", direct: Bool = false) async throws -> FASTToken {
+    func issueToken(_ localpart: String, password: String, agent: String = "ua-1", direct: Bool = false) async throws -> FASTToken {
         let client = try await XMPPClient.login(self.fastConfiguration(localpart, password: password, agent: agent, direct: direct))
         let token = client.fastToken
         await client.close()

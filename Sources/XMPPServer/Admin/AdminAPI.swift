@@ -106,6 +106,10 @@ public struct AdminAPI: Sendable {
                 AdminRosterItem(jid: $0.jid.description, name: $0.name, groups: $0.groups, subscription: $0.state.subscription, pending: $0.state.pendingOut)
             }
             return try .ok(items)
+        case .fastTokens:
+            return try .ok(try await operations.fastTokenClients(of: address))
+        case .revokeFASTTokens:
+            return try .ok(Revoked(revoked: try await operations.revokeFASTTokens(of: address)))
         case .sessions:
             return try .ok(try await operations.listSessions(of: call.query["account"]))
         case .kick:
@@ -149,7 +153,7 @@ public struct AdminAPI: Sendable {
     // MARK: - Routes
 
     enum Operation: Sendable {
-        case status, listAccounts, createAccount, account, deleteAccount, setPassword, setDisabled, roster
+        case status, listAccounts, createAccount, account, deleteAccount, setPassword, setDisabled, roster, fastTokens, revokeFASTTokens
         case sessions, kick, announce, logLevel, setLogLevel
     }
 
@@ -180,6 +184,8 @@ public struct AdminAPI: Sendable {
         Route("PUT", "accounts/{jid}/password", .setPassword),
         Route("PUT", "accounts/{jid}/disabled", .setDisabled),
         Route("GET", "accounts/{jid}/roster", .roster),
+        Route("GET", "accounts/{jid}/fast-tokens", .fastTokens),
+        Route("DELETE", "accounts/{jid}/fast-tokens", .revokeFASTTokens),
         Route("GET", "sessions", .sessions),
         Route("DELETE", "sessions/{jid}", .kick),
         Route("POST", "announcements", .announce),
@@ -239,6 +245,10 @@ public struct AdminAPI: Sendable {
 
     struct Ended: Codable {
         var ended: Int
+    }
+
+    struct Revoked: Codable {
+        var revoked: Int
     }
 
     struct Sent: Codable {

@@ -76,6 +76,8 @@ struct AdminAPIIntegrationTests {
         ("PUT", "/accounts/alice@localhost/password", #"{"password":"another-password"}"#),
         ("PUT", "/accounts/alice@localhost/disabled", #"{"disabled":false}"#),
         ("GET", "/accounts/alice@localhost/roster", ""),
+        ("GET", "/accounts/alice@localhost/fast-tokens", ""),
+        ("DELETE", "/accounts/alice@localhost/fast-tokens", ""),
         ("GET", "/sessions", ""),
         ("DELETE", "/sessions/alice@localhost", ""),
         ("POST", "/announcements", #"{"body":"hello"}"#),
@@ -131,6 +133,24 @@ struct AdminAPIIntegrationTests {
             #expect(try await fixture.call("POST", "/accounts", token: fixture.write, json: #"{"jid":"bob@localhost","password":"x-password"}"#).status == 409)
             #expect(try await fixture.call("DELETE", "/accounts/bob@localhost", token: fixture.write).status == 204)
             #expect(try await fixture.call("GET", "/accounts/bob@localhost", token: fixture.read).status == 404)
+        }
+    }
+
+    @Test("FAST tokens: the API lists the client that holds one, never the token; revoking them makes the token login fail")
+    func fastTokens() async throws {
+        try await Self.withFixture { fixture in
+            try await fixture.server.addUser("dave", password: "a-password")
+            let token = try await fixture.server.issueToken("dave", password: "a-password", agent: "phone-1")
+            let listed = try await fixture.call("GET", "/accounts/dave@localhost/fast-tokens", token: fixture.read)
+            let clients = try JSONSerialization.jsonObject(with: Data(listed.body.utf8)) as? [[String: Any]]
+            #expect(clients?.compactMap { $0["userAgent"] as? String } == ["phone-1"])
+            #expect(!listed.body.contains(token.token))
+            let expires = try #require(clients?.first?["expiresAt"] as? String)
+            #expect((ISO8601DateFormatter().date(from: expires) ?? .distantPast) > Date())
+            let revoked = try await fixture.object("DELETE", "/accounts/dave@localhost/fast-tokens")
+            #expect(revoked["revoked"] as? Int == 1)
+            await #expect(throws: (any Error).self) { try await fixture.server.tokenLogin("dave", token: token, agent: "phone-1") }
+            #expect(try await fixture.call("GET", "/accounts/nobody@localhost/fast-tokens", token: fixture.read).status == 404)
         }
     }
 

@@ -138,7 +138,7 @@ public struct AdminAPI: Sendable {
         let sessions = try await self.operations.listSessions(of: address)
         return AdminAccountDetails(
             jid: usage.account, disabled: try self.operations.isDisabled(address), sessions: sessions,
-            offlineMessages: usage.offlineMessages, archivedMessages: usage.archivedMessages)
+            offlineMessages: usage.offlineMessages, archivedMessages: usage.archivedMessages, moduleData: usage.moduleData)
     }
 
     static func reply(for failure: AdminError) -> Reply {
@@ -263,6 +263,8 @@ public struct AdminAccountDetails: Sendable, Hashable, Codable {
     public var sessions: [AdminSession]
     public var offlineMessages: Int
     public var archivedMessages: Int
+    /// What modules keep for the account (`pep_nodes`, `pep_items`).
+    public var moduleData: [String: Int]
 }
 
 /// A roster entry as the admin fronts show it.

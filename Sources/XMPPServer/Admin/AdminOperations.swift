@@ -163,7 +163,11 @@ public final class AdminOperations: Sendable {
         do {
             let offline = try await self.core.storage.offline.count(for: account)
             let archived = try await self.core.storage.archive.messageCount(for: account)
-            return AdminAccountStorage(account: account.description, offlineMessages: offline, archivedMessages: archived)
+            var moduleData: [String: Int] = [:]
+            for usage in self.core.router.registrar?.accountUsage ?? [] {
+                moduleData[usage.name, default: 0] += try await usage.count(account)
+            }
+            return AdminAccountStorage(account: account.description, offlineMessages: offline, archivedMessages: archived, moduleData: moduleData)
         } catch {
             throw .storage("\(error)")
         }

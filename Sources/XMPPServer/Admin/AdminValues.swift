@@ -51,6 +51,8 @@ public struct AdminAccountStorage: Sendable, Hashable, Codable {
     public var account: String
     public var offlineMessages: Int
     public var archivedMessages: Int
+    /// What modules keep for the account, by what they call it (`pep_nodes`, `pep_items`).
+    public var moduleData: [String: Int]
 }
 
 /// The server at a glance.

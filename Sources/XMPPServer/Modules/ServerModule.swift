@@ -206,6 +206,7 @@ public final class ModuleRegistrar: @unchecked Sendable {
     private var optionReaders: [String: ModuleOptions] = [:]
     let httpRoutes = ModuleHTTPRoutes()
     private(set) var metricGauges: [(name: String, value: @Sendable () -> Double)] = []
+    private(set) var accountUsage: [(name: String, count: @Sendable (JID) async throws -> Int)] = []
 
     init(context: ModuleContext) {
         self.context = context
@@ -224,6 +225,12 @@ public final class ModuleRegistrar: @unchecked Sendable {
         } else {
             self.metricGauges.append((gauge.name, { Double(value()) }))
         }
+    }
+
+    /// Reports how much of something the module keeps for an account (`pep_items`), for the
+    /// admin fronts' account pages; `name` is snake_case and stable.
+    public func reportAccountUsage(_ name: String, _ count: @escaping @Sendable (JID) async throws -> Int) {
+        self.accountUsage.append((name, count))
     }
 
     /// Handles IQs of `type` whose payload is in `namespace`, addressed to `target`.

@@ -76,6 +76,12 @@ struct PubSubEngine: Sendable {
         try await self.documents().value(NodeRecord.self, collection: host.nodes, key: host.nodeKey(node))
     }
 
+    /// How many nodes and items the host keeps (an account's PEP usage).
+    func usage(at host: PubSubHost) async throws -> (nodes: Int, items: Int) {
+        let storage = try self.documents()
+        return (try await storage.list(host.nodes, ModuleDocumentRange(prefix: host.prefix)).count, try await storage.list(host.items, ModuleDocumentRange(prefix: host.prefix)).count)
+    }
+
     func nodeNames(at host: PubSubHost) async throws -> [String] {
         try await self.documents().list(host.nodes, ModuleDocumentRange(prefix: host.prefix)).map { String($0.key.dropFirst(host.prefix.count)) }
     }

@@ -31,6 +31,8 @@ public struct PersonalEventingModule: ServerModule {
         bridge.attach(pep)
         registrar.addFeature(AvatarConversion.feature, target: .account)
         registrar.addIdentity(DiscoIdentity(category: "pubsub", type: "pep"), target: .account)
+        registrar.reportAccountUsage("pep_nodes") { account in try await engine.usage(at: .personal(account)).nodes }
+        registrar.reportAccountUsage("pep_items") { account in try await engine.usage(at: .personal(account)).items }
         for feature in PubSubNamespace.features { registrar.addFeature(feature, target: .account) }
 
         for namespace in [PubSubNamespace.pubsub, PubSubNamespace.owner] {

@@ -114,7 +114,17 @@ struct AdminAPIIntegrationTests {
             let created = try await fixture.object("POST", "/accounts", json: #"{"jid":"bob@localhost","password":"first-password"}"#)
             #expect(created["jid"] as? String == "bob@localhost")
             let client = try await fixture.server.login("bob", password: "first-password")
-            let sessions = try await fixture.object("GET", "/accounts/bob@localhost")["sessions"] as? [[String: Any]]
+            // A PEP node with one item: the account page counts them.
+            let publish = Element("pubsub", namespace: "http://jabber.org/protocol/pubsub", children: [
+                Element("publish", namespace: "http://jabber.org/protocol/pubsub", attributes: [("node", "urn:example:status")], children: [
+                    Element("item", namespace: "http://jabber.org/protocol/pubsub", attributes: [("id", "current")], children: [Element("status", namespace: "urn:example", text: "here")])
+                ])
+            ])
+            let published = try await client.iq("set", to: nil, payload: publish)
+            #expect(published[attribute: "type"] == "result")
+            let details = try await fixture.object("GET", "/accounts/bob@localhost")
+            #expect((details["moduleData"] as? [String: Int]) == ["pep_nodes": 1, "pep_items": 1])
+            let sessions = details["sessions"] as? [[String: Any]]
             #expect(sessions?.count == 1 && sessions?.first?["transport"] as? String == "tcp")
 
             let disabled = try await fixture.object("PUT", "/accounts/bob@localhost/disabled", json: #"{"disabled":true}"#)

@@ -257,17 +257,9 @@ public final class XMPPServer: @unchecked Sendable {
 
     /// One guard for every admin listener, so the rate and guessing limits count per address
     /// across them.
-    private lazy var adminAPIMiddleware: AdminAPIMiddleware<HTTPRequestContext> = {
-        let settings = self.configuration.adminAPI
-        var guardSettings = AdminAPIGuard.Settings()
-        guardSettings.allowedOrigins = Set(settings.allowedOrigins)
-        guardSettings.requestsPerSecond = settings.requestsPerSecond
-        guardSettings.burst = settings.burst
-        guardSettings.failuresBeforeLockout = settings.lockoutFailures
-        return AdminAPIMiddleware(
-            api: AdminAPI(operations: self.admin), tokens: AdminTokenStore(backend: self.core.storage), guardian: AdminAPIGuard(settings: guardSettings),
-            remoteAddress: { $0.remoteAddress }, logger: self.logger)
-    }()
+    private lazy var adminAPIMiddleware = AdminAPIMiddleware(
+        api: AdminAPI(operations: self.admin), tokens: AdminTokenStore(backend: self.core.storage),
+        guardian: AdminAPIGuard(settings: self.configuration.adminAPI), logger: self.logger)
 
     /// Open BOSH sessions (XEP-0206), for tests and statistics.
     public var boshSessionCount: Int { self.boshSessions.count }

@@ -50,24 +50,17 @@ public struct AdminAPIRequestHead: Sendable {
 /// sends from another origin is refused, so a page elsewhere cannot ride on an operator's
 /// browser (CSRF). Guessing tokens is slowed by the same per-address lockout as XMPP logins.
 public struct AdminAPIGuard: Sendable {
-    public struct Settings: Sendable {
-        /// Requests per second per address, and the burst allowed above it.
-        public var requestsPerSecond: Int = 20
-        public var burst: Int = 40
-        /// Origins whose pages may call (an admin UI on another host); none by default.
-        public var allowedOrigins: Set<String> = []
-        /// Failed token checks per address within the window before it is refused for a while.
-        public var failuresBeforeLockout: Int = 10
-        public static let failureWindow: TimeInterval = 300
+    /// How long wrong tokens count against an address, and how long its lockout lasts.
+    public static let failureWindow: TimeInterval = 300
 
-        public init() {}
-    }
-
-    private let settings: Settings
+    /// The configured limits (`admin_api`).
+    private let settings: ServerConfiguration.AdminAPISettings
+    private let allowedOrigins: Set<String>
     private let state = NIOLockedValueBox(GuardState())
 
-    public init(settings: Settings = Settings()) {
+    public init(settings: ServerConfiguration.AdminAPISettings = .init()) {
         self.settings = settings
+        self.allowedOrigins = Set(settings.allowedOrigins)
     }
 
     private struct GuardState {
@@ -87,17 +80,17 @@ public struct AdminAPIGuard: Sendable {
             let wait = bucket.take(1, now: seconds)
             if wait > 0 { bucket.refund(1) }
             state.buckets[head.remoteAddress] = bucket
-            let recent = (state.failures[head.remoteAddress] ?? []).filter { now.timeIntervalSince($0) < Settings.failureWindow }
-            return (wait, recent.count >= settings.failuresBeforeLockout)
+            let recent = (state.failures[head.remoteAddress] ?? []).filter { now.timeIntervalSince($0) < Self.failureWindow }
+            return (wait, recent.count >= settings.lockoutFailures)
         }
         if waitSeconds > 0 || lockedOut {
-            let retry = lockedOut ? Int(Settings.failureWindow) : max(1, Int(waitSeconds.rounded(.up)))
+            let retry = lockedOut ? Int(Self.failureWindow) : max(1, Int(waitSeconds.rounded(.up)))
             return AdminAPIRefusal(
                 status: 429, code: lockedOut ? "too_many_failures" : "rate_limited",
                 message: lockedOut ? "too many calls with a wrong token from this address; wait" : "too many calls from this address; slow down",
                 headers: ["Retry-After": "\(retry)"])
         }
-        if let origin = head.origin, !settings.allowedOrigins.contains(origin) {
+        if let origin = head.origin, !self.allowedOrigins.contains(origin) {
             return AdminAPIRefusal(status: 403, code: "origin_not_allowed", message: "calls from pages on \(origin) are not allowed (admin_api.allowed_origins)")
         }
         return nil
@@ -121,7 +114,7 @@ public struct AdminAPIGuard: Sendable {
         case .failure(let refusal):
             self.state.withLockedValue { state in
                 if state.failures.count > 10_000 { state.failures.removeAll() }
-                var recent = (state.failures[head.remoteAddress] ?? []).filter { now.timeIntervalSince($0) < Settings.failureWindow }
+                var recent = (state.failures[head.remoteAddress] ?? []).filter { now.timeIntervalSince($0) < Self.failureWindow }
                 recent.append(now)
                 state.failures[head.remoteAddress] = recent
             }

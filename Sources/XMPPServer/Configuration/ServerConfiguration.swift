@@ -131,6 +131,8 @@ public struct ServerConfiguration: Sendable, Hashable {
         public var burst = 40
         /// Calls with a wrong token from one address within 5 minutes before it is refused.
         public var lockoutFailures = 10
+
+        public init() {}
     }
 
     public struct HTTPSettings: Sendable, Hashable {

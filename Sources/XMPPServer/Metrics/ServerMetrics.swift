@@ -34,8 +34,8 @@ final class ServerMetrics: Sendable {
 
     static let storageOperations: [MetricLabel.Store: [String]] = [
         .offline: ["store", "messages", "remove", "count"],
-        .archive: ["append", "query", "message", "replace", "purge", "expire"],
-        .roomArchive: ["append", "query", "message", "replace", "purge", "expire"],
+        .archive: ["append", "query", "message", "replace", "purge", "expire", "count"],
+        .roomArchive: ["append", "query", "message", "replace", "purge", "expire", "count"],
     ]
 
     init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {

@@ -8,11 +8,12 @@ import NIOCore
 /// request under the prefix passes `AdminAPIGuard` and a token check before any call runs,
 /// unknown paths included, and every answer is audited in the log (who, what, outcome; never
 /// the token).
-struct AdminAPIMiddleware<Context: RequestContext>: RouterMiddleware {
+struct AdminAPIMiddleware: RouterMiddleware {
+    typealias Context = HTTPRequestContext
+
     let api: AdminAPI
     let tokens: AdminTokenStore
     let guardian: AdminAPIGuard
-    let remoteAddress: @Sendable (Context) -> String
     let logger: Logger
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -23,7 +24,7 @@ struct AdminAPIMiddleware<Context: RequestContext>: RouterMiddleware {
         }
         let head = AdminAPIRequestHead(
             method: request.method.rawValue, path: path, authorization: request.headers[.authorization], origin: request.headers[.origin],
-            contentType: request.headers[.contentType], remoteAddress: self.remoteAddress(context))
+            contentType: request.headers[.contentType], remoteAddress: context.remoteAddress)
         let (reply, tokenID) = await self.answer(request, head: head, target: target)
         var metadata: Logger.Metadata = [
             "method": "\(head.method)", "path": "\(path)", "status": "\(reply.status)", "ip": "\(head.remoteAddress)",

@@ -22,7 +22,7 @@ struct HTTPListener {
     let shuttingDown: NIOLockedValueBox<Bool>
     let logger: Logger
     /// Set on a `kind: admin` listener, which serves the admin API and nothing else.
-    var adminAPI: AdminAPIMiddleware<HTTPRequestContext>? = nil
+    var adminAPI: AdminAPIMiddleware? = nil
 
     /// Starts serving; returns the listening channel once it is bound, and the task that runs
     /// the server until cancelled.
@@ -80,7 +80,7 @@ struct HTTPListener {
 
     /// The admin listener: the admin API's middleware in front of a router with no routes, so
     /// everything outside its prefix is 404.
-    private func startAdmin(_ adminAPI: AdminAPIMiddleware<HTTPRequestContext>, host: String, port: Int, group: any EventLoopGroup) async throws -> (channel: any Channel, task: Task<Void, Never>) {
+    private func startAdmin(_ adminAPI: AdminAPIMiddleware, host: String, port: Int, group: any EventLoopGroup) async throws -> (channel: any Channel, task: Task<Void, Never>) {
         let router = Hummingbird.Router(context: HTTPRequestContext.self)
         router.add(middleware: adminAPI)
         let timeout = TimeAmount.seconds(Int64(self.core.configuration.limits.negotiationTimeoutSeconds))

@@ -33,7 +33,7 @@ struct AdminAPIGuardTests {
 
     @Test("a burst beyond the limit is answered 429 with Retry-After; another address is not affected")
     func rateLimit() {
-        var settings = AdminAPIGuard.Settings()
+        var settings = ServerConfiguration.AdminAPISettings()
         settings.requestsPerSecond = 1
         settings.burst = 3
         let guardian = AdminAPIGuard(settings: settings)
@@ -47,7 +47,7 @@ struct AdminAPIGuardTests {
 
     @Test("a page on another origin is refused; a configured origin is allowed")
     func origin() {
-        var settings = AdminAPIGuard.Settings()
+        var settings = ServerConfiguration.AdminAPISettings()
         settings.allowedOrigins = ["https://admin.example.org"]
         let guardian = AdminAPIGuard(settings: settings)
         #expect(guardian.precheck(self.head(origin: "https://evil.example"))?.status == 403)
@@ -84,8 +84,8 @@ struct AdminAPIGuardTests {
 
     @Test("wrong tokens from one address lock it out for a while; other addresses go on")
     func guessing() {
-        var settings = AdminAPIGuard.Settings()
-        settings.failuresBeforeLockout = 3
+        var settings = ServerConfiguration.AdminAPISettings()
+        settings.lockoutFailures = 3
         let guardian = AdminAPIGuard(settings: settings)
         let now = Date()
         for _ in 0..<3 {
@@ -95,6 +95,6 @@ struct AdminAPIGuardTests {
         }
         #expect(guardian.precheck(self.head(), now: now)?.code == "too_many_failures")
         #expect(guardian.precheck(self.head(address: "::1"), now: now) == nil)
-        #expect(guardian.precheck(self.head(), now: now.addingTimeInterval(AdminAPIGuard.Settings.failureWindow + 1)) == nil)
+        #expect(guardian.precheck(self.head(), now: now.addingTimeInterval(AdminAPIGuard.failureWindow + 1)) == nil)
     }
 }

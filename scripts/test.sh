@@ -86,6 +86,15 @@ case $browser_status in
     77) skipped+=("scripts/interop-browser.sh (Chromium over WebSocket and BOSH) — $(tail -1 <<< "$browser_output")") ;;
     *) echo "scripts/interop-browser.sh failed" >&2; exit 1 ;;
 esac
+# The admin web UI in Chromium; 77 only when Chromium cannot be installed.
+admin_ui_status=0
+admin_ui_output="$(bash scripts/check-admin-ui.sh 2>&1)" || admin_ui_status=$?
+echo "$admin_ui_output"
+case $admin_ui_status in
+    0) ran+=("scripts/check-admin-ui.sh (the admin web UI in Chromium)") ;;
+    77) skipped+=("scripts/check-admin-ui.sh (the admin web UI in Chromium) — $(tail -1 <<< "$admin_ui_output")") ;;
+    *) echo "scripts/check-admin-ui.sh failed" >&2; exit 1 ;;
+esac
 if [[ "$federation" == run ]]; then
     bash scripts/interop-s2s.sh
     ran+=("scripts/interop-s2s.sh")

@@ -261,6 +261,9 @@ public final class XMPPServer: @unchecked Sendable {
         api: AdminAPI(operations: self.admin), tokens: AdminTokenStore(backend: self.core.storage),
         guardian: AdminAPIGuard(settings: self.configuration.adminAPI), logger: self.logger)
 
+    /// One web UI for every admin listener, so that a browser's session is good on each.
+    private lazy var adminWebUI = AdminWebUI(operations: self.admin, logger: self.logger)
+
     /// Open BOSH sessions (XEP-0206), for tests and statistics.
     public var boshSessionCount: Int { self.boshSessions.count }
 
@@ -272,6 +275,7 @@ public final class XMPPServer: @unchecked Sendable {
             shuttingDown: self.shuttingDown, logger: self.logger)
         if listener.kind == .admin {
             http.adminAPI = self.adminAPIMiddleware
+            http.adminWebUI = self.adminWebUI
         } else {
             self.boshSessions.start(on: self.group.next())
         }

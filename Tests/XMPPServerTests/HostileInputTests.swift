@@ -181,6 +181,48 @@ struct HostileInputTests {
         }
     }
 
+    @Test("the admin listener refuses traversal, big bodies, forged tokens and cookies, and login guessing while others keep chatting")
+    func adminHTTPAttacks() async throws {
+        try await withServer(configure: { configuration in
+            configuration.admins = ["admin@localhost"]
+            configuration.listeners.append(.init(kind: .admin, addresses: ["127.0.0.1"], port: 0, tls: .none))
+            configuration.limits.authenticationLockoutFailures = 3
+            configuration.adminAPI.requestsPerSecond = 1000
+            configuration.adminAPI.burst = 1000
+        }) { server in
+            var bystanders = try await Bystanders.start(server)
+            try await server.addUser("admin", password: "admin-password")
+            let port = server.server.boundListeners.first { $0.listener.kind == .admin }?.address.port ?? 0
+            func request(_ method: String, _ path: String, _ headers: [String: String] = [:], body: String = "") async throws -> Int {
+                try await httpRequest(port: port, method: method, path: path, headers: headers, body: body).status
+            }
+            // The Openfire CVE-2023-32315 pattern, on the API and the UI.
+            for path in ["/admin/api/v1/%2e%2e/status", "/admin/api/v1/accounts/..%2f..%2fetc", "/admin/%2e%2e/api/v1/status", "/admin/.%00/x", "/admin//accounts"] {
+                #expect(try await request("GET", path) == 400, "\(path)")
+            }
+            // Forged and missing credentials.
+            #expect(try await request("GET", "/admin/api/v1/status") == 401)
+            #expect(try await request("GET", "/admin/api/v1/status", ["Authorization": "Bearer sta_0000000000000000_" + String(repeating: "0", count: 64)]) == 401)
+            #expect(try await request("GET", "/admin/sessions", ["Cookie": "starling_admin=" + String(repeating: "f", count: 64)]) == 303)
+            #expect(try await request("POST", "/admin/accounts", ["Cookie": "starling_admin=forged", "Content-Type": "application/x-www-form-urlencoded"], body: "csrf=x&jid=m%40localhost&password=p-123456") == 403)
+            // Bodies past 64 KiB.
+            let big = String(repeating: "a", count: 70_000)
+            #expect(try await request("POST", "/admin/login", ["Content-Type": "application/x-www-form-urlencoded"], body: "password=" + big) == 413)
+            // Login guessing through the web UI ends in the lockout XMPP logins share.
+            var statuses: [Int] = []
+            for _ in 0..<4 {
+                let page = try await httpRequest(port: port, method: "GET", path: "/admin/login")
+                let cookie = page.headers["set-cookie"]?.split(separator: ";").first.map(String.init) ?? ""
+                let csrf = page.body.components(separatedBy: "name=\"csrf\" value=\"").dropFirst().first?.prefix { $0 != "\"" } ?? ""
+                statuses.append(
+                    try await request("POST", "/admin/login", ["Cookie": cookie, "Content-Type": "application/x-www-form-urlencoded"], body: "csrf=\(csrf)&account=admin%40localhost&password=guess"))
+            }
+            #expect(statuses == [401, 401, 401, 429])
+            await #expect(throws: (any Error).self) { _ = try await server.login("admin", password: "admin-password", mechanisms: [.plain]) }
+            try await bystanders.check()
+        }
+    }
+
     @Test("unauthenticated connections are capped per address")
     func connectionCap() async throws {
         try await withServer(configure: { $0.limits.maxUnauthenticatedPerAddress = 3 }) { server in

@@ -71,29 +71,34 @@ public struct AdminAPIGuard: Sendable {
     /// Checks that need no storage; nil when the call may go on to the token check.
     public func precheck(_ head: AdminAPIRequestHead, now: Date = Date()) -> AdminAPIRefusal? {
         guard Self.isPlainPath(head.path) else { return .badPath() }
+        if let refusal = self.rateRefusal(head.remoteAddress, now: now) { return refusal }
+        if let origin = head.origin, !self.allowedOrigins.contains(origin) {
+            return AdminAPIRefusal(status: 403, code: "origin_not_allowed", message: "calls from pages on \(origin) are not allowed (admin_api.allowed_origins)")
+        }
+        return nil
+    }
+
+    /// The request rate and wrong-token lockout of an address, which the web UI shares: nil when
+    /// the address may make one more request now.
+    public func rateRefusal(_ remoteAddress: String, now: Date = Date()) -> AdminAPIRefusal? {
         let seconds = now.timeIntervalSince1970
         let settings = self.settings
         let (waitSeconds, lockedOut) = self.state.withLockedValue { state -> (Double, Bool) in
             // Bounded memory: a flood from many addresses resets the table rather than growing it.
             if state.buckets.count > 10_000 { state.buckets.removeAll() }
-            var bucket = state.buckets[head.remoteAddress] ?? TokenBucket(rate: settings.requestsPerSecond, burst: settings.burst, now: seconds)
+            var bucket = state.buckets[remoteAddress] ?? TokenBucket(rate: settings.requestsPerSecond, burst: settings.burst, now: seconds)
             let wait = bucket.take(1, now: seconds)
             if wait > 0 { bucket.refund(1) }
-            state.buckets[head.remoteAddress] = bucket
-            let recent = (state.failures[head.remoteAddress] ?? []).filter { now.timeIntervalSince($0) < Self.failureWindow }
+            state.buckets[remoteAddress] = bucket
+            let recent = (state.failures[remoteAddress] ?? []).filter { now.timeIntervalSince($0) < Self.failureWindow }
             return (wait, recent.count >= settings.lockoutFailures)
         }
-        if waitSeconds > 0 || lockedOut {
-            let retry = lockedOut ? Int(Self.failureWindow) : max(1, Int(waitSeconds.rounded(.up)))
-            return AdminAPIRefusal(
-                status: 429, code: lockedOut ? "too_many_failures" : "rate_limited",
-                message: lockedOut ? "too many calls with a wrong token from this address; wait" : "too many calls from this address; slow down",
-                headers: ["Retry-After": "\(retry)"])
-        }
-        if let origin = head.origin, !self.allowedOrigins.contains(origin) {
-            return AdminAPIRefusal(status: 403, code: "origin_not_allowed", message: "calls from pages on \(origin) are not allowed (admin_api.allowed_origins)")
-        }
-        return nil
+        guard waitSeconds > 0 || lockedOut else { return nil }
+        let retry = lockedOut ? Int(Self.failureWindow) : max(1, Int(waitSeconds.rounded(.up)))
+        return AdminAPIRefusal(
+            status: 429, code: lockedOut ? "too_many_failures" : "rate_limited",
+            message: lockedOut ? "too many calls with a wrong token from this address; wait" : "too many calls from this address; slow down",
+            headers: ["Retry-After": "\(retry)"])
     }
 
     /// The bearer credential of the request, or the refusal when there is none.

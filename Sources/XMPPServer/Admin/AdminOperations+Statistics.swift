@@ -10,11 +10,33 @@ extension AdminOperations {
             byTransport[key, default: 0] += 1
         }
         let links = self.s2s?.linkCounts ?? (outbound: 0, inbound: 0)
+        let now = Date()
+        let routed = self.core.router.messagesRouted.load(ordering: .relaxed)
+        let rate = self.messageRate.withLock { rate in rate.sample(routed, at: now) }
         return AdminServerStatistics(
             startedAt: self.startedAt, uptimeSeconds: Int(Date().timeIntervalSince(self.startedAt)), sessions: sessions.count,
             sessionsByTransport: byTransport, registeredAccounts: try await self.registeredAccountCount(),
             disabledAccounts: self.core.disabledAccounts.all.count, s2sOutboundLinks: links.outbound, s2sInboundStreams: links.inbound,
+            s2sPeers: self.s2s?.outboundDomains ?? [], messagesRouted: routed, messagesPerSecond: rate,
             residentMemoryBytes: Self.residentMemoryBytes())
+    }
+
+    /// A rate from a running total: the average since the sample it keeps, which it replaces
+    /// once that is ten seconds old, so that a dashboard reloaded often still shows a rate over
+    /// a useful span.
+    struct RateSampler {
+        var time: Date
+        var total = 0
+
+        mutating func sample(_ total: Int, at now: Date) -> Double {
+            let seconds = now.timeIntervalSince(self.time)
+            let rate = seconds > 0 ? Double(total - self.total) / seconds : 0
+            if seconds >= 10 {
+                self.time = now
+                self.total = total
+            }
+            return (rate * 10).rounded() / 10
+        }
     }
 
     /// VmRSS from /proc/self/status (Linux); nil elsewhere.

@@ -14,10 +14,12 @@ public final class AdminOperations: Sendable {
     let shutdownRequests = ShutdownRequests()
     /// When the server was made; uptime counts from here.
     public let startedAt = Date()
+    let messageRate: LockedBox<RateSampler>
 
     init(core: ServerCore, logLevel: RuntimeLogLevel) {
         self.core = core
         self.runtimeLogLevel = logLevel
+        self.messageRate = LockedBox(RateSampler(time: self.startedAt))
     }
 
     /// Federation is set up after the modules register; it reports its links from then on.

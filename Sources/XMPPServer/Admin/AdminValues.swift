@@ -67,6 +67,12 @@ public struct AdminServerStatistics: Sendable, Hashable, Codable {
     public var disabledAccounts: Int
     public var s2sOutboundLinks: Int
     public var s2sInboundStreams: Int
+    /// The remote domains with an outbound link, connecting or established.
+    public var s2sPeers: [String]
+    /// Messages routed since the start, and per second since the statistics were last asked
+    /// for at least ten seconds earlier (since the start, the first time).
+    public var messagesRouted: Int
+    public var messagesPerSecond: Double
     /// Resident set size from /proc; nil where the system does not say.
     public var residentMemoryBytes: Int?
 }

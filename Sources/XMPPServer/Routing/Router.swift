@@ -35,6 +35,8 @@ public final class Router: @unchecked Sendable {
     /// Streams' routing tasks under way: shutdown waits for them before the event loops stop,
     /// since each ends by scheduling on its stream's loop.
     let routingTasks = Atomic<Int>(0)
+    /// Messages routed since the server started, for the admin dashboard's messages/s.
+    let messagesRouted = Atomic<Int>(0)
     /// Counted by the streams' routing queues, which every stream's stanzas pass through.
     let metrics: ServerMetrics
 
@@ -49,6 +51,7 @@ public final class Router: @unchecked Sendable {
     /// Routes a stanza whose `from` is already stamped and trusted.
     public func route(_ stanza: Element, origin: StanzaOrigin) async {
         guard let kind = stanza.stanzaKind else { return }
+        if kind == .message { self.messagesRouted.add(1, ordering: .relaxed) }
         var stanza = stanza
         if case .client(let session) = origin {
             for (_, hook) in self.registrar?.outboundHooks[kind] ?? [] {

@@ -75,6 +75,11 @@ final class S2SManager: @unchecked Sendable {
     }
 
     /// Outbound links (one per remote domain) and inbound streams, for statistics.
+    /// The remote domains with an outbound link, connecting or established.
+    var outboundDomains: [String] {
+        self.lock.withLock { self.links.keys.sorted() }
+    }
+
     var linkCounts: (outbound: Int, inbound: Int) {
         self.lock.withLock { (self.links.count, self.inboundStreams) }
     }

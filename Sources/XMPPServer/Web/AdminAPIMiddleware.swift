@@ -78,14 +78,7 @@ struct AdminAPIMiddleware: RouterMiddleware {
     /// The query's parameters, decoded; a name given twice keeps its first value.
     static func query(_ target: String) -> [String: String] {
         guard let mark = target.firstIndex(of: "?") else { return [:] }
-        var parameters: [String: String] = [:]
-        for pair in target[target.index(after: mark)...].split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            func decode(_ text: Substring) -> String? { text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding }
-            guard let name = decode(parts[0]), !name.isEmpty, parameters[name] == nil else { continue }
-            parameters[name] = parts.count > 1 ? decode(parts[1]) ?? "" : ""
-        }
-        return parameters
+        return FormEncoding.decode(target[target.index(after: mark)...])
     }
 
     enum Reply {

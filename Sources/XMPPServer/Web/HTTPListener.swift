@@ -21,8 +21,10 @@ struct HTTPListener {
     let secure: Bool
     let shuttingDown: NIOLockedValueBox<Bool>
     let logger: Logger
-    /// Set on a `kind: admin` listener, which serves the admin API and nothing else.
+    /// Set on a `kind: admin` listener, which serves the admin API and the admin web UI and
+    /// nothing else.
     var adminAPI: AdminAPIMiddleware? = nil
+    var adminWebUI: AdminWebUI? = nil
 
     /// Starts serving; returns the listening channel once it is bound, and the task that runs
     /// the server until cancelled.
@@ -78,11 +80,14 @@ struct HTTPListener {
         return try await self.run(router: router, base: base, host: host, port: port, group: group)
     }
 
-    /// The admin listener: the admin API's middleware in front of a router with no routes, so
-    /// everything outside its prefix is 404.
+    /// The admin listener: the admin API's and the web UI's middleware in front of a router
+    /// with no routes, so everything outside their prefixes is 404.
     private func startAdmin(_ adminAPI: AdminAPIMiddleware, host: String, port: Int, group: any EventLoopGroup) async throws -> (channel: any Channel, task: Task<Void, Never>) {
         let router = Hummingbird.Router(context: HTTPRequestContext.self)
         router.add(middleware: adminAPI)
+        if let adminWebUI {
+            router.add(middleware: AdminWebUIMiddleware(ui: adminWebUI, guardian: adminAPI.guardian, secure: self.secure, logger: self.logger))
+        }
         let timeout = TimeAmount.seconds(Int64(self.core.configuration.limits.negotiationTimeoutSeconds))
         let base = HTTPServerBuilder { responder in
             FirstRequestDeadlineChannel(inner: HTTP1Channel(responder: responder, configuration: .init(idleTimeout: timeout)), timeout: timeout)

@@ -183,6 +183,21 @@ extension PubSubEngine {
         return PubSubOutcome(events: [.subscribed(node: node, subscriber: subscriber, record: updated, lastItem: last)])
     }
 
+    /// How many nodes of the host the account owns and how many subscriptions it holds there,
+    /// for the admin fronts' storage usage. Reads every node: an administrator's question, not
+    /// a path stanzas take.
+    func involvement(of account: JID, at host: PubSubHost) async throws -> (ownedNodes: Int, subscriptions: Int) {
+        let bare = account.bare
+        var owned = 0
+        var subscriptions = 0
+        for document in try await self.documents().list(host.nodes, ModuleDocumentRange(prefix: host.prefix)) {
+            guard let record = try? JSONDecoder().decode(NodeRecord.self, from: Data(document.value.utf8)) else { continue }
+            if record.affiliation(of: bare) == .owner { owned += 1 }
+            subscriptions += record.subscriptions.count { (try? JID($0.jid))?.bare == bare }
+        }
+        return (owned, subscriptions)
+    }
+
     /// Removes an account's subscriptions and affiliations from every node of the host (its
     /// owned nodes keep their other owners; a node it alone owned goes).
     func forget(_ account: JID, at host: PubSubHost) async throws {

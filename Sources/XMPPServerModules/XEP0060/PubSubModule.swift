@@ -35,6 +35,17 @@ public struct PubSubModule: ServerModule {
                 handler: { stanza in await Self.receive(stanza, host: service, engine: engine, context: context) }))
         }
         let hosts = services
+        // What the account has on the pubsub services (admin storage usage).
+        @Sendable func involvement(_ account: JID) async throws -> (ownedNodes: Int, subscriptions: Int) {
+            var total = (ownedNodes: 0, subscriptions: 0)
+            for host in hosts {
+                let found = try await engine.involvement(of: account, at: host)
+                total = (total.ownedNodes + found.ownedNodes, total.subscriptions + found.subscriptions)
+            }
+            return total
+        }
+        registrar.reportAccountUsage("pubsub_nodes_owned") { account in try await involvement(account).ownedNodes }
+        registrar.reportAccountUsage("pubsub_subscriptions") { account in try await involvement(account).subscriptions }
         registrar.onEvent { event in
             guard case .accountDeleted(let account) = event else { return }
             for host in hosts {

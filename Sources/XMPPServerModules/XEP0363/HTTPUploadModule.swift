@@ -74,6 +74,10 @@ public struct HTTPUploadModule: ServerModule {
             guard let handler = runtime.withLock({ $0?.http }) else { return UploadHTTPHandler.plain(503, "starting\n") }
             return await handler.handle(request)
         }
+        registrar.reportAccountUsage("upload_bytes") { account in
+            guard let store = runtime.withLock({ $0?.store }) else { return 0 }
+            return try await store.usage(of: account.bare.description)
+        }
         registrar.onEvent { event in
             guard case .accountDeleted(let account) = event, let store = runtime.withLock({ $0?.store }) else { return }
             do {

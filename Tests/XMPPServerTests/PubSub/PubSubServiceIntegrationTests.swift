@@ -52,6 +52,22 @@ struct PubSubServiceIntegrationTests {
         }
     }
 
+    @Test("an account's storage usage counts the service nodes it owns and its subscriptions there")
+    func adminUsage() async throws {
+        try await withMUCServer { server, clients in
+            let (alice, bob) = (clients[0], clients[1])
+            _ = try await alice.pubsub("set", to: PubSub.service, Self.create("news"))
+            _ = try await alice.pubsub("set", to: PubSub.service, Self.create("weather"))
+            _ = try await bob.pubsub("set", to: PubSub.service, Self.subscribe("news", jid: "bob@localhost"))
+            _ = try await bob.pubsub("set", to: PubSub.service, Self.subscribe("weather", jid: "bob@localhost"))
+            let admin = server.server.admin
+            let aliceUsage = try await admin.storageUsage(of: "alice@localhost").moduleData
+            let bobUsage = try await admin.storageUsage(of: "bob@localhost").moduleData
+            #expect(aliceUsage["pubsub_nodes_owned"] == 2 && aliceUsage["pubsub_subscriptions"] == 0)
+            #expect(bobUsage["pubsub_nodes_owned"] == 0 && bobUsage["pubsub_subscriptions"] == 2)
+        }
+    }
+
     @Test("publish with item ids, subscribe, notifications with payloads, retrieval (all, by id, max_items), max_items trims")
     func publishAndSubscribe() async throws {
         try await withMUCServer { _, clients in

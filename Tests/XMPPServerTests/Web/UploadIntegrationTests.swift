@@ -107,6 +107,7 @@ struct UploadIntegrationTests {
             #expect(URLComponents(string: urls.get)?.path.hasSuffix("/holiday_photo.png") == true)
             #expect(try await Self.put(urls.put, Self.content, type: "image/png").status == 201)
             #expect(FileManager.default.contents(atPath: Self.slotDirectory(server, urls.put) + "/content") == Data(Self.content))
+            #expect(try await server.server.admin.storageUsage(of: "alice@localhost").moduleData["upload_bytes"] == Self.content.count)
 
             let whole = try await Self.get(urls.get)
             #expect(whole.status == 200)

@@ -8,12 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v chromium > /dev/null; then
-    if [[ $(id -u) -eq 0 ]]; then
-        (apt-get install -y -q chromium > /dev/null 2>&1 || { apt-get update -q > /dev/null 2>&1 && apt-get install -y -q chromium > /dev/null 2>&1; }) || true
-    fi
-    command -v chromium > /dev/null || { echo "chromium is not installed and could not be"; exit 77; }
-fi
+# shellcheck source=lib/chromium.sh
+source scripts/lib/chromium.sh
 
 # shellcheck source=lib/interop.sh
 source scripts/lib/interop.sh

@@ -67,34 +67,21 @@ ran+=("scripts/check-admin-api.sh (schemathesis against docs/admin-api.yaml)")
 bash scripts/check-metrics.sh
 ran+=("scripts/check-metrics.sh (promtool check metrics on /metrics)")
 skipped=()
-# Terminal clients (profanity, poezio) in tmux. It exits 77 only when the Debian packages
-# cannot be installed, and its last line says why.
-terminal_status=0
-terminal_output="$(bash scripts/interop-terminal.sh 2>&1)" || terminal_status=$?
-echo "$terminal_output"
-case $terminal_status in
-    0) ran+=("scripts/interop-terminal.sh") ;;
-    77) skipped+=("scripts/interop-terminal.sh (profanity and poezio) — $(tail -1 <<< "$terminal_output")") ;;
-    *) echo "scripts/interop-terminal.sh failed" >&2; exit 1 ;;
-esac
-# A real browser (Chromium) over WebSocket and BOSH; 77 only when Chromium cannot be installed.
-browser_status=0
-browser_output="$(bash scripts/interop-browser.sh 2>&1)" || browser_status=$?
-echo "$browser_output"
-case $browser_status in
-    0) ran+=("scripts/interop-browser.sh") ;;
-    77) skipped+=("scripts/interop-browser.sh (Chromium over WebSocket and BOSH) — $(tail -1 <<< "$browser_output")") ;;
-    *) echo "scripts/interop-browser.sh failed" >&2; exit 1 ;;
-esac
-# The admin web UI in Chromium; 77 only when Chromium cannot be installed.
-admin_ui_status=0
-admin_ui_output="$(bash scripts/check-admin-ui.sh 2>&1)" || admin_ui_status=$?
-echo "$admin_ui_output"
-case $admin_ui_status in
-    0) ran+=("scripts/check-admin-ui.sh (the admin web UI in Chromium)") ;;
-    77) skipped+=("scripts/check-admin-ui.sh (the admin web UI in Chromium) — $(tail -1 <<< "$admin_ui_output")") ;;
-    *) echo "scripts/check-admin-ui.sh failed" >&2; exit 1 ;;
-esac
+# A script that needs software from Debian exits 77 only when the package cannot be
+# installed (no package source), and its last line says why: skipped, and said so below.
+run_optional() { # script, what it shows
+    local status=0 output
+    output="$(bash "$1" 2>&1)" || status=$?
+    echo "$output"
+    case $status in
+        0) ran+=("$1 ($2)") ;;
+        77) skipped+=("$1 ($2) — $(tail -1 <<< "$output")") ;;
+        *) echo "$1 failed" >&2; exit 1 ;;
+    esac
+}
+run_optional scripts/interop-terminal.sh "profanity and poezio in tmux"
+run_optional scripts/interop-browser.sh "Chromium over WebSocket and BOSH"
+run_optional scripts/check-admin-ui.sh "the admin web UI in Chromium"
 if [[ "$federation" == run ]]; then
     bash scripts/interop-s2s.sh
     ran+=("scripts/interop-s2s.sh")

@@ -55,7 +55,7 @@ struct AdminAPIMiddleware: RouterMiddleware {
         }
         let body: [UInt8]
         do {
-            body = try await Self.collect(request.body)
+            body = Array(try await request.body.collect(upTo: AdminAPI.maximumBodyBytes).readableBytesView)
         } catch {
             return (.api(.error(413, "body_too_large", "a body may have at most \(AdminAPI.maximumBodyBytes) bytes")), record.id)
         }
@@ -63,17 +63,6 @@ struct AdminAPIMiddleware: RouterMiddleware {
         let call = AdminAPI.Call(method: head.method, segments: segments, query: Self.query(target), body: body)
         return (.api(await self.api.handle(call)), record.id)
     }
-
-    private static func collect(_ body: RequestBody) async throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        for try await buffer in body {
-            guard bytes.count + buffer.readableBytes <= AdminAPI.maximumBodyBytes else { throw BodyTooLarge() }
-            bytes += buffer.readableBytesView
-        }
-        return bytes
-    }
-
-    private struct BodyTooLarge: Error {}
 
     /// The query's parameters, decoded; a name given twice keeps its first value.
     static func query(_ target: String) -> [String: String] {

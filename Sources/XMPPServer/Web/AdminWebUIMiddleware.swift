@@ -33,10 +33,10 @@ struct AdminWebUIMiddleware: RouterMiddleware {
         if request.method == .post {
             let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
             guard type == "application/x-www-form-urlencoded" else { return Self.plain(415, "Send forms as application/x-www-form-urlencoded.") }
-            guard let body = try? await Self.collect(request.body) else {
+            guard let body = try? await request.body.collect(upTo: AdminWebUI.maximumBodyBytes) else {
                 return Self.plain(413, "A form may have at most \(AdminWebUI.maximumBodyBytes) bytes.")
             }
-            form = FormEncoding.decode(Substring(decoding: body, as: UTF8.self))
+            form = FormEncoding.decode(Substring(String(buffer: body)))
         }
         let query = target.firstIndex(of: "?").map { FormEncoding.decode(target[target.index(after: $0)...]) } ?? [:]
         let call = AdminWebUI.Request(
@@ -63,15 +63,6 @@ struct AdminWebUIMiddleware: RouterMiddleware {
             }
         }
         return nil
-    }
-
-    private static func collect(_ body: RequestBody) async throws -> [UInt8] {
-        var bytes: [UInt8] = []
-        for try await buffer in body {
-            guard bytes.count + buffer.readableBytes <= AdminWebUI.maximumBodyBytes else { throw CancellationError() }
-            bytes += buffer.readableBytesView
-        }
-        return bytes
     }
 
     static func response(_ answer: AdminWebUI.Response) -> Response {

@@ -123,7 +123,7 @@ struct AdminAPIIntegrationTests {
             let published = try await client.iq("set", to: nil, payload: publish)
             #expect(published[attribute: "type"] == "result")
             let details = try await fixture.object("GET", "/accounts/bob@localhost")
-            #expect((details["moduleData"] as? [String: Int]) == ["pep_nodes": 1, "pep_items": 1])
+            #expect((details["moduleData"] as? [String: Int]) == ["pep_nodes": 1, "pep_items": 1, "pubsub_nodes_owned": 0, "pubsub_subscriptions": 0])
             let sessions = details["sessions"] as? [[String: Any]]
             #expect(sessions?.count == 1 && sessions?.first?["transport"] as? String == "tcp")
 

@@ -82,6 +82,7 @@ run_optional() { # script, what it shows
 run_optional scripts/interop-terminal.sh "profanity and poezio in tmux"
 run_optional scripts/interop-browser.sh "Chromium over WebSocket and BOSH"
 run_optional scripts/check-admin-ui.sh "the admin web UI in Chromium"
+run_optional scripts/interop-turn.sh "TURN credentials (XEP-0215) used with coturn"
 if [[ "$federation" == run ]]; then
     bash scripts/interop-s2s.sh
     ran+=("scripts/interop-s2s.sh")

@@ -25,7 +25,8 @@ public enum ConfigurationLoader {
         return configuration
     }
 
-    private struct Reader {
+    /// Reads one file's tree; sections of their own live in extensions (ConfigurationLoader+…).
+    struct Reader {
         var errors: [ConfigurationError] = []
 
         mutating func fail(_ path: String, _ message: String) {
@@ -104,7 +105,7 @@ public enum ConfigurationLoader {
         }
 
         mutating func readRoot(_ node: Node, into configuration: inout ServerConfiguration) {
-            let known = ["hosts", "data_dir", "log_level", "listeners", "tls", "storage", "limits", "c2s", "modules", "s2s", "admins", "components", "http", "admin_api"]
+            let known = ["hosts", "data_dir", "log_level", "listeners", "tls", "storage", "limits", "c2s", "modules", "s2s", "admins", "components", "http", "admin_api", "contact_info", "external_services"]
             guard let entries = self.mapping(node, "", known: known) else { return }
             for (key, value) in entries {
                 switch key {
@@ -141,6 +142,10 @@ public enum ConfigurationLoader {
                     self.readHTTP(value, into: &configuration.http)
                 case "admin_api":
                     self.readAdminAPI(value, into: &configuration.adminAPI)
+                case "contact_info":
+                    self.readContactInfo(value, into: &configuration.contactInfo)
+                case "external_services":
+                    self.readExternalServices(value, into: &configuration.externalServices)
                 default:
                     self.readC2S(value, into: &configuration.c2s)
                 }

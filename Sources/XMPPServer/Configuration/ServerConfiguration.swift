@@ -27,6 +27,10 @@ public struct ServerConfiguration: Sendable, Hashable {
     public var admins: [String] = []
     /// External components (XEP-0114) by domain.
     public var components: [String: Component] = [:]
+    /// XEP-0157 contact addresses by kind (`admin`, `abuse` …), as URIs.
+    public var contactInfo: [ContactKind: [String]] = [:]
+    /// XEP-0215 STUN and TURN servers offered to clients.
+    public var externalServices: [ExternalService] = []
 
     public init() {}
 

@@ -194,6 +194,8 @@ public final class ModuleRegistrar: @unchecked Sendable {
     private(set) var eventHandlers: [EventHandler] = []
     private(set) var detachedDeliveryHandlers: [@Sendable (ClientSession, Element) -> Void] = []
     private(set) var serverFeatures: [String] = []
+    /// XEP-0128 forms in the server's disco#info.
+    public private(set) var serverInfoForms: [Element] = []
     private(set) var accountFeatures: [String] = []
     private(set) var accountIdentities: [DiscoIdentity] = []
     private(set) var streamFeatures: [@Sendable () -> Element] = []
@@ -318,6 +320,12 @@ public final class ModuleRegistrar: @unchecked Sendable {
         case .server: if !self.serverFeatures.contains(feature) { self.serverFeatures.append(feature) }
         case .account: if !self.accountFeatures.contains(feature) { self.accountFeatures.append(feature) }
         }
+    }
+
+    /// Adds a XEP-0128 form to the server's disco#info (XEP-0157 contact addresses); entity
+    /// capabilities hash it with the features.
+    public func addServerInfoForm(_ form: Element) {
+        self.serverInfoForms.append(form)
     }
 
     /// Adds a service discovery identity to accounts (XEP-0163: `pubsub/pep`), next to

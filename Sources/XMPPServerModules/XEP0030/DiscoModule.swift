@@ -19,16 +19,17 @@ public struct DiscoModule: ServerModule {
         registrar.addStreamFeature {
             Element(
                 "c", namespace: XMPPNamespace.caps,
-                attributes: [("hash", "sha-1"), ("node", Self.capsNode), ("ver", Self.capsVersion(features: registrar.features(for: .server)))])
+                attributes: [("hash", "sha-1"), ("node", Self.capsNode), ("ver", Self.serverCapsVersion(registrar))])
         }
 
         registrar.handleIQ(.get, namespace: XMPPNamespace.discoInfo, target: .server) { request in
-            if let node = request.payload[attribute: "node"], node != "\(Self.capsNode)#\(Self.capsVersion(features: registrar.features(for: .server)))" {
+            if let node = request.payload[attribute: "node"], node != "\(Self.capsNode)#\(Self.serverCapsVersion(registrar))" {
                 guard let handler = registrar.discoNodeHandler(for: node) else { throw StanzaError(.itemNotFound) }
                 return try await handler.info(node, request)
             }
-            return Self.info(
-                identity: ("server", "im", "Starling"), features: registrar.features(for: .server), node: request.payload[attribute: "node"])
+            var info = DiscoInfo.result(identities: [Self.serverIdentity], features: registrar.features(for: .server), node: request.payload[attribute: "node"])
+            for form in registrar.serverInfoForms { info.append(form) }
+            return info
         }
         registrar.handleIQ(.get, namespace: XMPPNamespace.discoItems, target: .server) { request in
             if let node = request.payload[attribute: "node"] {
@@ -63,15 +64,32 @@ public struct DiscoModule: ServerModule {
         }
     }
 
-    static func info(identity: (category: String, type: String, name: String?), features: [String], node: String?) -> Element {
-        DiscoInfo.result(identities: [DiscoIdentity(category: identity.category, type: identity.type, name: identity.name)], features: features, node: node)
+    static let serverIdentity = DiscoIdentity(category: "server", type: "im", name: "Starling")
+
+    /// The server's caps hash: its identity, the modules' features and forms.
+    static func serverCapsVersion(_ registrar: ModuleRegistrar) -> String {
+        self.capsVersion(identities: [(self.serverIdentity, nil)], features: registrar.features(for: .server), forms: registrar.serverInfoForms)
     }
 
-    /// XEP-0115 §5.1 verification string, hashed with SHA-1 and base64-encoded.
-    public static func capsVersion(features: [String]) -> String {
-        var text = "server/im//Starling<"
-        for feature in Set(features).sorted() {
-            text += feature + "<"
+    /// XEP-0115 §5.1 verification string, hashed with SHA-1 and base64-encoded: identities
+    /// (category/type/lang/name), features, then each XEP-0128 form by its FORM_TYPE with its
+    /// fields by var and their values in order.
+    public static func capsVersion(identities: [(DiscoIdentity, language: String?)], features: [String], forms: [Element] = []) -> String {
+        var text = ""
+        let sortedIdentities = identities.map { "\($0.0.category)/\($0.0.type)/\($0.language ?? "")/\($0.0.name ?? "")" }.sorted()
+        for identity in sortedIdentities { text += identity + "<" }
+        for feature in Set(features).sorted() { text += feature + "<" }
+        let typed = forms.compactMap { form -> (String, [Element])? in
+            let fields = form.children(named: "field")
+            guard let formType = fields.first(where: { $0[attribute: "var"] == "FORM_TYPE" })?.children(named: "value").first?.text else { return nil }
+            return (formType, fields.filter { $0[attribute: "var"] != "FORM_TYPE" })
+        }
+        for (formType, fields) in typed.sorted(by: { $0.0 < $1.0 }) {
+            text += formType + "<"
+            for field in fields.sorted(by: { ($0[attribute: "var"] ?? "") < ($1[attribute: "var"] ?? "") }) {
+                text += (field[attribute: "var"] ?? "") + "<"
+                for value in field.children(named: "value").map(\.text).sorted() { text += value + "<" }
+            }
         }
         return Base64.encode(Array(Insecure.SHA1.hash(data: Array(text.utf8))))
     }

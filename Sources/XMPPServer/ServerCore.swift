@@ -114,6 +114,10 @@ final class ServerCore: @unchecked Sendable {
                 fast: configuration.c2s.fast.enabled
             )
             policy.scramUpgrades = configuration.c2s.scramUpgrades
+            let limits = configuration.limits
+            policy.streamLimits = StreamLimits(
+                maxBytesBeforeAuthentication: limits.maxStanzaBytesBeforeAuthentication, maxBytes: limits.maxStanzaBytes,
+                idleSeconds: configuration.c2s.pingIntervalSeconds > 0 ? configuration.c2s.pingIntervalSeconds : nil)
             return policy
         }
         return (policy(tlsAvailable: true), policy(tlsAvailable: false))

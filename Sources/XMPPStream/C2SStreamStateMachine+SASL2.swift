@@ -132,6 +132,7 @@ extension C2SStreamStateMachine {
         for feature in self.policy.authenticatedFeatures {
             features.append(feature)
         }
+        if let limits = self.policy.streamLimits { features.append(limits.element(authenticated: true)) }
         return features
     }
 }

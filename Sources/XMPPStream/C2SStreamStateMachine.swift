@@ -31,6 +31,8 @@ public struct C2SNegotiationPolicy: Sendable {
     public var scramIterations = SCRAMCredentials.defaultIterations
     /// Offer XEP-0484 FAST tokens inside SASL2 (over TLS only).
     public var fast: Bool
+    /// Advertised in every features element (XEP-0478) when set.
+    public var streamLimits: StreamLimits?
 
     public init(
         hostedDomains: Set<String>,
@@ -285,6 +287,10 @@ public struct C2SStreamStateMachine: Sendable {
             for feature in self.policy.authenticatedFeatures {
                 features.append(feature)
             }
+        }
+        if let limits = self.policy.streamLimits {
+            let authenticated = if case .authenticated = phase { true } else { false }
+            features.append(limits.element(authenticated: authenticated))
         }
         return features
     }

@@ -2,6 +2,7 @@ import NIOCore
 import Testing
 import XMPPClient
 import XMPPCore
+import XMPPStream
 import XMPPSASL
 import XMPPServer
 
@@ -78,6 +79,34 @@ struct C2SIntegrationTests {
     }
 
     // MARK: - Messages and IQs
+
+    @Test("stream features advertise the limits enforced (XEP-0478): the smaller stanza limit before login, the larger after, and the ping interval")
+    func streamLimits() async throws {
+        try await withServer(configure: { configuration in
+            configuration.limits.maxStanzaBytesBeforeAuthentication = 4096
+            configuration.limits.maxStanzaBytes = 65536
+            configuration.c2s.pingIntervalSeconds = 120
+        }) { server in
+            func limits(_ features: Element) -> (Int?, Int?) {
+                let limits = features.child(named: "limits", namespace: StreamLimits.namespace)
+                return ((limits?.child(named: "max-bytes")?.text).flatMap { Int($0) }, (limits?.child(named: "idle-seconds")?.text).flatMap { Int($0) })
+            }
+            let (plain, plainFeatures) = try await server.rawStream()
+            #expect(limits(plainFeatures) == (4096, 120))
+            await plain.close()
+            let (encrypted, encryptedFeatures) = try await server.encryptedRawStream()
+            #expect(limits(encryptedFeatures) == (4096, 120))
+            await encrypted.close()
+            try await server.addUser("alice", password: "alice-password")
+            let alice = try await server.login("alice", password: "alice-password")
+            #expect(limits(alice.streamFeatures) == (65536, 120))
+            await alice.close()
+            // What is advertised is what is enforced: one byte over the limit ends the stream.
+            let (raw, _) = try await server.rawStream()
+            try await raw.send(bytes: Array(("<iq type='get' id='x'><query xmlns='jabber:iq:version'>" + String(repeating: "a", count: 4096) + "</query></iq>").utf8))
+            #expect(try await expectStreamError(raw) == .policyViolation)
+        }
+    }
 
     @Test("a message to a full JID reaches that resource")
     func messageToFullJID() async throws {

@@ -122,6 +122,11 @@ struct ConfigurationLoaderTests {
         ("admin_api.requests_per_second", "5", { $0.adminAPI.requestsPerSecond = 5 }),
         ("admin_api.burst", "10", { $0.adminAPI.burst = 10 }),
         ("admin_api.lockout_failures", "3", { $0.adminAPI.lockoutFailures = 3 }),
+        ("contact_info.admin", "[\"xmpp:admin@example.org\"]", { $0.contactInfo[.admin] = ["xmpp:admin@example.org"] }),
+        ("contact_info.abuse", "[\"mailto:abuse@example.org\"]", { $0.contactInfo[.abuse] = ["mailto:abuse@example.org"] }),
+        ("external_services", "[{type: turn, host: turn.example.org, port: 3478, secret: s}]", {
+            $0.externalServices = [.init(type: .turn, transport: .udp, host: "turn.example.org", port: 3478, secret: "s")]
+        }),
     ]
 
     /// The rows as one YAML file: `a.b.c` becomes nested mappings.

@@ -1,7 +1,7 @@
 import Foundation
 
 extension AdminOperations {
-    /// Uptime, sessions by transport, accounts, federation links and memory.
+    /// Uptime, sessions by transport, accounts, federation links, chat rooms in use and memory.
     public func statistics() async throws(AdminError) -> AdminServerStatistics {
         var byTransport: [String: Int] = [:]
         let sessions = self.core.sessions.allSessions()
@@ -10,11 +10,12 @@ extension AdminOperations {
             byTransport[key, default: 0] += 1
         }
         let links = self.s2s?.linkCounts ?? (outbound: 0, inbound: 0)
+        let rooms = self.roomActivity
         return AdminServerStatistics(
             startedAt: self.startedAt, uptimeSeconds: Int(Date().timeIntervalSince(self.startedAt)), sessions: sessions.count,
             sessionsByTransport: byTransport, registeredAccounts: try await self.registeredAccountCount(),
             disabledAccounts: self.core.disabledAccounts.all.count, s2sOutboundLinks: links.outbound, s2sInboundStreams: links.inbound,
-            residentMemoryBytes: Self.residentMemoryBytes())
+            activeRooms: rooms.rooms, roomOccupants: rooms.occupants, residentMemoryBytes: Self.residentMemoryBytes())
     }
 
     /// VmRSS from /proc/self/status (Linux); nil elsewhere.

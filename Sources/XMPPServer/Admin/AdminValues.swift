@@ -67,6 +67,11 @@ public struct AdminServerStatistics: Sendable, Hashable, Codable {
     public var disabledAccounts: Int
     public var s2sOutboundLinks: Int
     public var s2sInboundStreams: Int
+    /// Chat rooms in memory now (XEP-0045): those with occupants or in use; stored rooms
+    /// nobody is in are not counted.
+    public var activeRooms: Int
+    /// Occupants of those rooms (nicknames, not sessions).
+    public var roomOccupants: Int
     /// Resident set size from /proc; nil where the system does not say.
     public var residentMemoryBytes: Int?
 }

@@ -118,6 +118,7 @@ async def start_chromium(profile):
 async def xmpp_client(jid, password, host, port, certificate):
     """A slixmpp client logged in as jid; resolves `ended` when the server closes its stream."""
     client = slixmpp.ClientXMPP(jid, password)
+    client.register_plugin("xep_0045")
     context = ssl.create_default_context(cafile=certificate)
     context.check_hostname = False
     client.ssl_context = context
@@ -185,7 +186,16 @@ async def check_ui(page, admin_url, host, port, certificate, artifacts):
     expect(True, "slixmpp logs in as the account the browser created")
     await page.open(f"{admin_url}/admin/")
     expect("1\nconnected sessions" in await page.text(), "the dashboard counts the session")
+    await asyncio.wait_for(client.plugin["xep_0045"].join_muc_wait("lobby@conference.localhost", "Newcomer"), 30)
+    await page.open(f"{admin_url}/admin/")
+    expect("1 (1)\nrooms in use (occupants)" in await page.text(), "the dashboard counts the room and its occupant")
     await shot("dashboard")
+    await page.open(f"{admin_url}/admin/rooms")
+    expect("lobby@conference.localhost" in await page.text(), "the room slixmpp joined is on the rooms page")
+    await shot("rooms")
+    await page.open(f"{admin_url}/admin/room?jid=lobby@conference.localhost")
+    expect("Newcomer" in await page.text(), "the room page shows slixmpp's nickname among the occupants")
+    await shot("room")
     await page.open(f"{admin_url}/admin/sessions")
     expect("newcomer@localhost/slixmpp" in await page.text(), "the slixmpp session appears on the sessions page")
     await shot("sessions")

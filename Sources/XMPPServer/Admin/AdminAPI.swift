@@ -72,16 +72,13 @@ public struct AdminAPI: Sendable {
             if known.isEmpty { return .error(404, "not_found", "no such call; see docs/admin-api.yaml") }
             return .error(405, "method_not_allowed", "use \(known.map(\.method).joined(separator: " or ")) here")
         }
-        // The one path parameter, an account's address, where the route has one.
+        // The one path parameter, an account's or a room's address, where the route has one.
         let address = zip(route.template, call.segments).first { $0.0.hasPrefix("{") }?.1 ?? ""
         switch route.operation {
         case .status:
             return try .ok(try await operations.statistics())
         case .listAccounts:
-            let limit = try call.query["limit"].map { text -> Int in
-                guard let limit = Int(text), (1...1000).contains(limit) else { throw BadBody("limit must be a whole number from 1 to 1000") }
-                return limit
-            }
+            let limit = try Self.limit(call.query["limit"])
             return try .ok(try await operations.listAccounts(domain: call.query["domain"], search: call.query["search"], after: call.query["after"], limit: limit ?? 100))
         case .createAccount:
             let request = try Self.decode(NewAccount.self, call.body)
@@ -121,6 +118,16 @@ public struct AdminAPI: Sendable {
             guard !request.body.isEmpty else { throw BadBody("body must not be empty") }
             if let domain = request.domain, !operations.hosts.contains(domain) { throw AdminError.invalid("this server does not serve \(domain)") }
             return try .ok(Sent(sessions: operations.announce(subject: request.subject, body: request.body, domain: request.domain)))
+        case .listRooms:
+            let limit = try Self.limit(call.query["limit"])
+            return try .ok(try await operations.listRooms(service: call.query["service"], after: call.query["after"], limit: limit ?? 100))
+        case .room:
+            return try .ok(try await operations.room(address))
+        case .destroyRoom:
+            // The reason may come in a JSON body or, for clients that send no body with DELETE, in the query.
+            let reason = call.body.isEmpty ? call.query["reason"] : try Self.decode(RoomDestruction.self, call.body).reason
+            try await operations.destroyRoom(address, reason: reason.flatMap { $0.isEmpty ? nil : $0 })
+            return .noContent
         case .logLevel:
             return try .ok(LogLevel(level: operations.logLevel.rawValue))
         case .setLogLevel:
@@ -130,6 +137,14 @@ public struct AdminAPI: Sendable {
             }
             operations.logLevel = level
             return try .ok(LogLevel(level: level.rawValue))
+        }
+    }
+
+    /// A page size from the query, when given.
+    private static func limit(_ text: String?) throws -> Int? {
+        try text.map { text -> Int in
+            guard let limit = Int(text), (1...1000).contains(limit) else { throw BadBody("limit must be a whole number from 1 to 1000") }
+            return limit
         }
     }
 
@@ -154,7 +169,7 @@ public struct AdminAPI: Sendable {
 
     enum Operation: Sendable {
         case status, listAccounts, createAccount, account, deleteAccount, setPassword, setDisabled, roster, fastTokens, revokeFASTTokens
-        case sessions, kick, announce, logLevel, setLogLevel
+        case sessions, kick, announce, listRooms, room, destroyRoom, logLevel, setLogLevel
     }
 
     struct Route: Sendable {
@@ -189,6 +204,9 @@ public struct AdminAPI: Sendable {
         Route("GET", "sessions", .sessions),
         Route("DELETE", "sessions/{jid}", .kick),
         Route("POST", "announcements", .announce),
+        Route("GET", "rooms", .listRooms),
+        Route("GET", "rooms/{jid}", .room),
+        Route("DELETE", "rooms/{jid}", .destroyRoom),
         Route("GET", "log-level", .logLevel),
         Route("PUT", "log-level", .setLogLevel),
     ]
@@ -237,6 +255,10 @@ public struct AdminAPI: Sendable {
         var subject: String?
         var body: String
         var domain: String?
+    }
+
+    struct RoomDestruction: Codable {
+        var reason: String?
     }
 
     struct LogLevel: Codable {

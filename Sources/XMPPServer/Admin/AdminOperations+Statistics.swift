@@ -1,7 +1,7 @@
 import Foundation
 
 extension AdminOperations {
-    /// Uptime, sessions by transport, accounts, federation links and memory.
+    /// Uptime, sessions by transport, accounts, federation links, chat rooms in use and memory.
     public func statistics() async throws(AdminError) -> AdminServerStatistics {
         var byTransport: [String: Int] = [:]
         let sessions = self.core.sessions.allSessions()
@@ -13,12 +13,13 @@ extension AdminOperations {
         let now = Date()
         let routed = self.core.router.messagesRouted.load(ordering: .relaxed)
         let rate = self.messageRate.withLock { rate in rate.sample(routed, at: now) }
+        let rooms = self.roomActivity
         return AdminServerStatistics(
             startedAt: self.startedAt, uptimeSeconds: Int(Date().timeIntervalSince(self.startedAt)), sessions: sessions.count,
             sessionsByTransport: byTransport, registeredAccounts: try await self.registeredAccountCount(),
             disabledAccounts: self.core.disabledAccounts.all.count, s2sOutboundLinks: links.outbound, s2sInboundStreams: links.inbound,
             s2sPeers: self.s2s?.outboundDomains ?? [], messagesRouted: routed, messagesPerSecond: rate,
-            residentMemoryBytes: Self.residentMemoryBytes())
+            activeRooms: rooms.rooms, roomOccupants: rooms.occupants, residentMemoryBytes: Self.residentMemoryBytes())
     }
 
     /// A rate from a running total: the average since the sample it keeps, which it replaces

@@ -73,6 +73,11 @@ public struct AdminServerStatistics: Sendable, Hashable, Codable {
     /// for at least ten seconds earlier (since the start, the first time).
     public var messagesRouted: Int
     public var messagesPerSecond: Double
+    /// Chat rooms in memory now (XEP-0045): those with occupants or in use; stored rooms
+    /// nobody is in are not counted.
+    public var activeRooms: Int
+    /// Occupants of those rooms (nicknames, not sessions).
+    public var roomOccupants: Int
     /// Resident set size from /proc; nil where the system does not say.
     public var residentMemoryBytes: Int?
 }

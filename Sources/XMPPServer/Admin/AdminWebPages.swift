@@ -49,7 +49,8 @@ enum AdminWebPages {
     }
 
     static let sections: [(path: String, title: String)] = [
-        ("/admin/", "Dashboard"), ("/admin/accounts", "Accounts"), ("/admin/sessions", "Sessions"), ("/admin/status", "Server status"),
+        ("/admin/", "Dashboard"), ("/admin/accounts", "Accounts"), ("/admin/sessions", "Sessions"), ("/admin/rooms", "Rooms"),
+        ("/admin/status", "Server status"),
     ]
 
     static func page(_ title: String, path: String, frame: Frame, refreshSeconds: Int? = nil, body: String) -> String {
@@ -86,7 +87,8 @@ enum AdminWebPages {
 
     static func table(_ headings: [String], _ rows: [[String]], empty: String) -> String {
         guard !rows.isEmpty else { return "<p>\(escape(empty))</p>" }
-        var html = "<table><tr>" + headings.map { "<th>\(escape($0))</th>" }.joined() + "</tr>"
+        // A key/value table (no headings) has no heading row.
+        var html = "<table>" + (headings.allSatisfy(\.isEmpty) ? "" : "<tr>" + headings.map { "<th>\(escape($0))</th>" }.joined() + "</tr>")
         for row in rows { html += "<tr>" + row.map { "<td>\($0)</td>" }.joined() + "</tr>" }
         return html + "</table>"
     }
@@ -123,6 +125,7 @@ enum AdminWebPages {
         html += tile("uptime", Self.duration(statistics.uptimeSeconds), id: "uptime")
         html += tile("federation links", "\(statistics.s2sOutboundLinks) out, \(statistics.s2sInboundStreams) in", id: "federation")
         html += tile("accounts", "\(statistics.registeredAccounts)", id: "accounts")
+        html += tile("rooms in use (occupants)", "\(statistics.activeRooms) (\(statistics.roomOccupants))", id: "rooms")
         html += "</div><h2>Connections by transport</h2>"
         html += self.table(
             ["Transport", "Sessions"], statistics.sessionsByTransport.sorted { $0.key < $1.key }.map { [escape($0.key), "\($0.value)"] },

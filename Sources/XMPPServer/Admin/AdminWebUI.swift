@@ -173,6 +173,11 @@ public struct AdminWebUI: Sendable {
                 return Response(status: 200, html: AdminWebPages.account(details, fastClients: try await operations.fastTokenClients(of: address), frame: frame))
             case "/admin/sessions":
                 return Response(status: 200, html: AdminWebPages.sessions(try await operations.listSessions(), frame: frame))
+            case "/admin/rooms":
+                let page = try await operations.listRooms(after: request.query["after"], limit: 100)
+                return Response(status: 200, html: AdminWebPages.rooms(page, services: operations.roomServices, frame: frame))
+            case "/admin/room":
+                return Response(status: 200, html: AdminWebPages.room(try await operations.room(request.query["jid"] ?? ""), frame: frame))
             case "/admin/status":
                 let html = AdminWebPages.status(
                     try await operations.statistics(), hosts: operations.hosts, logLevel: operations.logLevel.rawValue,
@@ -236,6 +241,14 @@ public struct AdminWebUI: Sendable {
                 default:
                     throw AdminError.invalid("unknown action \(action)")
                 }
+            case ("/admin/room", "destroy"):
+                let address = form["jid"] ?? ""
+                back = "/admin/room?jid=\(AdminWebPages.queryValue(address))"
+                guard form["confirm"] == "yes" else { throw AdminError.invalid("tick the box to confirm the destruction") }
+                let reason = form["reason"].flatMap { $0.isEmpty ? nil : $0 }
+                try await operations.destroyRoom(address, reason: reason)
+                notice = .init(text: "Destroyed \(address).")
+                back = "/admin/rooms"
             case ("/admin/sessions", _):
                 let ended = try await operations.kick(form["jid"] ?? "")
                 notice = .init(text: "Ended \(ended) session(s) of \(form["jid"] ?? "").")

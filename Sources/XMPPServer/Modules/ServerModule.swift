@@ -209,6 +209,7 @@ public final class ModuleRegistrar: @unchecked Sendable {
     let httpRoutes = ModuleHTTPRoutes()
     private(set) var metricGauges: [(name: String, value: @Sendable () -> Double)] = []
     private(set) var accountUsage: [(name: String, count: @Sendable (JID) async throws -> Int)] = []
+    private(set) var roomDirectories: [any AdminRoomDirectory] = []
 
     init(context: ModuleContext) {
         self.context = context
@@ -233,6 +234,12 @@ public final class ModuleRegistrar: @unchecked Sendable {
     /// admin fronts' account pages; `name` is snake_case and stable.
     public func reportAccountUsage(_ name: String, _ count: @escaping @Sendable (JID) async throws -> Int) {
         self.accountUsage.append((name, count))
+    }
+
+    /// Shows a chat-room service to the admin fronts (list, inspect and destroy rooms, and
+    /// the counts in the statistics); one per service domain.
+    public func addRoomDirectory(_ directory: any AdminRoomDirectory) {
+        self.roomDirectories.append(directory)
     }
 
     /// Handles IQs of `type` whose payload is in `namespace`, addressed to `target`.

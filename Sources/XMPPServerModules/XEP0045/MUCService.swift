@@ -48,10 +48,21 @@ final class MUCService: Sendable {
         }
     }
 
-    private var documents: ModuleStorage? { self.storage.withLock { $0 } }
+    /// The module's documents once the module started.
+    var documents: ModuleStorage? { self.storage.withLock { $0 } }
 
     /// Rooms in memory and their occupants; none before the first stanza made the directory.
     var liveCounts: (rooms: Int, occupants: Int) { self.rooms.withLock { $0 }?.liveCounts() ?? (0, 0) }
+
+    /// Rooms in memory by name, as after their last batch.
+    func liveRooms() -> [String: Room] { self.rooms.withLock { $0 }?.liveRooms() ?? [:] }
+
+    func liveRoom(_ name: String) -> Room? { self.rooms.withLock { $0 }?.liveRoom(name) }
+
+    /// Destroys the room `name` in its turn (an administrator's request); false when there is none.
+    func destroyRoom(_ name: String, reason: String?) async -> Bool {
+        await self.directory.destroy(name, reason: reason)
+    }
 
     func stop() async {
         await self.rooms.withLock { $0 }?.stop()
@@ -110,7 +121,10 @@ final class MUCService: Sendable {
     /// Takes one stanza for the room `name` (nil when it does not exist) and returns the room
     /// as it is afterwards (nil when it does not exist or was destroyed).
     func handle(_ input: RoomInput, room: Room?, name: String) async -> Room? {
-        guard let jid = self.roomJID(name) else { return nil }
+        guard let jid = self.roomJID(name) else {
+            if case .destroy(_, let done) = input { done(false) }
+            return nil
+        }
         let stanza: Element
         switch input {
         case .stanza(let element): stanza = element
@@ -118,6 +132,16 @@ final class MUCService: Sendable {
             guard var room else { return nil }
             for case .send(let element) in room.shutDown() { await self.context.route(element) }
             return room
+        case .destroy(let reason, let done):
+            guard var room else {
+                done(false)
+                return nil
+            }
+            // The owner's destroy path (§10.9), without the owner: the room's own rules make the presence.
+            let actions = room.destroyAll(reason: reason, alternate: nil, password: nil)
+            let after = await self.perform(actions, room: room, name: name)
+            done(true)
+            return after
         }
         var existing = room
         if existing == nil { existing = await self.create(jid, name: name, for: stanza) }
@@ -132,6 +156,12 @@ final class MUCService: Sendable {
         } else {
             actions = room.receive(stanza, clock: clock)
         }
+        return await self.perform(actions, room: room, name: name)
+    }
+
+    /// Carries out a room's actions in order; returns the room, or nil when it was destroyed.
+    private func perform(_ actions: [RoomAction], room: Room, name: String) async -> Room? {
+        let jid = room.jid
         var destroyed = false
         for action in actions {
             switch action {

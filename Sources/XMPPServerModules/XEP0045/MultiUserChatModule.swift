@@ -38,6 +38,7 @@ public struct MultiUserChatModule: ServerModule {
             self.services.withLock { $0.append(service) }
             registrar.reportGauge(.mucRooms) { service.liveCounts.rooms }
             registrar.reportGauge(.mucOccupants) { service.liveCounts.occupants }
+            registrar.addRoomDirectory(service)
         }
         let services = self.services
         registrar.onEvent { event in

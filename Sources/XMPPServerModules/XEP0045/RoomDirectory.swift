@@ -9,6 +9,9 @@ enum RoomInput: Sendable {
     case stanza(Element)
     /// The server is stopping.
     case shutdown
+    /// An administrator destroys the room (`AdminOperations.destroyRoom`); `done` hears
+    /// whether there was a room to destroy, exactly once.
+    case destroy(reason: String?, done: @Sendable (Bool) -> Void)
 }
 
 /// The rooms of one MUC service that are in memory. A room is loaded from storage when a
@@ -39,17 +42,32 @@ final class RoomDirectory: Sendable {
 
     /// Queues a stanza for the room `name` (a prepared localpart); its task starts if idle.
     func dispatch(_ stanza: Element, to name: String) {
-        guard !self.stopped.withLockedValue({ $0 }) else { return }
+        self.enqueue(.stanza(stanza), to: name)
+    }
+
+    /// Destroys the room `name` in its turn after what is queued for it, loading it first if
+    /// it is stored; false when there is no such room (or the service is stopping).
+    func destroy(_ name: String, reason: String?) async -> Bool {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Bool, Never>) in
+            let queued = self.enqueue(.destroy(reason: reason, done: { continuation.resume(returning: $0) }), to: name)
+            if !queued { continuation.resume(returning: false) }
+        }
+    }
+
+    /// False when the directory stopped and the input was dropped.
+    @discardableResult
+    private func enqueue(_ input: RoomInput, to name: String) -> Bool {
+        guard !self.stopped.withLockedValue({ $0 }) else { return false }
         let (mailbox, start) = self.mailboxes.withLockedValue { boxes -> (Mailbox, Bool) in
             let mailbox = boxes[name] ?? Mailbox()
             boxes[name] = mailbox
-            mailbox.pending.append(.stanza(stanza))
+            mailbox.pending.append(input)
             let start = !mailbox.draining
             mailbox.draining = true
             return (mailbox, start)
         }
-        guard start else { return }
-        Task { await self.drain(mailbox, name: name) }
+        if start { Task { await self.drain(mailbox, name: name) } }
+        return true
     }
 
     private func drain(_ mailbox: Mailbox, name: String) async {
@@ -96,6 +114,20 @@ final class RoomDirectory: Sendable {
                 counts.occupants += room.occupants.count
             }
         }
+    }
+
+    /// The rooms in memory as they were after their last batch, by name.
+    func liveRooms() -> [String: Room] {
+        self.mailboxes.withLockedValue { boxes in
+            boxes.reduce(into: [:]) { rooms, entry in
+                if let room = entry.value.room { rooms[entry.key] = room }
+            }
+        }
+    }
+
+    /// The room `name` if it is in memory.
+    func liveRoom(_ name: String) -> Room? {
+        self.mailboxes.withLockedValue { boxes in boxes[name]?.room }
     }
 
     /// Rooms in memory that anyone may see listed (public, configured), with their names.

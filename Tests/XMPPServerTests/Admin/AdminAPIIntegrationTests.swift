@@ -81,6 +81,9 @@ struct AdminAPIIntegrationTests {
         ("GET", "/sessions", ""),
         ("DELETE", "/sessions/alice@localhost", ""),
         ("POST", "/announcements", #"{"body":"hello"}"#),
+        ("GET", "/rooms", ""),
+        ("GET", "/rooms/lobby@conference.localhost", ""),
+        ("DELETE", "/rooms/lobby@conference.localhost", #"{"reason":"closing"}"#),
         ("GET", "/log-level", ""),
         ("PUT", "/log-level", #"{"level":"warning"}"#),
         ("DELETE", "/accounts/alice@localhost", ""),
@@ -91,6 +94,9 @@ struct AdminAPIIntegrationTests {
         #expect(Self.calls.count == AdminAPI.routes.count)
         try await Self.withFixture { fixture in
             try await fixture.server.addUser("alice", password: "a-password")
+            try await fixture.server.addUser("carol", password: "c-password")
+            let carol = try await fixture.server.login("carol", password: "c-password")
+            try await carol.createRoom(MUC.room("lobby"), as: "Carol", ["muc#roomconfig_persistentroom": ["1"]])
             let forged = AdminToken.generate().description
             for (method, path, json) in Self.calls {
                 let missing = try await fixture.call(method, path, token: nil, json: json)
@@ -105,6 +111,7 @@ struct AdminAPIIntegrationTests {
                 let write = try await fixture.call(method, path, token: fixture.write, json: json)
                 #expect((200..<300).contains(write.status), "\(method) \(path) with a write token: \(write.status) \(write.body)")
             }
+            await carol.close()
         }
     }
 

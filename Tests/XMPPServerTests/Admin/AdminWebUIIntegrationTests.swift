@@ -188,6 +188,32 @@ struct AdminWebUIIntegrationTests {
         }
     }
 
+    @Test("the rooms page lists a room with its occupant; the room page shows them; destroying it needs the box and tells the occupant why")
+    func rooms() async throws {
+        try await Self.withUI { server, browser in
+            var browser = browser
+            let token = try await browser.logIn()
+            try await server.addUser("alice", password: "alice-password")
+            let alice = try await server.login("alice", password: "alice-password")
+            try await alice.createRoom(MUC.room("lobby"), as: "Alice", ["muc#roomconfig_persistentroom": ["1"], "muc#roomconfig_roomname": ["The <Lobby>"]])
+            let list = try await browser.get("/admin/rooms")
+            #expect(list.body.contains("lobby@conference.localhost") && list.body.contains("The &lt;Lobby&gt;"))
+            #expect(try await browser.get("/admin/").body.contains("id=\"rooms\"><b>1 (1)</b>"))
+            let page = try await browser.get("/admin/room?jid=lobby@conference.localhost")
+            #expect(page.body.contains("Alice") && page.body.contains("alice@localhost") && page.body.contains("moderator"))
+            _ = try await browser.post("/admin/room", ["csrf": token, "jid": "lobby@conference.localhost", "action": "destroy", "reason": "Spring cleaning"])
+            #expect(try await browser.get("/admin/room?jid=lobby@conference.localhost").body.contains("tick the box"))
+            let destroyed = try await browser.post(
+                "/admin/room", ["csrf": token, "jid": "lobby@conference.localhost", "action": "destroy", "reason": "Spring cleaning", "confirm": "yes"])
+            #expect(destroyed.headers["location"] == "/admin/rooms")
+            let presence = try await alice.presence(from: MUC.occupant("lobby", "Alice"), type: "unavailable")
+            #expect(presence.child(named: "x", namespace: MUC.user)?.child(named: "destroy")?.child(named: "reason")?.text == "Spring cleaning")
+            #expect(try await browser.get("/admin/rooms").body.contains("Destroyed lobby@conference.localhost."))
+            #expect(try await browser.get("/admin/room?jid=lobby@conference.localhost").status == 404)
+            await alice.close()
+        }
+    }
+
     @Test("what pages show is escaped, and bad input is an error on the page, not a crash")
     func escapingAndBadInput() async throws {
         try await Self.withUI { _, browser in

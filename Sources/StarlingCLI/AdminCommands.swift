@@ -184,3 +184,24 @@ struct AnnounceCommand: AsyncParsableCommand {
         print("sent to \(sent) session\(sent == 1 ? "" : "s")")
     }
 }
+
+struct ReloadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reload",
+        abstract: "Make the running server read its configuration file and certificate again (through its admin API; SIGHUP does the same).")
+
+    @OptionGroup var api: AdminAPIOptions
+
+    func run() async throws {
+        let report = try await self.api.client().call("POST", "/reload") as? [String: Any] ?? [:]
+        let applied = report["applied"] as? [[String: Any]] ?? []
+        if applied.isEmpty { print("nothing new to apply") }
+        for change in applied {
+            print("applied \(change["setting"] as? String ?? "?"): \(change["detail"] as? String ?? "")")
+        }
+        if let fingerprint = report["certificateFingerprint"] as? String { print("certificate SHA-256 fingerprint: \(fingerprint)") }
+        for warning in report["warnings"] as? [String] ?? [] { print("warning: \(warning)") }
+        let restart = report["restartRequired"] as? [String] ?? []
+        if !restart.isEmpty { print("changed, applied after a restart: \(restart.joined(separator: ", "))") }
+    }
+}

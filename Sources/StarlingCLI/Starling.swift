@@ -9,7 +9,7 @@ struct Starling: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "starling",
         abstract: "An XMPP server.",
-        subcommands: [Serve.self, AddUser.self, Passwd.self, DelUser.self, RosterCommand.self, ArchiveCommand.self, TokenCommand.self, SessionsCommand.self, KickCommand.self, AnnounceCommand.self, StatusCommand.self, LogLevelCommand.self, RoomsCommand.self, DestroyRoomCommand.self, Check.self],
+        subcommands: [Serve.self, AddUser.self, Passwd.self, DelUser.self, RosterCommand.self, ArchiveCommand.self, TokenCommand.self, SessionsCommand.self, KickCommand.self, AnnounceCommand.self, StatusCommand.self, LogLevelCommand.self, RoomsCommand.self, DestroyRoomCommand.self, ReloadCommand.self, Check.self],
         defaultSubcommand: Serve.self
     )
 }
@@ -66,7 +66,8 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical.")
     var logLevel: String?
 
-    func run() async throws {
+    /// The configuration file with the command-line options over it; read again by reloads.
+    func makeConfiguration() throws -> ServerConfiguration {
         var configuration = try self.options.load()
         for index in configuration.listeners.indices {
             switch (configuration.listeners[index].kind, configuration.listeners[index].tls) {
@@ -88,6 +89,11 @@ struct Serve: AsyncParsableCommand {
             guard let level = Logger.Level(rawValue: logLevel) else { throw ValidationError("unknown log level \(logLevel)") }
             configuration.logLevel = level
         }
+        return configuration
+    }
+
+    func run() async throws {
+        let configuration = try self.makeConfiguration()
         let level = configuration.logLevel
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -96,11 +102,17 @@ struct Serve: AsyncParsableCommand {
         }
         let server: XMPPServer
         do {
-            server = try XMPPServer(configuration: configuration, modules: DefaultModules.modules(for: configuration))
+            let command = self
+            server = try XMPPServer(
+                configuration: configuration, modules: DefaultModules.modules(for: configuration), reloadConfiguration: { try command.makeConfiguration() })
             try await server.start()
         } catch {
             throw CLIError("cannot start: \(error)")
         }
+        // SIGHUP reads the configuration and the certificate again; the server logs what it
+        // applied, or why it refused. Set before the server says it serves, so that nobody
+        // who waits for that line can send a SIGHUP that would still end the process.
+        SignalWaiter.onHangUp { _ = try? server.admin.reload() }
         let listening = server.boundListeners.map { bound in
             let kind: String
             switch bound.listener.kind {

@@ -48,6 +48,17 @@ enum SignalWaiter {
     }
 }
 
+extension SignalWaiter {
+    /// Runs `action` on every SIGHUP, off the main queue.
+    static func onHangUp(_ action: @escaping @Sendable () -> Void) {
+        signal(SIGHUP, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGHUP, queue: .global())
+        source.setEventHandler(handler: action)
+        source.resume()
+        SignalSources.keep([source])
+    }
+}
+
 final class OnceFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var done = false
@@ -61,7 +72,13 @@ final class OnceFlag: @unchecked Sendable {
     }
 }
 
+/// Signal sources live as long as the process; a source that is released stops delivering.
 enum SignalSources {
+    private static let lock = NSLock()
     nonisolated(unsafe) private static var sources: [any DispatchSourceSignal] = []
-    static func keep(_ new: [any DispatchSourceSignal]) { self.sources = new }
+    static func keep(_ new: [any DispatchSourceSignal]) {
+        self.lock.lock()
+        defer { self.lock.unlock() }
+        self.sources += new
+    }
 }

@@ -26,6 +26,8 @@ final class ServerCore: @unchecked Sendable {
     let fastTokens: FASTTokenStore
     /// Accounts an administrator disabled; every login asks.
     let disabledAccounts = DisabledAccounts()
+    /// The administrators (`admins`), as bare JIDs; a reload replaces them.
+    let administrators: LockedBox<Set<JID>>
 
     init(
         configuration: ServerConfiguration, hosts: [String], storage: any StorageBackend, logger: Logger,
@@ -34,6 +36,7 @@ final class ServerCore: @unchecked Sendable {
         self.configuration = configuration
         self.hosts = hosts
         self.metrics = metrics
+        self.administrators = LockedBox(try configuration.preparedAdmins())
         let storage = InstrumentedStorage(storage, metrics: metrics)
         self.storage = storage
         self.fastTokens = FASTTokenStore(backend: storage)

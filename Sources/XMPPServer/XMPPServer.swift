@@ -23,7 +23,10 @@ public final class XMPPServer: @unchecked Sendable {
     public let configuration: ServerConfiguration
     private let core: ServerCore
     private let group: MultiThreadedEventLoopGroup
-    let tls: TLSMaterial?
+    /// The certificate new connections get; a reload (`admin.reload()`) replaces it.
+    let certificate: ServerCertificate?
+    /// The certificate a connection accepted now gets.
+    var tls: TLSMaterial? { self.certificate?.material }
     private var channels: [(ServerConfiguration.Listener, any Channel)] = []
     private let logger: Logger
     private let registrar: ModuleRegistrar
@@ -40,9 +43,13 @@ public final class XMPPServer: @unchecked Sendable {
     /// Metrics go into `metricsRegistry`, one registry per server unless one is passed in:
     /// several servers in one process (tests) never share counters, and nothing is bootstrapped
     /// process-wide.
+    ///
+    /// `reloadConfiguration` is where `admin.reload()` reads the configuration again (`starling
+    /// serve`: its file, with its command-line options over it); without one, a reload reads
+    /// `configuration` again, which still reads the certificate files again.
     public init(
         configuration: ServerConfiguration, modules: [any ServerModule], storage: (any StorageBackend)? = nil, logger: Logger? = nil,
-        metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+        metricsRegistry: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), reloadConfiguration: ConfigurationSource? = nil
     ) throws {
         self.configuration = configuration
         var logger = logger ?? Logger(label: "starling")
@@ -53,7 +60,7 @@ public final class XMPPServer: @unchecked Sendable {
         let hosts = try configuration.preparedHosts()
         self.createdDataDirectory = !FileManager.default.fileExists(atPath: configuration.dataDirectory)
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        self.tls = try CertificateStore.load(configuration, hosts: hosts, generateIfMissing: true)
+        self.certificate = ServerCertificate(try CertificateStore.load(configuration, hosts: hosts, generateIfMissing: true))
         let backend = try storage ?? Self.openStorage(configuration)
         self.metricsRegistry = metricsRegistry
         self.core = try ServerCore(configuration: configuration, hosts: hosts, storage: backend, logger: logger, metrics: ServerMetrics(registry: metricsRegistry))
@@ -81,6 +88,10 @@ public final class XMPPServer: @unchecked Sendable {
             self.s2s = s2s
             self.admin.attach(s2s: s2s)
         }
+        self.admin.attach(
+            reloader: ConfigurationReloader(
+                source: reloadConfiguration ?? { configuration }, running: configuration, hosts: hosts, certificate: self.certificate,
+                administrators: self.core.administrators, logLevel: logLevel, s2s: self.s2s))
         self.addScrapedMetrics()
     }
 
@@ -109,7 +120,7 @@ public final class XMPPServer: @unchecked Sendable {
         let configuration = core.configuration
         let registrar = ModuleRegistrar(
             context: ModuleContext(
-                storage: core.storage, hosts: Set(core.hosts), admins: try configuration.preparedAdmins(), logger: logger,
+                storage: core.storage, hosts: Set(core.hosts), administrators: core.administrators, logger: logger,
                 configuration: configuration, sessions: core.sessions, admin: admin, router: core.router))
         for module in modules {
             module.register(with: registrar)
@@ -269,9 +280,9 @@ public final class XMPPServer: @unchecked Sendable {
 
     private func startHTTP(_ listener: ServerConfiguration.Listener, host: String, port: Int) async throws -> any Channel {
         let https = listener.tls == .direct
-        if https, self.tls == nil { throw ServerStartError(message: "HTTPS without a certificate") }
+        if https, self.certificate == nil { throw ServerStartError(message: "HTTPS without a certificate") }
         var http = HTTPListener(
-            core: self.core, bosh: self.boshSessions, tls: https ? self.tls : nil, secure: https || self.configuration.http.behindTLSProxy,
+            core: self.core, bosh: self.boshSessions, certificate: https ? self.certificate : nil, secure: https || self.configuration.http.behindTLSProxy,
             shuttingDown: self.shuttingDown, logger: self.logger)
         if listener.kind == .admin {
             http.adminAPI = self.adminAPIMiddleware
@@ -290,13 +301,13 @@ public final class XMPPServer: @unchecked Sendable {
 
     private func startMetrics(_ listener: ServerConfiguration.Listener, host: String, port: Int) async throws -> any Channel {
         let https = listener.tls == .direct
-        if https, self.tls == nil { throw ServerStartError(message: "HTTPS without a certificate") }
+        if https, self.certificate == nil { throw ServerStartError(message: "HTTPS without a certificate") }
         if self.lagMonitor == nil {
             let monitor = EventLoopLagMonitor(lag: self.core.metrics.eventLoopLag)
             monitor.start(on: self.group)
             self.lagMonitor = monitor
         }
-        let metrics = MetricsListener(metrics: self.core.metrics, tls: https ? self.tls : nil, shuttingDown: self.shuttingDown, logger: self.logger)
+        let metrics = MetricsListener(metrics: self.core.metrics, certificate: https ? self.certificate : nil, shuttingDown: self.shuttingDown, logger: self.logger)
         let (channel, task) = try await metrics.start(host: host, port: port, group: self.group)
         self.httpTasks.append(task)
         return channel
@@ -321,7 +332,7 @@ public final class XMPPServer: @unchecked Sendable {
 
     private func bootstrap(for listener: ServerConfiguration.Listener) -> ServerBootstrap {
         let core = self.core
-        let tls = self.tls
+        let certificate = self.certificate
         let logger = self.logger
         if listener.kind == .component {
             return ServerBootstrap(group: self.group)
@@ -366,6 +377,8 @@ public final class XMPPServer: @unchecked Sendable {
             .childChannelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // Taken once: the connection keeps this certificate whatever a reload does later.
+                    let tls = certificate?.material
                     let decoder = XMLStreamDecoderHandler(limits: core.parserLimits(authenticated: false))
                     let directTLS = listener.tls == .direct
                     if directTLS {

@@ -15,7 +15,8 @@ final class TestServer: @unchecked Sendable {
     let domain: String
 
     init(
-        configure: (inout ServerConfiguration) -> Void = { _ in }, extraModules: [any ServerModule] = [], logger customLogger: Logger? = nil
+        configure: (inout ServerConfiguration) -> Void = { _ in }, extraModules: [any ServerModule] = [], logger customLogger: Logger? = nil,
+        reloadConfiguration: ConfigurationSource? = nil
     ) async throws {
         var configuration = ServerConfiguration()
         configuration.dataDirectory = NSTemporaryDirectory() + "starling-test-" + UUID().uuidString
@@ -29,7 +30,8 @@ final class TestServer: @unchecked Sendable {
         self.domain = configuration.hosts.first ?? "localhost"
         var logger = customLogger ?? Logger(label: "starling-test")
         if customLogger == nil { logger.logLevel = configuration.logLevel }
-        self.server = try XMPPServer(configuration: configuration, modules: DefaultModules.modules(for: configuration) + extraModules, logger: logger)
+        self.server = try XMPPServer(
+            configuration: configuration, modules: DefaultModules.modules(for: configuration) + extraModules, logger: logger, reloadConfiguration: reloadConfiguration)
         try await self.server.start()
     }
 

@@ -137,6 +137,8 @@ public struct AdminAPI: Sendable {
             }
             operations.logLevel = level
             return try .ok(LogLevel(level: level.rawValue))
+        case .reload:
+            return try .ok(try operations.reload())
         }
     }
 
@@ -162,6 +164,7 @@ public struct AdminAPI: Sendable {
         case .notFound(let message): .error(404, "not_found", message)
         case .conflict(let message): .error(409, "conflict", message)
         case .storage: .error(503, "storage", "storage failed; the server log says why")
+        case .badConfiguration: .error(422, "bad_configuration", failure.description)
         }
     }
 
@@ -169,7 +172,7 @@ public struct AdminAPI: Sendable {
 
     enum Operation: Sendable {
         case status, listAccounts, createAccount, account, deleteAccount, setPassword, setDisabled, roster, fastTokens, revokeFASTTokens
-        case sessions, kick, announce, listRooms, room, destroyRoom, logLevel, setLogLevel
+        case sessions, kick, announce, listRooms, room, destroyRoom, logLevel, setLogLevel, reload
     }
 
     struct Route: Sendable {
@@ -209,6 +212,7 @@ public struct AdminAPI: Sendable {
         Route("DELETE", "rooms/{jid}", .destroyRoom),
         Route("GET", "log-level", .logLevel),
         Route("PUT", "log-level", .setLogLevel),
+        Route("POST", "reload", .reload),
     ]
 
     // MARK: - JSON

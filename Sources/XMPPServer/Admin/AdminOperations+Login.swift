@@ -30,9 +30,9 @@ extension AdminOperations {
         return .refused(delaySeconds: self.core.abuse.authenticationFailed(address: remoteAddress, account: accountKey))
     }
 
-    /// The configuration's `admins`.
+    /// The configuration's `admins` as they are now (a reload may change them).
     var administrators: Set<JID> {
-        (try? self.core.configuration.preparedAdmins()) ?? []
+        self.core.router.registrar?.context.admins ?? []
     }
 
     /// Whether the account may still administer the server: an administrator who is removed

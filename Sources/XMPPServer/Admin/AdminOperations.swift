@@ -10,6 +10,7 @@ import XMPPStorage
 public final class AdminOperations: Sendable {
     let core: ServerCore
     private let s2sManager = LockedBox<S2SManager?>(nil)
+    private let configurationReloader = LockedBox<ConfigurationReloader?>(nil)
     private let runtimeLogLevel: RuntimeLogLevel
     let shutdownRequests = ShutdownRequests()
     /// When the server was made; uptime counts from here.
@@ -28,6 +29,13 @@ public final class AdminOperations: Sendable {
     }
 
     var s2s: S2SManager? { self.s2sManager.withLock { $0 } }
+
+    /// The server sets up reloading once its certificate and federation exist.
+    func attach(reloader: ConfigurationReloader) {
+        self.configurationReloader.withLock { $0 = reloader }
+    }
+
+    var reloader: ConfigurationReloader? { self.configurationReloader.withLock { $0 } }
 
     private var accounts: AccountManager {
         AccountManager(store: self.core.storage.accounts, hosts: Set(self.core.hosts), fastTokens: self.core.fastTokens)

@@ -90,6 +90,8 @@ public enum AdminError: Error, Sendable, CustomStringConvertible {
     /// The account exists already (or looks too much like one that does).
     case conflict(String)
     case storage(String)
+    /// The configuration read again (or its certificate) cannot be used; nothing changed.
+    case badConfiguration(String)
 
     public var description: String {
         switch self {
@@ -97,6 +99,7 @@ public enum AdminError: Error, Sendable, CustomStringConvertible {
         case .notFound(let detail): detail
         case .conflict(let detail): detail
         case .storage(let detail): "storage failed: \(detail)"
+        case .badConfiguration(let detail): "the configuration was not reloaded: \(detail)"
         }
     }
 }

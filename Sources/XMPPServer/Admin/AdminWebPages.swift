@@ -240,6 +240,9 @@ enum AdminWebPages {
                 ["Sessions", "\(statistics.sessions)"],
                 ["Memory (RSS)", escape(statistics.residentMemoryBytes.map { Self.bytes($0) } ?? "unknown")],
             ], empty: "")
+        html += "<h2>Configuration</h2><p>Read the configuration file and the certificate again, as SIGHUP does: new connections get "
+        html += "a renewed certificate; the log level and <code>admins</code> apply at once; other changes are named as needing a restart.</p>"
+        html += self.actionForm("/admin/status", frame: frame, fields: ["action": "reload"], button: "Reload configuration")
         html += "<h2>Log level</h2><form method=\"post\" action=\"/admin/status\"><fieldset>\(self.csrfField(frame))"
         html += "<input type=\"hidden\" name=\"action\" value=\"log-level\"><label>Level <select name=\"level\">"
         for level in levels { html += "<option\(level == logLevel ? " selected" : "")>\(escape(level))</option>" }

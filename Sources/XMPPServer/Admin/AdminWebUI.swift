@@ -198,6 +198,7 @@ public struct AdminWebUI: Sendable {
             case .notFound: 404
             case .conflict: 409
             case .storage: 503
+            case .badConfiguration: 422
             }
         return Response(status: status, html: AdminWebPages.message("Not done", error.description, frame: frame))
     }
@@ -256,6 +257,12 @@ public struct AdminWebUI: Sendable {
                 guard let level = form["level"].flatMap(Logger.Level.init(rawValue:)) else { throw AdminError.invalid("choose a log level from the list") }
                 operations.logLevel = level
                 notice = .init(text: "The log level is \(level.rawValue) now.")
+            case ("/admin/status", "reload"):
+                let report = try operations.reload()
+                var text = report.applied.isEmpty ? "Reloaded; nothing that applies now had changed." : "Reloaded: " + report.applied.map { "\($0.setting) (\($0.detail))" }.joined(separator: "; ") + "."
+                if !report.restartRequired.isEmpty { text += " Needs a restart: \(report.restartRequired.joined(separator: ", "))." }
+                if !report.warnings.isEmpty { text += " " + report.warnings.joined(separator: " ") }
+                notice = .init(text: text)
             case ("/admin/status", "announce"):
                 let body = (form["body"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
                 guard !body.isEmpty else { throw AdminError.invalid("write a message to announce") }

@@ -19,7 +19,8 @@ struct MetricsListener {
     static var http1: HTTP1Channel.Configuration { HTTP1Channel.Configuration(idleTimeout: .seconds(30)) }
 
     let metrics: ServerMetrics
-    let tls: TLSMaterial?
+    /// HTTPS with the server's certificate (the current one at each handshake); nil for plain HTTP.
+    let certificate: ServerCertificate?
     let shuttingDown: NIOLockedValueBox<Bool>
     let logger: Logger
 
@@ -33,11 +34,8 @@ struct MetricsListener {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: metrics.exposition())))
         }
         let server: HTTPServerBuilder
-        if let tls {
-            var configuration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: tls.certificateChain.map { .certificate($0) }, privateKey: .privateKey(tls.privateKey))
-            configuration.applicationProtocols = ["http/1.1"]
-            server = try .tls(.http1(configuration: Self.http1), tlsConfiguration: configuration)
+        if let certificate {
+            server = try .tls(.http1(configuration: Self.http1), tlsConfiguration: certificate.httpsConfiguration())
         } else {
             server = .http1(configuration: Self.http1)
         }

@@ -128,8 +128,10 @@ public struct ModuleContext: Sendable {
     public let storage: any StorageBackend
     /// The hosted account domains.
     public let hosts: Set<String>
-    /// The server's administrators (`admins` in the configuration), as bare JIDs.
-    public let admins: Set<JID>
+    /// The server's administrators (`admins` in the configuration), as bare JIDs, as they are
+    /// now: a reload of the configuration may change them.
+    public var admins: Set<JID> { self.administrators.withLock { $0 } }
+    let administrators: LockedBox<Set<JID>>
     public let logger: Logger
     public let configuration: ServerConfiguration
     public let sessions: SessionManager

@@ -17,8 +17,11 @@ final class S2SManager: @unchecked Sendable {
     let validator: PeerCertificateValidator
     let resolver: S2SResolver
     let logger: Logger
-    let serverTLS: NIOSSLContext
-    let clientTLS: NIOSSLContext
+    /// The contexts new streams use, both directions over the server's certificate; a reload
+    /// replaces them, streams already made keep theirs.
+    private let tlsContexts: NIOLockedValueBox<TLSContexts>
+    var serverTLS: NIOSSLContext { self.tlsContexts.withLockedValue { $0.server } }
+    var clientTLS: NIOSSLContext { self.tlsContexts.withLockedValue { $0.client } }
     private let group: any EventLoopGroup
     weak var router: Router?
     var statistics: ServerStatistics?
@@ -42,16 +45,31 @@ final class S2SManager: @unchecked Sendable {
         self.resolver = S2SResolver(routes: configuration.s2s.routes, useDNS: configuration.s2s.resolveDNS)
         self.group = group
         self.logger = logger
+        self.tlsContexts = NIOLockedValueBox(try Self.contexts(for: tls))
+    }
+
+    struct TLSContexts: @unchecked Sendable {
+        var server: NIOSSLContext
+        var client: NIOSSLContext
+    }
+
+    /// Peers' certificates are judged after the handshake (`judgeCertificate`), so both
+    /// directions accept any chain here.
+    static func contexts(for tls: TLSMaterial) throws -> TLSContexts {
         var server = TLSConfiguration.makeServerConfiguration(certificateChain: tls.certificateChain.map { .certificate($0) }, privateKey: .privateKey(tls.privateKey))
         server.certificateVerification = .optionalVerification
         server.minimumTLSVersion = .tlsv12
-        self.serverTLS = try NIOSSLContext(configuration: server)
         var client = TLSConfiguration.makeClientConfiguration()
         client.certificateChain = tls.certificateChain.map { .certificate($0) }
         client.privateKey = .privateKey(tls.privateKey)
         client.certificateVerification = .noHostnameVerification
         client.minimumTLSVersion = .tlsv12
-        self.clientTLS = try NIOSSLContext(configuration: client)
+        return TLSContexts(server: try NIOSSLContext(configuration: server), client: try NIOSSLContext(configuration: client))
+    }
+
+    /// New streams from now on present the certificate of these contexts.
+    func use(_ contexts: TLSContexts) {
+        self.tlsContexts.withLockedValue { $0 = contexts }
     }
 
     var parserLimits: XMLParserLimits {

@@ -17,7 +17,8 @@ struct HTTPListener {
 
     let core: ServerCore
     let bosh: BOSHSessions
-    let tls: TLSMaterial?
+    /// HTTPS with the server's certificate (the current one at each handshake); nil for plain HTTP.
+    let certificate: ServerCertificate?
     let secure: Bool
     let shuttingDown: NIOLockedValueBox<Bool>
     let logger: Logger
@@ -98,11 +99,8 @@ struct HTTPListener {
     private func run(router: Hummingbird.Router<HTTPRequestContext>, base: HTTPServerBuilder, host: String, port: Int, group: any EventLoopGroup) async throws -> (channel: any Channel, task: Task<Void, Never>) {
         let logger = self.logger
         let server: HTTPServerBuilder
-        if let tls {
-            var configuration = TLSConfiguration.makeServerConfiguration(
-                certificateChain: tls.certificateChain.map { .certificate($0) }, privateKey: .privateKey(tls.privateKey))
-            configuration.applicationProtocols = ["http/1.1"]
-            server = try .tls(base, tlsConfiguration: configuration)
+        if let certificate {
+            server = try .tls(base, tlsConfiguration: certificate.httpsConfiguration())
         } else {
             server = base
         }

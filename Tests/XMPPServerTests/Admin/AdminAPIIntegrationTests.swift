@@ -86,6 +86,7 @@ struct AdminAPIIntegrationTests {
         ("DELETE", "/rooms/lobby@conference.localhost", #"{"reason":"closing"}"#),
         ("GET", "/log-level", ""),
         ("PUT", "/log-level", #"{"level":"warning"}"#),
+        ("POST", "/reload", ""),
         ("DELETE", "/accounts/alice@localhost", ""),
     ]
 

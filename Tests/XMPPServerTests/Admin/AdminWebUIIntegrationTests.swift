@@ -231,6 +231,9 @@ struct AdminWebUIIntegrationTests {
             #expect(huge.status == 413)
             #expect(try await browser.post("/admin/status", ["csrf": token, "action": "log-level", "level": "loud"]).status == 303)
             #expect(try await browser.get("/admin/status").body.contains("choose a log level"))
+            // The status page's reload button reads the configuration again, as SIGHUP does.
+            #expect(try await browser.post("/admin/status", ["csrf": token, "action": "reload"]).status == 303)
+            #expect(try await browser.get("/admin/status").body.contains("Reloaded"))
         }
     }
 

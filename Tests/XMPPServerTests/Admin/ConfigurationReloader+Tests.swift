@@ -1,0 +1,32 @@
+import Foundation
+import Testing
+@testable import XMPPServer
+
+@Suite("ConfigurationReloader: what needs a restart, which names a certificate covers")
+struct ConfigurationReloaderTests {
+    @Test("settings are named as in the file; a module's own section by its name; what a reload applies is never named")
+    func differences() {
+        let running = ServerConfiguration()
+        #expect(ConfigurationReloader.differences(running, running).isEmpty)
+        var new = running
+        new.listeners.removeLast()
+        new.modules.sections["muc"] = ["max_occupants": .scalar("10")]
+        new.modules.archive = false
+        new.tls.required = false
+        new.s2s.dialback = false
+        #expect(ConfigurationReloader.differences(running, new) == ["listeners", "tls.required", "s2s", "modules", "modules.muc"])
+        var applied = running
+        applied.logLevel = .debug
+        applied.admins = ["admin@localhost"]
+        applied.tls.certificate = "/elsewhere/certificate.pem"
+        #expect(ConfigurationReloader.differences(running, applied).isEmpty)
+    }
+
+    @Test("a certificate's name covers a host exactly (ignoring case) or as a wildcard over one label")
+    func names() {
+        #expect(ConfigurationReloader.name("*.example.org", covers: "chat.example.org"))
+        #expect(!ConfigurationReloader.name("*.example.org", covers: "a.chat.example.org"))
+        #expect(!ConfigurationReloader.name("*.example.org", covers: "example.org"))
+        #expect(ConfigurationReloader.name("Example.ORG", covers: "example.org"))
+    }
+}

@@ -6,6 +6,7 @@ import XMPPCore
 import XMPPSASL
 import XMPPStorage
 import XMPPStoragePostgres
+import XMPPStorageSQLite
 
 @Suite("PostgresSettings")
 struct PostgresSettingsTests {
@@ -139,5 +140,60 @@ struct PostgresStorageTests {
         await #expect(throws: StorageError.self) { try await newer.opened() }
         await newer.close()
         await Backend.dropSchema(schema, settings)
+    }
+
+    @Test("what SQLite exports, PostgreSQL imports: every table, and the stores answer as before")
+    func transfer() async throws {
+        let path = NSTemporaryDirectory() + "starling-transfer-\(UUID().uuidString).sqlite"
+        defer { Backend.removeSQLiteFiles(path) }
+        let source = try SQLiteStorage(path: path)
+        let alice = try await Fixture.account("alice@example.com", in: source)
+        let bob = try JID("bob@example.com")
+        try await source.accounts.createAccount(bob, credentials: SCRAMCredentials.deriveAll(password: "bob's password"), skeleton: "bob")
+        let room = try JID("room@conference.example.com")
+        let (juliet, romeo) = (try JID("juliet@example.net"), try JID("romeo@example.net"))
+        try await source.rosters.setItem(RosterItem(jid: juliet, name: "J", groups: ["a\nb", "c"], state: SubscriptionState(to: true)), of: alice)
+        try await source.rosters.setItem(RosterItem(jid: romeo), of: alice)
+        try await source.rosters.removeItem(romeo, of: alice)
+        for index in 0..<3 {
+            #expect(try await source.offline.store("<message id='o\(index)'/>", stamp: Fixture.epoch, for: alice, quota: 10))
+        }
+        try await source.accountData.setValue("<vCard/>", for: alice, key: "vcard")
+        for index in 1...5 {
+            let message = ArchivedMessage(id: "m\(index)", timestamp: Fixture.epoch.addingTimeInterval(Double(index)), with: juliet, stanza: "<message/>")
+            try await source.archive.append(message, body: "Été \(index)", for: alice)
+            try await source.roomArchive.append(message, body: "room \(index)", for: room)
+        }
+        let pubsub = try await ModuleStorage.open(ModuleSchema(module: "pubsub", migrations: [countingMigration]), in: source)
+        try await pubsub.put("item", collection: "items", key: "node\u{0}1")
+
+        let target = PostgresStorage(settings: try Self.freshSchema())
+        try await target.opened()
+        for table in StorageTable.allCases {
+            try await source.export(table, batchSize: 2) { try await target.importRecords($0) }
+        }
+        #expect(try await target.tableCounts() == (try await source.tableCounts()))
+        #expect(try await target.tableCounts()[.roomArchive] == 5)
+
+        #expect(try await target.rosters.roster(of: alice).items.map(\.groups) == [["a\nb", "c"]])
+        let changes = try #require(try await target.rosters.changes(of: alice, since: 0))
+        #expect(changes.version == 3 && changes.removed == [romeo])
+        #expect(try await target.offline.messages(for: alice).map(\.stanza) == (0..<3).map { "<message id='o\($0)'/>" })
+        #expect(try await target.accountData.value(for: alice, key: "vcard") == "<vCard/>")
+        #expect(try await target.archive.query(ArchiveQuery(fulltext: "été", after: "m2"), for: alice).items.map(\.id) == ["m3", "m4", "m5"])
+        #expect(try await target.roomArchive.query(ArchiveQuery(before: "", limit: 2), for: room).items.map(\.id) == ["m4", "m5"])
+        #expect(try await target.moduleData.schemaVersion(of: "pubsub") == 1)
+        let copied = try await ModuleStorage.open(ModuleSchema(module: "pubsub", migrations: [countingMigration]), in: target)
+        #expect(try await copied.document("items", key: "node\u{0}1")?.value == "item")
+        #expect(try await copied.document("meta", key: "runs")?.value == "1")
+        for hash in SCRAMHash.allCases {
+            #expect(try await target.accounts.credentials(for: bob, hash: hash)?.verify(password: "bob's password") == true)
+        }
+
+        try await target.removeEverything()
+        #expect(try await target.tableCounts().values.allSatisfy { $0 == 0 })
+        await target.close()
+        await source.close()
+        await Backend.dropSchema(try #require(target.settings.schema), target.settings)
     }
 }

@@ -31,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // MARK: - System libraries
@@ -68,12 +69,21 @@ let package = Package(
         // MARK: - Storage
         .target(name: "XMPPStorage", dependencies: ["XMPPCore", "XMPPSASL"]),
         .target(name: "XMPPStorageSQLite", dependencies: ["XMPPStorage", "CSQLite"]),
+        .target(
+            name: "XMPPStoragePostgres",
+            dependencies: [
+                "XMPPStorage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
 
         // MARK: - Server
         .target(
             name: "XMPPServer",
             dependencies: [
-                "XMPPCore", "XMPPSASL", "XMPPStream", "XMPPStorage", "XMPPStorageSQLite", "CResolvShim", "CMallocShim",
+                "XMPPCore", "XMPPSASL", "XMPPStream", "XMPPStorage", "XMPPStorageSQLite", "XMPPStoragePostgres", "CResolvShim", "CMallocShim",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOTLS", package: "swift-nio"),
@@ -115,7 +125,7 @@ let package = Package(
         .executableTarget(
             name: "StarlingCLI",
             dependencies: [
-                "XMPPServer", "XMPPServerModules",
+                "XMPPServer", "XMPPServerModules", "XMPPStorage", "XMPPStorageSQLite", "XMPPStoragePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -158,7 +168,14 @@ let package = Package(
             dependencies: ["XMPPStream", .product(name: "NIOEmbedded", package: "swift-nio")],
             swiftSettings: swift5Mode
         ),
-        .testTarget(name: "XMPPStorageSQLiteTests", dependencies: ["XMPPStorageSQLite"]),
+        .testTarget(
+            name: "XMPPStorageSQLiteTests",
+            dependencies: [
+                "XMPPStorageSQLite", "XMPPStoragePostgres",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(name: "XMPPServerModulesTests", dependencies: ["XMPPServerModules", "XMPPCore"], swiftSettings: swift5Mode),
         .testTarget(
             name: "StarlingLoadTests",

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The project's test command: unit and integration tests, the CLI smoke test, the slixmpp
+# The project's test command: unit and integration tests, the storage contract suites on
+# PostgreSQL (scripts/test-postgres.sh), the CLI smoke test, the slixmpp
 # interop tests (ad-hoc commands among them), schemathesis against the admin API's OpenAPI
 # document, promtool on /metrics, profanity and poezio driven in tmux, then federation with
 # Prosody and ejabberd. On a fresh Debian machine it installs the two C libraries Starling links (ICU,
@@ -52,6 +53,10 @@ ran+=("swift build --build-tests: no compiler warnings in Sources/ or Tests/")
 # hundreds of threads took 15 minutes to symbolicate in CI and hid the thread that mattered.
 SWIFT_BACKTRACE="${SWIFT_BACKTRACE:-enable=yes,threads=crashed,images=mentioned}" swift test --skip-build
 ran+=("swift test (unit and integration tests)")
+# The storage contract suites again with PostgreSQL as a backend (a private cluster on loopback),
+# a server on PostgreSQL, and `starling migrate-storage` from SQLite.
+bash scripts/test-postgres.sh
+ran+=("scripts/test-postgres.sh (contract suites on PostgreSQL, serving on it, migrate-storage)")
 bash scripts/cli-smoke.sh
 ran+=("scripts/cli-smoke.sh")
 bash scripts/interop-slixmpp.sh

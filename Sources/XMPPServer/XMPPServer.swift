@@ -8,6 +8,7 @@ import NIOSSL
 import Prometheus
 import XMPPCore
 import XMPPStorage
+import XMPPStoragePostgres
 import XMPPStorageSQLite
 import XMPPStream
 
@@ -34,6 +35,8 @@ public final class XMPPServer: @unchecked Sendable {
     private var s2s: S2SManager?
     private let modules: [any ServerModule]
     private var startedModules: [any ServerModule] = []
+    /// The backend, when it opens in the background: `start()` waits for it before anything else.
+    private let openingStorage: (any OpeningStorage)?
     /// What administrators can do (accounts, sessions, announcements, statistics), shared by
     /// every admin front.
     public let admin: AdminOperations
@@ -62,6 +65,7 @@ public final class XMPPServer: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: configuration.dataDirectory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         self.certificate = ServerCertificate(try CertificateStore.load(configuration, hosts: hosts, generateIfMissing: true))
         let backend = try storage ?? Self.openStorage(configuration)
+        self.openingStorage = backend as? any OpeningStorage
         self.metricsRegistry = metricsRegistry
         self.core = try ServerCore(configuration: configuration, hosts: hosts, storage: backend, logger: logger, metrics: ServerMetrics(registry: metricsRegistry))
         self.admin = AdminOperations(core: self.core, logLevel: logLevel)
@@ -158,7 +162,18 @@ public final class XMPPServer: @unchecked Sendable {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
             }
             return try SQLiteStorage(path: path, synchronous: configuration.storage.sqliteSynchronous)
+        case .postgresql:
+            let settings = try configuration.storage.postgresSettings()
+            // Connects and migrates in the background; `start()` (or the command) waits for it.
+            return PostgresStorage(settings: settings, logger: Logger(label: "starling.storage.postgresql"))
         }
+    }
+
+    /// Waits until a backend that opens in the background (PostgreSQL) is usable, so that a
+    /// database that cannot be reached or migrated stops the start with its reason.
+    public static func waitUntilOpened(_ storage: any StorageBackend) async throws {
+        guard let opening = storage as? any OpeningStorage else { return }
+        try await opening.opened()
     }
 
     public var storage: any StorageBackend { self.core.storage }
@@ -212,6 +227,13 @@ public final class XMPPServer: @unchecked Sendable {
     }
 
     public func start() async throws {
+        if let opening = self.openingStorage {
+            do {
+                try await opening.opened()
+            } catch {
+                throw ServerStartError(message: "cannot open storage: \(error)")
+            }
+        }
         do {
             try await self.core.disabledAccounts.load(from: self.core.storage)
         } catch {

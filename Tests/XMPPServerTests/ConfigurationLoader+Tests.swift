@@ -63,6 +63,12 @@ struct ConfigurationLoaderTests {
         ("storage.backend", "memory", { $0.storage.backend = .memory }),
         ("storage.sqlite.path", "/var/lib/starling/db.sqlite", { $0.storage.sqlitePath = "/var/lib/starling/db.sqlite" }),
         ("storage.sqlite.synchronous", "normal", { $0.storage.sqliteSynchronous = "normal" }),
+        ("storage.postgresql.url", "postgresql://starling@db.example.com:5432/starling", {
+            $0.storage.postgresqlURL = "postgresql://starling@db.example.com:5432/starling"
+        }),
+        ("storage.postgresql.tls", "require", { $0.storage.postgresqlTLS = .require }),
+        ("storage.postgresql.ca_file", "/etc/starling/db-ca.pem", { $0.storage.postgresqlCAFile = "/etc/starling/db-ca.pem" }),
+        ("storage.postgresql.schema", "xmpp", { $0.storage.postgresqlSchema = "xmpp" }),
         ("limits.max_stanza_bytes", "524288", { $0.limits.maxStanzaBytes = 524_288 }),
         ("limits.max_stanza_bytes_before_auth", "8192", { $0.limits.maxStanzaBytesBeforeAuthentication = 8192 }),
         ("limits.max_depth", "32", { $0.limits.maxDepth = 32 }),
@@ -256,6 +262,12 @@ struct ConfigurationLoaderTests {
         ("log_level: loud", "log_level: expected one of"),
         ("c2s:\n  resource_conflict: fight", "c2s.resource_conflict: expected one of kick_old, new_resource"),
         ("hosts: [", "not valid YAML"),
+        ("storage:\n  backend: postgresql", "storage.postgresql.url: the postgresql backend needs it"),
+        ("storage:\n  postgresql: {url: 'mysql://db/starling'}", "storage.postgresql.url: mysql://db/starling does not start with postgresql://"),
+        ("storage:\n  postgresql: {url: 'postgresql://db.example.com/starling'}", "storage.postgresql.url: postgresql://db.example.com/starling names no user"),
+        ("storage:\n  postgresql: {url: 'postgresql://u@db/starling?sslmode=require'}", "the URL's parameter sslmode is not supported"),
+        ("storage:\n  postgresql: {url: 'postgresql://u@db/starling', tls: sometimes}", "storage.postgresql.tls: expected one of disable, prefer, require"),
+        ("storage:\n  postgresql: {url: 'postgresql://u@db/starling', schema: 'x; DROP'}", "storage.postgresql.schema: the schema x; DROP must be"),
     ])
     func errors(_ yaml: String, _ message: String) {
         do {

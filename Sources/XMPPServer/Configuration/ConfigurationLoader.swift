@@ -1,6 +1,7 @@
 import Logging
 import struct XMPPCore.JID
 import struct XMPPStream.BOSHSessionMachine
+import struct XMPPStoragePostgres.PostgresSettings
 import Yams
 
 /// Reads the YAML configuration file. Every key is checked: an unknown key, a value of the
@@ -264,10 +265,14 @@ public enum ConfigurationLoader {
         }
 
         mutating func readStorage(_ node: Node, into storage: inout ServerConfiguration.StorageSettings) {
-            guard let entries = self.mapping(node, "storage", known: ["backend", "sqlite"]) else { return }
+            guard let entries = self.mapping(node, "storage", known: ["backend", "sqlite", "postgresql"]) else { return }
             for (key, value) in entries {
                 if key == "backend" {
                     if let backend = self.choice(value, "storage.backend", ServerConfiguration.StorageSettings.Backend.self) { storage.backend = backend }
+                    continue
+                }
+                if key == "postgresql" {
+                    self.readPostgreSQL(value, into: &storage)
                     continue
                 }
                 guard let sqlite = self.mapping(value, "storage.sqlite", known: ["path", "synchronous"]) else { continue }
@@ -278,6 +283,38 @@ public enum ConfigurationLoader {
                         storage.sqliteSynchronous = mode.lowercased()
                     } else {
                         self.fail("storage.sqlite.synchronous", "expected one of off, normal, full, extra")
+                    }
+                }
+            }
+            if storage.backend == .postgresql, storage.postgresqlURL == nil, !self.errors.contains(where: { $0.path == "storage.postgresql.url" }) {
+                self.fail("storage.postgresql.url", "the postgresql backend needs it: postgresql://user@host:5432/database")
+            }
+        }
+
+        /// `storage.postgresql`: the URL is checked here, so that a mistake is named before anything starts.
+        mutating func readPostgreSQL(_ node: Node, into storage: inout ServerConfiguration.StorageSettings) {
+            guard let entries = self.mapping(node, "storage.postgresql", known: ["url", "tls", "ca_file", "schema"]) else { return }
+            for (key, value) in entries {
+                switch key {
+                case "url":
+                    guard let url = self.optionalString(value, "storage.postgresql.url") else { continue }
+                    do {
+                        _ = try PostgresSettings(url: url)
+                        storage.postgresqlURL = url
+                    } catch {
+                        self.fail("storage.postgresql.url", "\(error)")
+                    }
+                case "tls":
+                    if let mode = self.choice(value, "storage.postgresql.tls", PostgresSettings.TLSMode.self) { storage.postgresqlTLS = mode }
+                case "ca_file":
+                    storage.postgresqlCAFile = self.optionalString(value, "storage.postgresql.ca_file")
+                default:
+                    guard let schema = self.optionalString(value, "storage.postgresql.schema") else { continue }
+                    do {
+                        try PostgresSettings.checkSchemaName(schema)
+                        storage.postgresqlSchema = schema
+                    } catch {
+                        self.fail("storage.postgresql.schema", "\(error)")
                     }
                 }
             }

@@ -1,6 +1,7 @@
 import Logging
 import XMPPCore
 import struct XMPPStream.BOSHSessionMachine
+import struct XMPPStoragePostgres.PostgresSettings
 
 /// Everything an operator can set; every field has the default docs/configuration.md lists.
 public struct ServerConfiguration: Sendable, Hashable {
@@ -168,13 +169,31 @@ public struct ServerConfiguration: Sendable, Hashable {
 
     public struct StorageSettings: Sendable, Hashable {
         public enum Backend: String, Sendable, Hashable, CaseIterable {
-            case sqlite, memory
+            case sqlite, memory, postgresql
         }
 
         public var backend: Backend = .sqlite
         /// nil means `<data_dir>/starling.sqlite`.
         public var sqlitePath: String?
         public var sqliteSynchronous = "full"
+        /// `storage.postgresql.url`: where the PostgreSQL backend connects; required with that backend.
+        public var postgresqlURL: String?
+        public var postgresqlTLS = PostgresSettings.TLSMode.prefer
+        public var postgresqlCAFile: String?
+        /// nil: the database's default schema.
+        public var postgresqlSchema: String?
+
+        /// What `storage.postgresql` says, checked (the loader has checked it already).
+        public func postgresSettings() throws -> PostgresSettings {
+            guard let url = self.postgresqlURL else {
+                throw ConfigurationError(path: "storage.postgresql.url", message: "missing; expected postgresql://user@host:5432/database")
+            }
+            do {
+                return try PostgresSettings(url: url, tls: self.postgresqlTLS, caFile: self.postgresqlCAFile, schema: self.postgresqlSchema)
+            } catch {
+                throw ConfigurationError(path: "storage.postgresql.url", message: "\(error)")
+            }
+        }
     }
 
     public struct Limits: Sendable, Hashable {

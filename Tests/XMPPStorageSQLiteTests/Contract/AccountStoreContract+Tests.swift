@@ -12,61 +12,58 @@ struct AccountStoreContractTests {
 
     @Test("create, read, change, delete", arguments: Backend.allCases)
     func lifecycle(_ backend: Backend) async throws {
-        let (storage, cleanup) = try backend.make()
-        defer { cleanup() }
-        let store = storage.accounts
-        #expect(try await !store.accountExists(self.alice))
-        try await store.createAccount(self.alice, credentials: self.credentials, skeleton: "alice")
-        #expect(try await store.accountExists(self.alice))
-        for hash in SCRAMHash.allCases {
-            let stored = try #require(try await store.credentials(for: self.alice, hash: hash))
-            #expect(stored.verify(password: "secret"))
+        try await backend.withStorage { storage in
+            let store = storage.accounts
+            #expect(try await !store.accountExists(self.alice))
+            try await store.createAccount(self.alice, credentials: self.credentials, skeleton: "alice")
+            #expect(try await store.accountExists(self.alice))
+            for hash in SCRAMHash.allCases {
+                let stored = try #require(try await store.credentials(for: self.alice, hash: hash))
+                #expect(stored.verify(password: "secret"))
+            }
+            let changed = try SCRAMCredentials.deriveAll(password: "new secret")
+            #expect(try await store.setCredentials(changed, for: self.alice))
+            #expect(try await store.credentials(for: self.alice, hash: .sha256)?.verify(password: "new secret") == true)
+            #expect(try await store.setCredentials(changed, for: JID("nobody@example.com")) == false)
+            #expect(try await store.accounts(onDomain: "example.com") == [self.alice])
+            #expect(try await store.deleteAccount(self.alice))
+            #expect(try await !store.deleteAccount(self.alice))
+            #expect(try await store.credentials(for: self.alice, hash: .sha256) == nil)
         }
-        let changed = try SCRAMCredentials.deriveAll(password: "new secret")
-        #expect(try await store.setCredentials(changed, for: self.alice))
-        #expect(try await store.credentials(for: self.alice, hash: .sha256)?.verify(password: "new secret") == true)
-        #expect(try await store.setCredentials(changed, for: JID("nobody@example.com")) == false)
-        #expect(try await store.accounts(onDomain: "example.com") == [self.alice])
-        #expect(try await store.deleteAccount(self.alice))
-        #expect(try await !store.deleteAccount(self.alice))
-        #expect(try await store.credentials(for: self.alice, hash: .sha256) == nil)
-        await storage.close()
     }
 
     @Test("adding credentials for a missing hash keeps the others and never replaces", arguments: Backend.allCases)
     func addCredentials(_ backend: Backend) async throws {
-        let (storage, cleanup) = try backend.make()
-        defer { cleanup() }
-        let store = storage.accounts
-        let sha1 = try SCRAMCredentials.derive(password: "secret", hash: .sha1)
-        try await store.createAccount(self.alice, credentials: [sha1], skeleton: "alice")
-        #expect(try await store.credentials(for: self.alice, hash: .sha256) == nil)
-        let sha256 = try SCRAMCredentials.derive(password: "secret", hash: .sha256)
-        #expect(try await store.addCredentials(sha256, for: self.alice))
-        #expect(try await store.credentials(for: self.alice, hash: .sha256) == sha256)
-        #expect(try await store.credentials(for: self.alice, hash: .sha1) == sha1)
-        // Already stored for that hash (a password change got there first): kept.
-        let other = try SCRAMCredentials.derive(password: "other", hash: .sha256)
-        #expect(try await store.addCredentials(other, for: self.alice))
-        #expect(try await store.credentials(for: self.alice, hash: .sha256) == sha256)
-        #expect(try await store.addCredentials(sha256, for: JID("nobody@example.com")) == false)
-        await storage.close()
+        try await backend.withStorage { storage in
+            let store = storage.accounts
+            let sha1 = try SCRAMCredentials.derive(password: "secret", hash: .sha1)
+            try await store.createAccount(self.alice, credentials: [sha1], skeleton: "alice")
+            #expect(try await store.credentials(for: self.alice, hash: .sha256) == nil)
+            let sha256 = try SCRAMCredentials.derive(password: "secret", hash: .sha256)
+            #expect(try await store.addCredentials(sha256, for: self.alice))
+            #expect(try await store.credentials(for: self.alice, hash: .sha256) == sha256)
+            #expect(try await store.credentials(for: self.alice, hash: .sha1) == sha1)
+            // Already stored for that hash (a password change got there first): kept.
+            let other = try SCRAMCredentials.derive(password: "other", hash: .sha256)
+            #expect(try await store.addCredentials(other, for: self.alice))
+            #expect(try await store.credentials(for: self.alice, hash: .sha256) == sha256)
+            #expect(try await store.addCredentials(sha256, for: JID("nobody@example.com")) == false)
+        }
     }
 
     @Test("duplicates and look-alikes are refused", arguments: Backend.allCases)
     func uniqueness(_ backend: Backend) async throws {
-        let (storage, cleanup) = try backend.make()
-        defer { cleanup() }
-        try await storage.accounts.createAccount(self.alice, credentials: self.credentials, skeleton: "alice")
-        await #expect(throws: StorageError.accountExists(self.alice)) {
+        try await backend.withStorage { storage in
             try await storage.accounts.createAccount(self.alice, credentials: self.credentials, skeleton: "alice")
+            await #expect(throws: StorageError.accountExists(self.alice)) {
+                try await storage.accounts.createAccount(self.alice, credentials: self.credentials, skeleton: "alice")
+            }
+            await #expect(throws: StorageError.confusable(with: self.alice)) {
+                try await storage.accounts.createAccount(JID("a1ice@example.com"), credentials: self.credentials, skeleton: "alice")
+            }
+            // The same name on another domain is a different account.
+            try await storage.accounts.createAccount(JID("alice@example.org"), credentials: self.credentials, skeleton: "alice")
         }
-        await #expect(throws: StorageError.confusable(with: self.alice)) {
-            try await storage.accounts.createAccount(JID("a1ice@example.com"), credentials: self.credentials, skeleton: "alice")
-        }
-        // The same name on another domain is a different account.
-        try await storage.accounts.createAccount(JID("alice@example.org"), credentials: self.credentials, skeleton: "alice")
-        await storage.close()
     }
 }
 

@@ -120,6 +120,25 @@ struct ModuleStorageContractTests {
         }
     }
 
+    @Test("transactions of one module never interleave: concurrent read-then-write loses no update", arguments: Backend.allCases)
+    func concurrentTransactions(_ backend: Backend) async throws {
+        try await backend.withStorage { storage in
+            let pubsub = try await ModuleStorage.open(ModuleSchema(module: "pubsub"), in: storage)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<40 {
+                    group.addTask {
+                        try await pubsub.transaction { documents in
+                            let count = Int(try documents.document("meta", key: "sequence")?.value ?? "0") ?? 0
+                            try documents.put(String(count + 1), collection: "meta", key: "sequence")
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await pubsub.document("meta", key: "sequence")?.value == "40")
+        }
+    }
+
     @Test("migrations run once each, in order, and a newer version is refused", arguments: Backend.allCases)
     func migrations(_ backend: Backend) async throws {
         try await backend.withStorage { storage in

@@ -100,6 +100,9 @@ struct Serve: AsyncParsableCommand {
             handler.logLevel = level
             return handler
         }
+        // Until the server exists, a SIGHUP (logrotate, a service manager's reload) is ignored
+        // rather than ending a start that may be waiting for its database.
+        signal(SIGHUP, SIG_IGN)
         let server: XMPPServer
         do {
             let command = self

@@ -95,8 +95,11 @@ public struct PostgresSettings: Sendable, Hashable {
     }
 
     /// The URL without its password, for messages.
+    /// The URL without its password. Text that does not parse as a URL is not echoed at all:
+    /// a password with an unescaped `@` or `/` is what makes it unparseable.
     static func redacted(_ text: String) -> String {
-        guard var components = URLComponents(string: text), components.password != nil else { return text }
+        guard var components = URLComponents(string: text) else { return "the URL" }
+        guard components.password != nil else { return text }
         components.password = "…"
         return components.string ?? "the URL"
     }

@@ -26,20 +26,23 @@ struct PostgresArchiveStore: ArchiveStore {
     /// and the in-memory backend, whatever the database's locale (`lower()` follows it).
     static func lowered(_ body: String?) -> String? { body?.lowercased() }
 
+    /// Appends under a per-account advisory lock held to the statement's commit: `seq` is
+    /// taken at INSERT but seen at COMMIT, so two appends for one account committing out of
+    /// order would let a client paging "after" the later one miss the earlier. One statement,
+    /// one round trip: the lock is taken in the SELECT the row comes from.
     func append(_ message: ArchivedMessage, body: String?, for account: JID) async throws {
         let logger = self.logger
         let table = self.table
+        let lock = AdvisoryLock.key("archive", self.storage.settings.schema ?? "", table.rawValue, account.bare.description)
         try await self.storage.run { client in
-            _ = try await PostgresStorage.count(try await client.query(Self.insert(message, body: body, table: table, account: account), logger: logger))
+            let query: PostgresQuery = """
+                INSERT INTO \(unescaped: table.rawValue) (domain, localpart, id, stamp, with_jid, body, body_lower, stanza)
+                SELECT \(account.domainpart), \(account.localpart ?? ""), \(message.id), \(message.timestamp), \(message.with.bare.description),
+                       \(body), \(Self.lowered(body)), \(message.stanza)
+                FROM (SELECT pg_advisory_xact_lock(\(lock))) AS serialised
+                """
+            _ = try await PostgresStorage.count(try await client.query(query, logger: logger))
         }
-    }
-
-    static func insert(_ message: ArchivedMessage, body: String?, table: Table, account: JID) -> PostgresQuery {
-        """
-        INSERT INTO \(unescaped: table.rawValue) (domain, localpart, id, stamp, with_jid, body, body_lower, stanza)
-        VALUES (\(account.domainpart), \(account.localpart ?? ""), \(message.id), \(message.timestamp), \(message.with.bare.description),
-                \(body), \(Self.lowered(body)), \(message.stanza))
-        """
     }
 
     func query(_ query: ArchiveQuery, for account: JID) async throws -> ArchivePage {

@@ -48,7 +48,15 @@ extension PostgresStorage: ModuleDataStore {
 
     public func transaction<Result: Sendable>(module: String, _ body: @escaping @Sendable (any ModuleDocuments) throws -> Result) async throws -> Result {
         try await self.moduleTransaction(module: module) { connection, logger in
-            try await Self.runBlocking(PostgresModuleDocuments(module: module, connection: connection, logger: logger), body)
+            let documents = PostgresModuleDocuments(module: module, connection: connection, logger: logger)
+            let result = try await Self.runBlocking(documents, body)
+            // A failed statement aborts a PostgreSQL transaction, and COMMIT then rolls it back
+            // without an error; SQLite would have kept the rest. A body that caught the error
+            // (`try?`) must not be told its other writes were kept: fail the transaction.
+            if documents.failures.withLock({ $0 }) > 0 {
+                throw StorageError.backend("a statement of the \(module) module's transaction failed, so none of its changes were kept")
+            }
+            return result
         }
     }
 
@@ -113,6 +121,8 @@ struct PostgresModuleDocuments: ModuleDocuments, Sendable {
     let module: String
     let connection: PostgresConnection
     let logger: Logger
+    /// Statements that failed: after one, PostgreSQL has aborted the transaction.
+    let failures = LockedBox(0)
 
     /// Runs `work` as a task and waits for it on this (non-pool) thread.
     private func wait<Value: Sendable>(_ work: @escaping @Sendable () async throws -> Value) throws -> Value {
@@ -121,6 +131,7 @@ struct PostgresModuleDocuments: ModuleDocuments, Sendable {
             do {
                 handoff.finish(.success(try await work()))
             } catch {
+                self.failures.withLock { $0 += 1 }
                 handoff.finish(.failure(PostgresStorage.storageError(error)))
             }
         }

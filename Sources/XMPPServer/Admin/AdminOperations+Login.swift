@@ -1,5 +1,7 @@
+import Crypto
 import Foundation
 import XMPPCore
+import XMPPSASL
 
 /// What a password login as an administrator (the web UI's) came to.
 public enum AdminLoginOutcome: Sendable, Equatable {
@@ -20,9 +22,13 @@ extension AdminOperations {
         let account = (try? JID(address.trimmingCharacters(in: .whitespaces)))?.bare
         let accountKey = account?.description ?? address
         if self.core.abuse.isLockedOut(address: remoteAddress, account: accountKey) { return .lockedOut }
-        if let account, self.administrators.contains(account), !self.core.disabledAccounts.contains(account),
-            await ClientStream.verifyPlainPassword(password, of: account, in: self.core.storage.accounts, upgrading: [], iterations: 0)
-        {
+        // The password is checked before anything else about the account, so that how long the
+        // answer takes does not tell who is an administrator.
+        var verified = false
+        if let account {
+            verified = await ClientStream.verifyPlainPassword(password, of: account, in: self.core.storage.accounts, upgrading: [], iterations: 0)
+        }
+        if let account, verified, self.administrators.contains(account), !self.core.disabledAccounts.contains(account) {
             self.core.logger.notice("administrator logged in to the web UI", metadata: ["account": "\(account)", "ip": "\(remoteAddress)"])
             return .admitted(account)
         }
@@ -33,6 +39,16 @@ extension AdminOperations {
     /// The configuration's `admins` as they are now (a reload may change them).
     var administrators: Set<JID> {
         self.core.router.registrar?.context.admins ?? []
+    }
+
+    /// A digest of the account's stored password verifier (nil when it has none, or no longer
+    /// exists): it changes with the password, so a web UI session can notice it is stale.
+    public func credentialStamp(of account: JID) async -> String? {
+        for hash in [SCRAMHash.sha256, .sha512, .sha1] {
+            guard let credentials = try? await self.core.storage.accounts.credentials(for: account.bare, hash: hash) else { continue }
+            return Base16.encode(SHA256.hash(data: Data(credentials.storedKey + credentials.salt)))
+        }
+        return nil
     }
 
     /// Whether the account may still administer the server: an administrator who is removed

@@ -13,12 +13,16 @@ final class AdminWebSessions: Sendable {
     /// An idle session ends after this long; any session after `absoluteLifetime`.
     static let idleLifetime: TimeInterval = 30 * 60
     static let absoluteLifetime: TimeInterval = 12 * 3600
-    /// At most this many sessions are kept; a flood of login-page visits evicts the oldest.
+    /// At most this many sessions of each kind are kept: a flood of login-page visits evicts
+    /// the oldest visitors' sessions, never an administrator's.
     static let capacity = 1000
 
     struct Session: Sendable, Equatable {
         /// Nil until an administrator logs in with the session.
         var account: JID?
+        /// What the account's password was at login (`AdminOperations.credentialStamp`): a new
+        /// password, or the account's deletion, ends the session.
+        var credentialStamp: String?
         var csrfToken: String
         var created: Date
         var lastSeen: Date
@@ -34,12 +38,13 @@ final class AdminWebSessions: Sendable {
     private let sessions = NIOLockedValueBox([String: Session]())
 
     /// A new session for a browser that has none; returns its cookie value.
-    func begin(account: JID? = nil, now: Date = Date()) -> (cookie: String, session: Session) {
+    func begin(account: JID? = nil, credentialStamp: String? = nil, now: Date = Date()) -> (cookie: String, session: Session) {
         let cookie = Self.randomToken()
-        let session = Session(account: account, csrfToken: Self.randomToken(), created: now, lastSeen: now)
+        let session = Session(account: account, credentialStamp: credentialStamp, csrfToken: Self.randomToken(), created: now, lastSeen: now)
         self.sessions.withLockedValue { sessions in
             sessions = sessions.filter { Self.isLive($0.value, now: now) }
-            if sessions.count >= Self.capacity, let oldest = sessions.min(by: { $0.value.lastSeen < $1.value.lastSeen }) {
+            let sameKind = sessions.filter { ($0.value.account == nil) == (account == nil) }
+            if sameKind.count >= Self.capacity, let oldest = sameKind.min(by: { $0.value.lastSeen < $1.value.lastSeen }) {
                 sessions[oldest.key] = nil
             }
             sessions[Self.key(cookie)] = session
@@ -71,9 +76,9 @@ final class AdminWebSessions: Sendable {
     }
 
     /// Ends the cookie's session and begins one for the administrator (a new cookie and token).
-    func logIn(replacing cookie: String?, account: JID, now: Date = Date()) -> (cookie: String, session: Session) {
+    func logIn(replacing cookie: String?, account: JID, credentialStamp: String?, now: Date = Date()) -> (cookie: String, session: Session) {
         if let cookie { self.end(cookie: cookie) }
-        return self.begin(account: account, now: now)
+        return self.begin(account: account, credentialStamp: credentialStamp, now: now)
     }
 
     func end(cookie: String) {

@@ -83,7 +83,7 @@ public struct AdminWebUI: Sendable {
             if request.method == "GET" { return Response(status: 303, location: "/admin/login") }
             return self.refusal(403, "Your session ended; log in again.")
         }
-        guard self.operations.isAdministrator(account) else {
+        guard self.operations.isAdministrator(account), await self.operations.credentialStamp(of: account) == session.credentialStamp else {
             self.sessions.end(cookie: cookie)
             return Response(status: 303, location: "/admin/login")
         }
@@ -126,7 +126,8 @@ public struct AdminWebUI: Sendable {
             let address = request.form["account"] ?? ""
             switch await self.operations.verifyAdministrator(address, password: request.form["password"] ?? "", from: request.remoteAddress) {
             case .admitted(let account):
-                let (newCookie, _) = self.sessions.logIn(replacing: cookie, account: account)
+                let stamp = await self.operations.credentialStamp(of: account)
+                let (newCookie, _) = self.sessions.logIn(replacing: cookie, account: account, credentialStamp: stamp)
                 return Response(status: 303, location: "/admin/", setCookie: Self.cookie(newCookie), account: account.description)
             case .refused(let delay):
                 try? await Task.sleep(for: .seconds(delay))

@@ -237,6 +237,22 @@ struct AdminWebUIIntegrationTests {
         }
     }
 
+    @Test("a new password or the account's deletion ends its web UI sessions, whatever changed it")
+    func staleSessions() async throws {
+        try await Self.withUI { server, browser in
+            var browser = browser
+            _ = try await browser.logIn()
+            #expect(try await browser.get("/admin/sessions").status == 200)
+            // Changed elsewhere than in the UI: the admin API's operation (the CLI's passwd and
+            // XEP-0077 write the same credentials).
+            try await server.server.admin.changePassword("admin@localhost", password: "a-new-password")
+            #expect(try await browser.get("/admin/sessions").headers["location"] == "/admin/login")
+            var again = Browser(port: browser.port)
+            _ = try await again.logIn(password: "a-new-password")
+            #expect(try await again.get("/admin/sessions").status == 200)
+        }
+    }
+
     @Test("logging out ends the session on the server")
     func logout() async throws {
         try await Self.withUI { _, browser in

@@ -170,8 +170,15 @@ enum PostgresSchema {
             try await connection.query("SELECT pg_advisory_xact_lock(\(AdvisoryLock.key("schema", settings.schema ?? "")))", logger: logger)
             if let schema = settings.schema {
                 try PostgresSettings.checkSchemaName(schema)
-                // The name was checked to be a plain identifier: it cannot be a bind parameter here.
-                try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA IF NOT EXISTS \(schema)"), logger: logger)
+                // CREATE SCHEMA IF NOT EXISTS needs the database's CREATE privilege even when the
+                // schema exists: a least-privilege role that owns a schema made for it would fail.
+                let existing = try await connection.query("SELECT 1 FROM pg_namespace WHERE nspname = \(schema)", logger: logger)
+                var found = false
+                for try await _ in existing { found = true }
+                if !found {
+                    // The name was checked to be a plain identifier: it cannot be a bind parameter here.
+                    try await connection.query(PostgresQuery(unsafeSQL: "CREATE SCHEMA \(schema)"), logger: logger)
+                }
             }
             try await connection.query(
                 """

@@ -88,8 +88,12 @@ final class ConfigurationReloader: @unchecked Sendable {
             if let contexts = replacement.s2s { self.s2s?.use(contexts) }
             report.applied.append(AdminReloadChange(setting: "tls", detail: "new connections get the certificate \(replacement.material.sha256Fingerprint) (was \(old))"))
         }
-        running.tls.certificate = new.tls.certificate
-        running.tls.privateKey = new.tls.privateKey
+        // A server that started without a certificate has no listener to hand a new one to:
+        // new paths then stay a difference, which the report names as needing a restart.
+        if self.certificate != nil {
+            running.tls.certificate = new.tls.certificate
+            running.tls.privateKey = new.tls.privateKey
+        }
 
         if self.logLevel.value != new.logLevel {
             report.applied.append(AdminReloadChange(setting: "log_level", detail: "\(self.logLevel.value.rawValue) → \(new.logLevel.rawValue)"))
@@ -132,7 +136,8 @@ final class ConfigurationReloader: @unchecked Sendable {
 
     /// The settings, by their names in the configuration file, that differ between what runs
     /// and what was read; a module's own section is named `modules.<name>`. What a reload
-    /// applies (log level, administrators, certificate paths) is equal by then.
+    /// applies (log level, administrators, certificate paths when there is a certificate to
+    /// replace) is equal by then.
     static func differences(_ running: ServerConfiguration, _ new: ServerConfiguration) -> [String] {
         var names: [String] = []
         func compare<Value: Equatable>(_ name: String, _ value: (ServerConfiguration) -> Value) {
@@ -145,11 +150,15 @@ final class ConfigurationReloader: @unchecked Sendable {
         compare("admin_api") { $0.adminAPI }
         compare("tls.required") { $0.tls.required }
         compare("tls.generate_self_signed") { $0.tls.generateSelfSigned }
+        compare("tls.certificate") { $0.tls.certificate }
+        compare("tls.private_key") { $0.tls.privateKey }
         compare("storage") { $0.storage }
         compare("limits") { $0.limits }
         compare("c2s") { $0.c2s }
         compare("s2s") { $0.s2s }
         compare("components") { $0.components }
+        compare("contact_info") { $0.contactInfo }
+        compare("external_services") { $0.externalServices }
         var settings = new.modules
         settings.sections = running.modules.sections
         if settings != running.modules { names.append("modules") }

@@ -69,6 +69,7 @@ struct ConfigurationLoaderTests {
         ("storage.postgresql.tls", "require", { $0.storage.postgresqlTLS = .require }),
         ("storage.postgresql.ca_file", "/etc/starling/db-ca.pem", { $0.storage.postgresqlCAFile = "/etc/starling/db-ca.pem" }),
         ("storage.postgresql.schema", "xmpp", { $0.storage.postgresqlSchema = "xmpp" }),
+        ("storage.postgresql.max_connections", "50", { $0.storage.postgresqlMaxConnections = 50 }),
         ("limits.max_stanza_bytes", "524288", { $0.limits.maxStanzaBytes = 524_288 }),
         ("limits.max_stanza_bytes_before_auth", "8192", { $0.limits.maxStanzaBytesBeforeAuthentication = 8192 }),
         ("limits.max_depth", "32", { $0.limits.maxDepth = 32 }),
@@ -185,6 +186,13 @@ struct ConfigurationLoaderTests {
         return keys
     }
 
+    @Test("storage.postgresql.max_connections sizes the connection pool")
+    func postgresPoolSize() throws {
+        let configuration = try ConfigurationLoader.load(yaml: "storage:\n  postgresql: {url: 'postgresql://u@db/starling', max_connections: 7}")
+        #expect(try configuration.storage.postgresSettings().maximumConnections == 7)
+        #expect(try ConfigurationLoader.load(yaml: "storage:\n  postgresql: {url: 'postgresql://u@db/starling'}").storage.postgresSettings().maximumConnections == 20)
+    }
+
     @Test("every documented key is read and its value applied")
     func fullFile() throws {
         // Every key the documentation shows has a row here, and no row is for an undocumented key.
@@ -267,6 +275,7 @@ struct ConfigurationLoaderTests {
         ("storage:\n  postgresql: {url: 'postgresql://db.example.com/starling'}", "storage.postgresql.url: postgresql://db.example.com/starling names no user"),
         ("storage:\n  postgresql: {url: 'postgresql://u@db/starling?sslmode=require'}", "the URL's parameter sslmode is not supported"),
         ("storage:\n  postgresql: {url: 'postgresql://u@db/starling', tls: sometimes}", "storage.postgresql.tls: expected one of disable, prefer, require"),
+        ("storage:\n  postgresql: {url: 'postgresql://u@db/starling', max_connections: 0}", "storage.postgresql.max_connections: expected a whole number from 1 to 1000"),
         ("storage:\n  postgresql: {url: 'postgresql://u@db/starling', schema: 'x; DROP'}", "storage.postgresql.schema: the schema x; DROP must be"),
     ])
     func errors(_ yaml: String, _ message: String) {

@@ -182,6 +182,8 @@ public struct ServerConfiguration: Sendable, Hashable {
         public var postgresqlCAFile: String?
         /// nil: the database's default schema.
         public var postgresqlSchema: String?
+        /// `storage.postgresql.max_connections`: the pool's size, per server process.
+        public var postgresqlMaxConnections = 20
 
         /// What `storage.postgresql` says, checked (the loader has checked it already).
         public func postgresSettings() throws -> PostgresSettings {
@@ -189,7 +191,9 @@ public struct ServerConfiguration: Sendable, Hashable {
                 throw ConfigurationError(path: "storage.postgresql.url", message: "missing; expected postgresql://user@host:5432/database")
             }
             do {
-                return try PostgresSettings(url: url, tls: self.postgresqlTLS, caFile: self.postgresqlCAFile, schema: self.postgresqlSchema)
+                var settings = try PostgresSettings(url: url, tls: self.postgresqlTLS, caFile: self.postgresqlCAFile, schema: self.postgresqlSchema)
+                settings.maximumConnections = self.postgresqlMaxConnections
+                return settings
             } catch {
                 throw ConfigurationError(path: "storage.postgresql.url", message: "\(error)")
             }

@@ -183,7 +183,7 @@ async def check_ui(page, admin_url, host, port, certificate, artifacts):
     await shot("accounts")
 
     client, ended = await xmpp_client("newcomer@localhost/slixmpp", "newcomer-password", host, port, certificate)
-    expect(True, "slixmpp logs in as the account the browser created")
+    expect(client.boundjid.bare == "newcomer@localhost", "slixmpp logs in as the account the browser created")
     await page.open(f"{admin_url}/admin/")
     expect("1\nconnected sessions" in await page.text(), "the dashboard counts the session")
     await asyncio.wait_for(client.plugin["xep_0045"].join_muc_wait("lobby@conference.localhost", "Newcomer"), 30)

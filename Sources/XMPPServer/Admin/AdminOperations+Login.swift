@@ -38,7 +38,7 @@ extension AdminOperations {
 
     /// The configuration's `admins` as they are now (a reload may change them).
     var administrators: Set<JID> {
-        self.core.router.registrar?.context.admins ?? []
+        self.core.administrators.withLock { $0 }
     }
 
     /// A digest of the account's stored password verifier (nil when it has none, or no longer

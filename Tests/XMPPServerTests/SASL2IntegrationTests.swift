@@ -152,11 +152,26 @@ struct SASL2IntegrationTests {
             #expect(first.jid.resourcepart?.contains("9f1c0a4e") == false)
             // The earlier session of the same client ends with <conflict/>, whatever resource_conflict says.
             #expect(try await expectStreamError(first.connection) == .conflict)
+            await second.close()
+            // A session that announces itself and is at once replaced (a phone reconnecting): its
+            // presence goes to the account's available resources and back to itself, never to
+            // the session that took its full JID, which has not announced itself.
+            var replacement = try await XMPPClient.login(configuration)
+            for round in 0..<20 {
+                var announced = Element(name: "presence", namespace: XMPPNamespace.client)
+                announced.append(Element("status", namespace: XMPPNamespace.client, text: "round \(round)"))
+                try await replacement.send(announced)
+                let next = try await XMPPClient.login(configuration)
+                try await next.sendPresence()
+                let own = try await next.receive { $0.name == "presence" && $0[attribute: "from"] == next.jid.description }
+                #expect(own.child(named: "status") == nil, "round \(round): the new session got its predecessor's \(own.child(named: "status")?.text ?? "")")
+                replacement = next
+            }
             configuration.userAgent = SASL2.UserAgent(id: "another-install")
             let other = try await XMPPClient.login(configuration)
-            #expect(other.jid != second.jid)
+            #expect(other.jid != replacement.jid)
             #expect(server.server.sessionCount == 2)
-            await second.close()
+            await replacement.close()
             await other.close()
         }
     }

@@ -37,6 +37,7 @@ extension ClientStream {
                 self.run(self.machine.inlineBound(session.jid, streamManagement: streamManagement, extensions: extensions))
                 return
             }
+            self.heldUntilBoundAnswer = []
             self.roundTrip({
                 var provided: [Element] = []
                 for provider in providers {
@@ -44,9 +45,13 @@ extension ClientStream {
                 }
                 return provided
             }) { stream, provided in
-                // The connection may have gone while the archive was read; then nothing is left to answer.
-                guard !stream.machine.isClosed else { return [] }
-                return stream.machine.inlineBound(session.jid, streamManagement: streamManagement, extensions: extensions + provided)
+                // The connection may have gone while the archive was read; then nothing is left to
+                // answer, and what was held goes where stanzas for a closing stream go.
+                if !stream.machine.isClosed {
+                    stream.run(stream.machine.inlineBound(session.jid, streamManagement: streamManagement, extensions: extensions + provided))
+                }
+                stream.releaseHeldUntilBoundAnswer(for: session)
+                return []
             }
         case .failure(let error):
             self.log(.notice, "Bind 2 failed", metadata: ["reason": "\(error.condition.rawValue)"])

@@ -13,11 +13,22 @@ extension ClientStream {
             _ = session.recordSent(stanza, by: self)
             return
         }
+        if self.heldUntilBoundAnswer != nil {
+            self.heldUntilBoundAnswer?.append(stanza)
+            return
+        }
         let ready = self.clientState.outgoing(stanza)
         guard !ready.isEmpty else { return }
         for stanza in ready { self.write(stanza, counting: session) }
         self.transport.flush()
         self.requestAckSoon(session: session)
+    }
+
+    /// Delivers what arrived while the Bind 2 answer was being made, now that it is written.
+    func releaseHeldUntilBoundAnswer(for session: ClientSession) {
+        guard let held = self.heldUntilBoundAnswer else { return }
+        self.heldUntilBoundAnswer = nil
+        for stanza in held { self.deliver(stanza, for: session) }
     }
 
     /// Writes what the client state released (nothing is held without a session).

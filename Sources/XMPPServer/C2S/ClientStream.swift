@@ -43,6 +43,9 @@ final class ClientStream: SweptConnection {
     var ackOutstanding = false
     /// The XEP-0388 user-agent's software and device, shown to administrators.
     var clientName: String?
+    /// Stanzas routed to a session bound inside SASL2 while its `<success/>` still waits for
+    /// the archive: the client may read nothing of the session before that answer.
+    var heldUntilBoundAnswer: [Element]?
 
     init(server: ServerCore, transport: any ClientTransport, tls: TLSMaterial?, directTLS: Bool) {
         self.server = server

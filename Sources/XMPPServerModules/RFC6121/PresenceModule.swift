@@ -85,7 +85,7 @@ public struct PresenceModule: ServerModule {
         for item in records where item.state.from {
             await context.route(self.addressed(stanza, to: item.jid))
         }
-        self.deliverToOwnResources(stanza, account: account, context: context)
+        self.deliverToOwnResources(stanza, account: account, sender: session, context: context)
         guard !change.before.initialPresenceDone else { return }
 
         // Initial presence: the new resource learns about the account's other available ones …
@@ -118,7 +118,7 @@ public struct PresenceModule: ServerModule {
                 presence.directedTo = []
             }), change.before.available
         else { return }
-        await self.announceUnavailable(stanza, from: session.jid, directedTo: change.before.directedTo, context: context)
+        await self.announceUnavailable(stanza, from: session, directedTo: change.before.directedTo, context: context)
     }
 
     static func sessionEnded(_ session: ClientSession, presence: SessionPresence, context: ModuleContext) async {
@@ -126,7 +126,8 @@ public struct PresenceModule: ServerModule {
         if presence.available {
             var unavailable = Element("presence", namespace: XMPPNamespace.client, attributes: [("type", "unavailable")])
             unavailable[attribute: "from"] = session.jid.description
-            await self.announceUnavailable(unavailable, from: session.jid, directedTo: presence.directedTo, context: context)
+            // The ended session is not told: it is gone, and a new one may hold its full JID.
+            await self.announceUnavailable(unavailable, from: session, directedTo: presence.directedTo, ended: true, context: context)
         }
         if !context.sessions.sessions(of: account).contains(where: { $0.1.available }) {
             let stamp = String(Int(Date().timeIntervalSince1970))
@@ -134,8 +135,10 @@ public struct PresenceModule: ServerModule {
         }
     }
 
-    private static func announceUnavailable(_ stanza: Element, from: JID, directedTo: Set<JID>, context: ModuleContext) async {
-        let account = from.bare
+    private static func announceUnavailable(
+        _ stanza: Element, from session: ClientSession, directedTo: Set<JID>, ended: Bool = false, context: ModuleContext
+    ) async {
+        let account = session.jid.bare
         let records = (try? await context.storage.rosters.allRecords(of: account)) ?? []
         var told = Set<JID>()
         for item in records where item.state.from {
@@ -145,7 +148,7 @@ public struct PresenceModule: ServerModule {
         for peer in directedTo where !told.contains(peer.bare) {
             await context.route(self.addressed(stanza, to: peer))
         }
-        self.deliverToOwnResources(stanza, account: account, context: context)
+        self.deliverToOwnResources(stanza, account: account, sender: ended ? nil : session, context: context)
     }
 
     /// Sends the last presence of each available session of the account; false when there is none.
@@ -188,8 +191,12 @@ public struct PresenceModule: ServerModule {
         }
     }
 
-    private static func deliverToOwnResources(_ stanza: Element, account: JID, context: ModuleContext) {
-        for (other, presence) in context.sessions.sessions(of: account) where presence.available || other.jid == stanza.from {
+    /// The account's available resources and the sender itself (§4.2.2, §4.5.2). Another session
+    /// that took the sender's full JID (a reconnect replacing it) is not the sender.
+    private static func deliverToOwnResources(_ stanza: Element, account: JID, sender: ClientSession?, context: ModuleContext) {
+        let senderJID = stanza[attribute: "from"]
+        for (other, presence) in context.sessions.sessions(of: account)
+        where other === sender || (presence.available && other.jid.description != senderJID) {
             other.deliver(self.addressed(stanza, to: other.jid))
         }
     }

@@ -196,8 +196,9 @@ struct BOSHIntegrationTests {
 
     @Test("a session left without requests expires, and is resumed over TCP (XEP-0198) with what it missed")
     func inactivityAndResume() async throws {
-        // Long enough that a loaded machine finishes the login between requests.
-        try await withServer(configure: Self.webServer({ $0.http.bosh.inactivity = .seconds(4) })) { server in
+        // Long enough that a loaded machine finishes the login between requests (4 s was not,
+        // in a fresh-clone CI run with every suite beside it).
+        try await withServer(configure: Self.webServer({ $0.http.bosh.inactivity = .seconds(8) })) { server in
             try await server.addUser("alice", password: "alice-password")
             try await server.addUser("bob", password: "bob-password")
             let bob = try await server.login("bob", password: "bob-password", resource: "tcp")

@@ -135,7 +135,8 @@ public enum SASLPassword {
     }
 }
 
-func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
+/// Compares secrets (digests, proofs) without telling how much of a guess matched.
+public func constantTimeEquals(_ lhs: [UInt8], _ rhs: [UInt8]) -> Bool {
     guard lhs.count == rhs.count else { return false }
     var difference: UInt8 = 0
     for index in lhs.indices {

@@ -17,6 +17,10 @@ final class ServerCore: @unchecked Sendable {
     let connections = ConnectionRegistry()
     let logger: Logger
     let registration: RegistrationService?
+    /// Invitations (XEP-0401), nil when `invites.enabled` is off.
+    let invitations: InvitationStore?
+    /// The HTTP listeners once bound: for URLs that point at them (upload, invitations).
+    let httpEndpoints = HTTPEndpoints()
     let abuse: AbuseControls
     let statistics = ServerStatistics()
     let metrics: ServerMetrics
@@ -49,11 +53,19 @@ final class ServerCore: @unchecked Sendable {
         self.router = Router(sessions: self.sessions, routes: routes, logger: logger, metrics: metrics)
         self.abuse = AbuseControls(limits: configuration.limits)
         let router = self.router
+        let invitations = configuration.invites.enabled ? InvitationStore(backend: storage) : nil
+        self.invitations = invitations
         self.registration =
-            configuration.modules.registration
+            configuration.modules.registration || invitations != nil
             ? RegistrationService(
-                accounts: AccountManager(store: storage.accounts, hosts: Set(hosts)), perHour: configuration.modules.registrationsPerIPPerHour,
-                created: { account in await router.emit(.accountCreated(account)) })
+                accounts: AccountManager(store: storage.accounts, hosts: Set(hosts)), open: configuration.modules.registration,
+                invitations: invitations, perHour: configuration.modules.registrationsPerIPPerHour,
+                created: { account, invitation in
+                    await router.emit(.accountCreated(account))
+                    if let inviter = invitation?.inviter.flatMap({ try? JID($0) }) {
+                        await router.emit(.invitationAccepted(account, inviter: inviter))
+                    }
+                })
             : nil
         self.negotiationPolicies = Self.negotiationPolicies(
             configuration: configuration, hosts: hosts, authenticatedFeatures: [], registrationAvailable: self.registration != nil)
@@ -117,6 +129,7 @@ final class ServerCore: @unchecked Sendable {
                 fast: configuration.c2s.fast.enabled
             )
             policy.scramUpgrades = configuration.c2s.scramUpgrades
+            policy.registrationByInvitation = registrationAvailable && tlsAvailable && configuration.invites.enabled
             let limits = configuration.limits
             policy.streamLimits = StreamLimits(
                 maxBytesBeforeAuthentication: limits.maxStanzaBytesBeforeAuthentication, maxBytes: limits.maxStanzaBytes,

@@ -14,7 +14,7 @@ public enum DefaultModules {
             RosterModule(), PresenceModule(), PushModule(), OfflineModule(), DiscoModule(), PingModule(), TimeModule(),
             LastActivityModule(), VCardModule(avatars: pep.bridge), PrivateStorageModule(bookmarks: pep.bridge), BlockingModule(policy: policy),
             PrivacyListsModule(policy: policy), CarbonsModule(), MultiUserChatModule(), PubSubModule(), pep, HTTPUploadModule(),
-            commands, ServiceAdministrationModule(commands: commands.registry), ContactAddressesModule(), ExternalServicesModule(),
+            commands, ServiceAdministrationModule(commands: commands.registry), InvitationsModule(commands: commands.registry), ContactAddressesModule(), ExternalServicesModule(),
         ]
         if configuration.modules.archive { modules.append(MessageArchiveModule()) }
         if configuration.modules.version { modules.append(VersionModule()) }

@@ -18,6 +18,8 @@ public struct C2SNegotiationPolicy: Sendable {
     public var authenticatedFeatures: [Element]
     /// Offer in-band registration (XEP-0077) on encrypted streams before authentication.
     public var registrationAvailable: Bool
+    /// Registration takes invitation tokens (XEP-0445): `<preauth/>` is answered before it.
+    public var registrationByInvitation = false
     /// Offer stream management (XEP-0198).
     public var streamManagement: Bool
     /// Offer XEP-0388 SASL2 (with XEP-0386 Bind 2 inline) beside RFC 6120 SASL.
@@ -275,6 +277,9 @@ public struct C2SStreamStateMachine: Sendable {
             if self.policy.registrationAvailable {
                 features.append(Element(name: "register", namespace: "http://jabber.org/features/iq-register"))
             }
+            if self.policy.registrationByInvitation {
+                features.append(Element(name: "register", namespace: Self.invitationRegistrationFeature))
+            }
         case .authenticated:
             features.append(Element(name: "bind", namespace: XMPPNamespace.bind))
             if self.policy.offerLegacySession {
@@ -367,7 +372,9 @@ public struct C2SStreamStateMachine: Sendable {
             // XEP-0388 §3.8: after <success/>, another <authenticate/> is a stream error.
             return self.closing(StreamError(.policyViolation, text: "already authenticated"))
         case (XMPPNamespace.client, "iq", .encrypted)
-        where self.policy.registrationAvailable && element.iqPayload?.namespace == "jabber:iq:register" && element.id != nil:
+        where element.id != nil
+            && ((self.policy.registrationAvailable && element.iqPayload?.namespace == "jabber:iq:register")
+                || (self.policy.registrationByInvitation && element.iqPayload?.namespace == Self.preauthNamespace)):
             var request = element
             request[attribute: "from"] = nil
             return [.register(request)]
@@ -505,6 +512,9 @@ public struct C2SStreamStateMachine: Sendable {
     }
 
     static let csiNamespace = "urn:xmpp:csi:0"
+    /// XEP-0445's stream feature, and XEP-0379's element that carries an invitation's token.
+    public static let invitationRegistrationFeature = "urn:xmpp:ibr-token:0"
+    public static let preauthNamespace = "urn:xmpp:pars:0"
 
     private mutating func established(_ element: Element, jid: JID) -> [Action] {
         if element.namespace == StreamManagementNamespace.v3 {

@@ -129,6 +129,10 @@ struct ConfigurationLoaderTests {
         ("admin_api.requests_per_second", "5", { $0.adminAPI.requestsPerSecond = 5 }),
         ("admin_api.burst", "10", { $0.adminAPI.burst = 10 }),
         ("admin_api.lockout_failures", "3", { $0.adminAPI.lockoutFailures = 3 }),
+        ("invites.enabled", "false", { $0.invites.enabled = false }),
+        ("invites.lifetime_days", "30", { $0.invites.lifetimeDays = 30 }),
+        ("invites.user_invites", "accounts", { $0.invites.userInvites = .accounts }),
+        ("invites.public_url", "\"https://chat.example.org/\"", { $0.invites.publicURL = "https://chat.example.org" }),
         ("contact_info.admin", "[\"xmpp:admin@example.org\"]", { $0.contactInfo[.admin] = ["xmpp:admin@example.org"] }),
         ("contact_info.abuse", "[\"mailto:abuse@example.org\"]", { $0.contactInfo[.abuse] = ["mailto:abuse@example.org"] }),
         ("external_services", "[{type: turn, host: turn.example.org, port: 3478, secret: s}]", {

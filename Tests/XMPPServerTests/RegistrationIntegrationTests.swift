@@ -26,9 +26,15 @@ private func registration(_ username: String, _ password: String, id: String) ->
 
 @Suite("In-band registration (XEP-0077) and server pings (XEP-0199)")
 struct RegistrationIntegrationTests {
-    @Test("registration is off by default")
+    @Test("open registration is off by default: only an invitation's holder registers, and with invitations off nothing is offered")
     func offByDefault() async throws {
         try await withServer { server in
+            let (connection, features) = try await encryptedStream(server)
+            #expect(features.child(named: "register", namespace: "urn:xmpp:ibr-token:0") != nil)
+            try await connection.send(registration("newbie", "pw", id: "r1"))
+            #expect(StanzaError(stanza: try await connection.nextElement())?.condition == .notAllowed)
+        }
+        try await withServer(configure: { $0.invites.enabled = false }) { server in
             let (connection, features) = try await encryptedStream(server)
             #expect(features.child(named: "register") == nil)
             try await connection.send(registration("newbie", "pw", id: "r1"))

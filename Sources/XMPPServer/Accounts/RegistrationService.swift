@@ -1,25 +1,68 @@
 import Foundation
 import XMPPCore
 import XMPPStorage
+import XMPPStream
 
-/// In-band registration before authentication (XEP-0077 §3.1), with a limit per IP address.
+/// In-band registration before authentication (XEP-0077 §3.1), with a limit per IP address:
+/// open to everyone, or only to holders of an invitation (XEP-0445), who present its token in
+/// a `<preauth/>` request first.
 final class RegistrationService: @unchecked Sendable {
     static let namespace = "jabber:iq:register"
 
     private let accounts: AccountManager
+    /// Anyone may register, without an invitation (`modules.registration`).
+    private let open: Bool
+    private let invitations: InvitationStore?
     private let perHour: Int
     private let recent = LockedBox<[String: [Date]]>([:])
-    /// Tells modules of the new account (the welcome message).
-    private let created: @Sendable (JID) async -> Void
+    /// Tells modules of the new account (the welcome message) and of the invitation it used.
+    private let created: @Sendable (JID, Invitation?) async -> Void
 
-    init(accounts: AccountManager, perHour: Int, created: @escaping @Sendable (JID) async -> Void = { _ in }) {
+    init(
+        accounts: AccountManager, open: Bool, invitations: InvitationStore?, perHour: Int,
+        created: @escaping @Sendable (JID, Invitation?) async -> Void = { _, _ in }
+    ) {
         self.accounts = accounts
+        self.open = open
+        self.invitations = invitations
         self.perHour = perHour
         self.created = created
     }
 
-    /// Answers a registration IQ for the stream's domain.
-    func answer(_ request: Element, domain: String, address: String) async -> Element {
+    /// Answers a registration or `<preauth/>` IQ for the stream's domain. `presented` is the
+    /// token the stream accepted earlier; the answer says which token the stream holds after.
+    func answer(_ request: Element, domain: String, address: String, presented: String?) async -> (reply: Element, presented: String?) {
+        if request.iqPayload?.namespace == C2SStreamStateMachine.preauthNamespace {
+            return await self.preauthenticate(request, domain: domain, presented: presented)
+        }
+        guard self.open || presented != nil else {
+            return (request.errorReply(StanzaError(.notAllowed, text: "registration on this server needs an invitation")), nil)
+        }
+        return (await self.register(request, domain: domain, address: address, presented: presented), presented)
+    }
+
+    /// XEP-0445 §3: the token is checked now and used when the account is made.
+    private func preauthenticate(_ request: Element, domain: String, presented: String?) async -> (reply: Element, presented: String?) {
+        guard let invitations = self.invitations, request.stanzaType == "set", let token = request.iqPayload?[attribute: "token"] else {
+            return (request.errorReply(StanzaError(.badRequest, text: "expected <preauth token='…'/> in an IQ set")), presented)
+        }
+        do {
+            switch try await invitations.check(token, domain: domain) {
+            case .success(let invitation) where invitation.mayRegister:
+                return (request.iqResult(), token)
+            case .success:
+                return (request.errorReply(StanzaError(.notAllowed, text: "this invitation makes contacts, not accounts")), presented)
+            case .failure(.expired):
+                return (request.errorReply(StanzaError(.gone, text: "this invitation has expired")), presented)
+            case .failure(.invalid):
+                return (request.errorReply(StanzaError(.itemNotFound, text: "this invitation is not valid")), presented)
+            }
+        } catch {
+            return (request.errorReply(StanzaError(.internalServerError)), presented)
+        }
+    }
+
+    private func register(_ request: Element, domain: String, address: String, presented: String?) async -> Element {
         switch request.stanzaType {
         case "get":
             var query = Element(name: "query", namespace: Self.namespace)
@@ -40,11 +83,22 @@ final class RegistrationService: @unchecked Sendable {
             guard self.allow(address) else {
                 return request.errorReply(StanzaError(.resourceConstraint, text: "too many registrations from this address; try again later"))
             }
+            var invitation: Invitation?
+            if let presented, let invitations = self.invitations {
+                // Used before the account is made, so two registrations cannot share its last use;
+                // given back when the account cannot be made.
+                switch try? await invitations.redeem(presented, domain: domain) {
+                case .success(let used): invitation = used
+                case .failure(.expired): return request.errorReply(StanzaError(.gone, text: "this invitation has expired"))
+                default: return request.errorReply(StanzaError(.notAllowed, text: "this invitation is not valid any more"))
+                }
+            }
             do {
                 let account = try await self.accounts.create("\(username)@\(domain)", password: password)
-                await self.created(account)
+                await self.created(account, invitation)
                 return request.iqResult()
             } catch {
+                if let invitation { try? await self.invitations?.giveBack(invitation) }
                 switch error {
                 case .storage(.accountExists): return request.errorReply(StanzaError(.conflict, text: "that username is taken"))
                 case .storage(.confusable): return request.errorReply(StanzaError(.conflict, text: error.description))

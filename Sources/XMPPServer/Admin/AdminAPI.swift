@@ -139,6 +139,17 @@ public struct AdminAPI: Sendable {
             return try .ok(LogLevel(level: level.rawValue))
         case .reload:
             return try .ok(try operations.reload())
+        case .listInvitations:
+            return try .ok(try await operations.listInvitations())
+        case .createInvitation:
+            let request = try Self.decode(NewInvitation.self, call.body)
+            let lifetime = request.expiresInHours.map { TimeInterval($0) * 3_600 }
+            let invitation = try await operations.createInvitation(
+                domain: request.domain, rosterOf: request.rosterOf, uses: request.uses ?? 1, lifetime: lifetime, createdBy: "admin-api")
+            return try .ok(invitation, status: 201)
+        case .revokeInvitation:
+            try await operations.revokeInvitation(address)
+            return .noContent
         }
     }
 
@@ -173,6 +184,7 @@ public struct AdminAPI: Sendable {
     enum Operation: Sendable {
         case status, listAccounts, createAccount, account, deleteAccount, setPassword, setDisabled, roster, fastTokens, revokeFASTTokens
         case sessions, kick, announce, listRooms, room, destroyRoom, logLevel, setLogLevel, reload
+        case listInvitations, createInvitation, revokeInvitation
     }
 
     struct Route: Sendable {
@@ -213,6 +225,9 @@ public struct AdminAPI: Sendable {
         Route("GET", "log-level", .logLevel),
         Route("PUT", "log-level", .setLogLevel),
         Route("POST", "reload", .reload),
+        Route("GET", "invitations", .listInvitations),
+        Route("POST", "invitations", .createInvitation),
+        Route("DELETE", "invitations/{id}", .revokeInvitation),
     ]
 
     // MARK: - JSON
@@ -245,6 +260,13 @@ public struct AdminAPI: Sendable {
     struct NewAccount: Codable {
         var jid: String
         var password: String
+    }
+
+    struct NewInvitation: Codable {
+        var domain: String?
+        var rosterOf: String?
+        var uses: Int?
+        var expiresInHours: Int?
     }
 
     struct NewPassword: Codable {

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import XMPPCore
+import XMPPSASL
 import XMPPStorage
 
 /// What an admin API token may do: `read` sees, `write` also changes (and implies `read`).
@@ -119,7 +120,7 @@ public struct AdminTokenStore: Sendable {
         guard let token = AdminToken(parsing: presented) else { return .failure(.invalid) }
         guard let record = try await self.record(id: token.id) else { return .failure(.invalid) }
         // Compared in constant time: the digest of a guess must not leak how much of it matched.
-        guard Self.constantTimeEqual(record.secretDigest, token.secretDigest) else { return .failure(.invalid) }
+        guard constantTimeEquals(Array(record.secretDigest.utf8), Array(token.secretDigest.utf8)) else { return .failure(.invalid) }
         return record.isExpired(at: now) ? .failure(.expired) : .success(record)
     }
 
@@ -159,10 +160,4 @@ public struct AdminTokenStore: Sendable {
         return try decoder.decode(AdminTokenRecord.self, from: Data(value.utf8))
     }
 
-    private static func constantTimeEqual(_ left: String, _ right: String) -> Bool {
-        let left = Array(left.utf8)
-        let right = Array(right.utf8)
-        guard left.count == right.count else { return false }
-        return zip(left, right).reduce(UInt8(0)) { $0 | ($1.0 ^ $1.1) } == 0
-    }
 }

@@ -46,6 +46,8 @@ final class ClientStream: SweptConnection {
     /// Stanzas routed to a session bound inside SASL2 while its `<success/>` still waits for
     /// the archive: the client may read nothing of the session before that answer.
     var heldUntilBoundAnswer: [Element]?
+    /// The invitation token this stream presented before registering (XEP-0445).
+    private var presentedInvitation: String?
 
     init(server: ServerCore, transport: any ClientTransport, tls: TLSMaterial?, directTLS: Bool) {
         self.server = server
@@ -339,10 +341,13 @@ final class ClientStream: SweptConnection {
         guard let registration = self.server.registration else { return }
         let address = self.transport.remoteAddress
         let domain = self.machine.streamDomain ?? ""
+        let presented = self.presentedInvitation
         self.roundTrip {
-            await registration.answer(request, domain: domain, address: address)
-        } then: { stream, reply in
-            if reply.stanzaType == "result", request.stanzaType == "set" {
+            await registration.answer(request, domain: domain, address: address, presented: presented)
+        } then: { stream, answer in
+            let reply = answer.reply
+            stream.presentedInvitation = answer.presented
+            if reply.stanzaType == "result", request.stanzaType == "set", request.iqPayload?.namespace == RegistrationService.namespace {
                 stream.log(.info, "account registered in-band")
             } else if reply.stanzaType == "error" {
                 stream.log(.notice, "in-band registration refused", metadata: ["reason": "\(StanzaError(stanza: reply)?.condition.rawValue ?? "-")"])

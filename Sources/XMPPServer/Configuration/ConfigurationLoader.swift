@@ -106,7 +106,7 @@ public enum ConfigurationLoader {
         }
 
         mutating func readRoot(_ node: Node, into configuration: inout ServerConfiguration) {
-            let known = ["hosts", "data_dir", "log_level", "listeners", "tls", "storage", "limits", "c2s", "modules", "s2s", "admins", "components", "http", "admin_api", "contact_info", "external_services"]
+            let known = ["hosts", "data_dir", "log_level", "listeners", "tls", "storage", "limits", "c2s", "modules", "s2s", "admins", "components", "http", "admin_api", "contact_info", "external_services", "invites"]
             guard let entries = self.mapping(node, "", known: known) else { return }
             for (key, value) in entries {
                 switch key {
@@ -147,6 +147,8 @@ public enum ConfigurationLoader {
                     self.readContactInfo(value, into: &configuration.contactInfo)
                 case "external_services":
                     self.readExternalServices(value, into: &configuration.externalServices)
+                case "invites":
+                    self.readInvites(value, into: &configuration.invites)
                 default:
                     self.readC2S(value, into: &configuration.c2s)
                 }

@@ -32,6 +32,8 @@ public struct ServerConfiguration: Sendable, Hashable {
     public var contactInfo: [ContactKind: [String]] = [:]
     /// XEP-0215 STUN and TURN servers offered to clients.
     public var externalServices: [ExternalService] = []
+    /// Invitations (XEP-0401, XEP-0379, XEP-0445): how new people get on.
+    public var invites = InviteSettings()
 
     public init() {}
 

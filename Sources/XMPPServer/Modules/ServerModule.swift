@@ -110,6 +110,9 @@ public enum ServerEvent: Sendable {
     case sessionEnded(ClientSession, SessionPresence)
     /// An account was created while the server runs (in-band or by an administrator).
     case accountCreated(JID)
+    /// An account was registered with an invitation that names an inviter (XEP-0401): the
+    /// two become each other's contacts.
+    case invitationAccepted(JID, inviter: JID)
     /// An account is about to be deleted, its roster and data still stored: contacts are told
     /// now (RFC 6121 §3.2), while the roster says who they are.
     case accountDeleting(JID)
@@ -139,7 +142,7 @@ public struct ModuleContext: Sendable {
     public let admin: AdminOperations
     let router: Router
     /// The HTTP listeners once bound (empty before `start`): for URLs that point at them.
-    public let httpEndpoints = HTTPEndpoints()
+    public var httpEndpoints: HTTPEndpoints { self.admin.core.httpEndpoints }
 
     /// Routes a stanza on the server's behalf (the module supplies `from` and `to`).
     public func route(_ stanza: Element) async {

@@ -296,6 +296,15 @@ public struct PresenceModule: ServerModule {
             await context.route(RosterModule.presence("subscribed", from: account, to: contact))
             await self.sendCurrentPresence(of: account, to: contact, context: context)
         }
+        if type == "subscribe", outcome.state.pendingIn, await InvitationsModule.acceptsContact(stanza, account: account, context: context) {
+            // XEP-0379 §3: the invitation stands for the user's approval, and its holder is
+            // asked back, so the two end up subscribed both ways without a prompt.
+            let approval = RosterModule.presence("subscribed", from: account, to: contact)
+            _ = await self.outboundSubscription(approval, type: "subscribed", account: account, contact: contact, context: context)
+            let request = RosterModule.presence("subscribe", from: account, to: contact)
+            _ = await self.outboundSubscription(request, type: "subscribe", account: account, contact: contact, context: context)
+            return
+        }
         if outcome.deliver {
             for (session, presence) in context.sessions.sessions(of: account) where presence.available {
                 session.deliver(delivered)

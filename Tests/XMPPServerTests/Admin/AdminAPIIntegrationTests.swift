@@ -87,6 +87,9 @@ struct AdminAPIIntegrationTests {
         ("GET", "/log-level", ""),
         ("PUT", "/log-level", #"{"level":"warning"}"#),
         ("POST", "/reload", ""),
+        ("GET", "/invitations", ""),
+        ("POST", "/invitations", #"{"uses":2}"#),
+        ("DELETE", "/invitations/{invitation}", ""),
         ("DELETE", "/accounts/alice@localhost", ""),
     ]
 
@@ -99,7 +102,10 @@ struct AdminAPIIntegrationTests {
             let carol = try await fixture.server.login("carol", password: "c-password")
             try await carol.createRoom(MUC.room("lobby"), as: "Carol", ["muc#roomconfig_persistentroom": ["1"]])
             let forged = AdminToken.generate().description
-            for (method, path, json) in Self.calls {
+            let invitation = try await InvitationStore(backend: fixture.server.server.storage).create(
+                InvitationRequest(kind: .account, domain: "localhost", lifetime: 600, createdBy: "test")).1
+            for (method, template, json) in Self.calls {
+                let path = template.replacingOccurrences(of: "{invitation}", with: invitation.id)
                 let missing = try await fixture.call(method, path, token: nil, json: json)
                 #expect(missing.status == 401 && missing.headers["www-authenticate"]?.hasPrefix("Bearer") == true, "\(method) \(path) without a token")
                 #expect(try await fixture.call(method, path, token: forged, json: json).status == 401, "\(method) \(path) with a forged token")
@@ -113,6 +119,32 @@ struct AdminAPIIntegrationTests {
                 #expect((200..<300).contains(write.status), "\(method) \(path) with a write token: \(write.status) \(write.body)")
             }
             await carol.close()
+        }
+    }
+
+    @Test("invitations: made with their URI once, listed without it, refused when out of bounds, revoked")
+    func invitations() async throws {
+        try await Self.withFixture { fixture in
+            try await fixture.server.addUser("alice", password: "a-password")
+            let made = try await fixture.object("POST", "/invitations", json: #"{"rosterOf":"alice@localhost","uses":3,"expiresInHours":2}"#)
+            let uri = try #require(made["uri"] as? String)
+            #expect(uri.hasPrefix("xmpp:alice@localhost?roster;preauth=") && uri.hasSuffix(";ibr=y"))
+            #expect(made["usesLeft"] as? Int == 3 && made["rosterOf"] as? String == "alice@localhost" && made["kind"] as? String == "account")
+            let id = try #require(made["id"] as? String)
+            let listed = try await fixture.call("GET", "/invitations", token: fixture.read)
+            let list = try #require(try JSONSerialization.jsonObject(with: Data(listed.body.utf8)) as? [[String: Any]])
+            #expect(list.map { $0["id"] as? String } == [id])
+            #expect(!listed.body.contains("preauth"), "the list shows a token: \(listed.body)")
+            for (json, status) in [
+                (#"{"uses":0}"#, 400), (#"{"uses":1001}"#, 400), (#"{"expiresInHours":0}"#, 400), (#"{"expiresInHours":9000}"#, 400),
+                (#"{"domain":"elsewhere.example"}"#, 400), (#"{"rosterOf":"nobody@localhost"}"#, 404), (#"{"rosterOf":"not a jid@"}"#, 400),
+                (#"{"uses":"many"}"#, 400),
+            ] {
+                #expect(try await fixture.call("POST", "/invitations", token: fixture.write, json: json).status == status, "\(json)")
+            }
+            #expect(try await fixture.call("DELETE", "/invitations/\(id)", token: fixture.write).status == 204)
+            #expect(try await fixture.call("DELETE", "/invitations/\(id)", token: fixture.write).status == 404)
+            #expect(try await fixture.call("GET", "/invitations", token: fixture.read).body == "[]")
         }
     }
 

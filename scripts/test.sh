@@ -65,6 +65,10 @@ bash scripts/interop-component.sh
 ran+=("scripts/interop-component.sh")
 bash scripts/interop-adhoc.sh
 ran+=("scripts/interop-adhoc.sh")
+bash scripts/interop-invite.sh
+ran+=("scripts/interop-invite.sh (an invitation redeemed by slixmpp)")
+bash scripts/interop-migrate.sh
+ran+=("scripts/interop-migrate.sh (Prosody's users moved in with XEP-0227)")
 bash scripts/interop-tls-exporter.sh
 ran+=("scripts/interop-tls-exporter.sh")
 bash scripts/check-admin-api.sh

@@ -9,7 +9,7 @@ struct Starling: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "starling",
         abstract: "An XMPP server.",
-        subcommands: [Serve.self, AddUser.self, Passwd.self, DelUser.self, RosterCommand.self, ArchiveCommand.self, TokenCommand.self, InviteCommand.self, SessionsCommand.self, KickCommand.self, AnnounceCommand.self, StatusCommand.self, LogLevelCommand.self, RoomsCommand.self, DestroyRoomCommand.self, ReloadCommand.self, MigrateStorageCommand.self, Check.self],
+        subcommands: [Serve.self, AddUser.self, Passwd.self, DelUser.self, RosterCommand.self, ArchiveCommand.self, TokenCommand.self, InviteCommand.self, ExportCommand.self, ImportCommand.self, SessionsCommand.self, KickCommand.self, AnnounceCommand.self, StatusCommand.self, LogLevelCommand.self, RoomsCommand.self, DestroyRoomCommand.self, ReloadCommand.self, MigrateStorageCommand.self, Check.self],
         defaultSubcommand: Serve.self
     )
 }

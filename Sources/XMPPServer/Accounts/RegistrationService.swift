@@ -35,7 +35,8 @@ final class RegistrationService: @unchecked Sendable {
         if request.iqPayload?.namespace == C2SStreamStateMachine.preauthNamespace {
             return await self.preauthenticate(request, domain: domain, presented: presented)
         }
-        guard self.open || presented != nil else {
+        // The form (a get) is no secret: clients ask for it before they present a token.
+        guard self.open || presented != nil || request.stanzaType == "get" else {
             return (request.errorReply(StanzaError(.notAllowed, text: "registration on this server needs an invitation")), nil)
         }
         return (await self.register(request, domain: domain, address: address, presented: presented), presented)
@@ -66,7 +67,8 @@ final class RegistrationService: @unchecked Sendable {
         switch request.stanzaType {
         case "get":
             var query = Element(name: "query", namespace: Self.namespace)
-            query.append(Element("instructions", namespace: Self.namespace, text: "Choose a username and password."))
+            let instructions = self.open || presented != nil ? "Choose a username and password." : "Registration needs an invitation: open its link first."
+            query.append(Element("instructions", namespace: Self.namespace, text: instructions))
             query.append(Element(name: "username", namespace: Self.namespace))
             query.append(Element(name: "password", namespace: Self.namespace))
             return request.iqResult(payload: query)

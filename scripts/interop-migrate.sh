@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Moving from Prosody to Starling with XEP-0227 (docs/configuration.md, "Moving in"): a
+# real Prosody from Debian, on loopback with its own configuration and data directory, is
+# populated by slixmpp (Tests/Interop/migration_check.py populate: a mutual subscription, a
+# vCard, private XML, an unanswered request), stopped, exported with prosody-migrator to
+# XEP-0227 files, imported with `starling import`, and checked in Starling by logging in with
+# the old passwords (migration_check.py verify). Stops only the servers it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# shellcheck source=lib/interop.sh
+source scripts/lib/interop.sh
+# shellcheck source=lib/servers.sh
+source scripts/lib/servers.sh
+install_peer_servers
+
+free_port() { "$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+wait_for_port() { # port
+    for _ in $(seq 1 100); do
+        (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null && return 0
+        sleep 0.1
+    done
+    echo "nothing listens on 127.0.0.1 port $1 after 10 s"
+    return 1
+}
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=localhost" \
+    -addext "subjectAltName=DNS:localhost" -keyout "$WORK/localhost.key" -out "$WORK/localhost.crt" 2> /dev/null
+PROSODY="$WORK/prosody"
+mkdir -p "$PROSODY/data"
+PROSODY_PORT="$(free_port)"
+cat > "$PROSODY/prosody.cfg.lua" << LUA
+run_as_root = true
+pidfile = "$PROSODY/prosody.pid"
+data_path = "$PROSODY/data"
+interfaces = { "127.0.0.1" }
+c2s_ports = { $PROSODY_PORT }
+s2s_ports = { }
+c2s_require_encryption = true
+authentication = "internal_hashed"
+modules_enabled = { "roster"; "saslauth"; "tls"; "disco"; "private"; "vcard"; "posix" }
+log = { info = "$PROSODY/prosody.log" }
+ssl = { certificate = "$WORK/localhost.crt"; key = "$WORK/localhost.key" }
+VirtualHost "localhost"
+LUA
+[[ -f "$PROSODY/prosody.cfg.lua" ]] || exit 1
+for name in alice bob carol; do
+    prosodyctl --config "$PROSODY/prosody.cfg.lua" register "$name" localhost "$name-pass"
+done
+[[ -f "$PROSODY/data/localhost/accounts/alice.dat" ]] || { echo "prosodyctl did not register alice in $PROSODY/data"; exit 1; }
+prosody --config "$PROSODY/prosody.cfg.lua" -F > "$PROSODY/server.log" 2>&1 &
+SERVER_PID=$!
+wait_for_port "$PROSODY_PORT" || { cat "$PROSODY/server.log"; exit 1; }
+if ! timeout 120 "$VENV/bin/python" Tests/Interop/migration_check.py populate 127.0.0.1 "$PROSODY_PORT" "$WORK/localhost.crt"; then
+    echo "--- populating Prosody failed; its log ---"; cat "$PROSODY/prosody.log" "$PROSODY/server.log"
+    exit 1
+fi
+kill "$SERVER_PID"; wait "$SERVER_PID" || true
+SERVER_PID=""
+
+# Prosody's own migrator writes one XEP-0227 file per user. Its xep0227 driver writes into
+# Prosody's data directory, which the migrator fixes at /var/lib/prosody: a copy of it with that
+# one line changed writes into this run's directory instead. It runs as the prosody user (it
+# switches to it when started as root), so that user gets to read the data and write the export.
+mkdir -p "$WORK/export"
+sed "s|^CFG_DATADIR=.*|CFG_DATADIR='$WORK/export';|" /usr/bin/prosody-migrator > "$WORK/prosody-migrator"
+grep -q "^CFG_DATADIR='$WORK/export';" "$WORK/prosody-migrator" || { echo "prosody-migrator has no CFG_DATADIR line to point elsewhere"; exit 1; }
+chmod 755 "$WORK"
+chmod -R a+rX "$PROSODY/data" "$WORK/prosody-migrator"
+chown prosody "$WORK/export"
+cat > "$WORK/migrator.cfg.lua" << LUA
+input { type = "internal"; path = "$PROSODY/data"; hosts = { ["localhost"] = { "accounts"; "roster"; "vcard"; "private" } } }
+output { type = "xep0227" }
+LUA
+chmod 644 "$WORK/migrator.cfg.lua"
+lua5.4 "$WORK/prosody-migrator" --config="$WORK/migrator.cfg.lua" input output > "$WORK/migrator.log" 2>&1 || { cat "$WORK/migrator.log"; exit 1; }
+ls "$WORK/export"/*.xml > /dev/null || { echo "prosody-migrator wrote no XEP-0227 files:"; cat "$WORK/migrator.log"; exit 1; }
+
+cat > "$WORK/starling.yaml" << YAML
+hosts: [localhost]
+data_dir: $WORK/starling-data
+listeners:
+  - {kind: c2s, addresses: [127.0.0.1], port: 0, tls: starttls}
+YAML
+"$STARLING" import "$WORK/export" --config "$WORK/starling.yaml" | tee "$WORK/import.log"
+grep -q "imported 3 users" "$WORK/import.log" || { echo "starling import did not import the three users"; exit 1; }
+start_starling "$WORK/server.log" serve --config "$WORK/starling.yaml"
+if ! timeout 120 "$VENV/bin/python" Tests/Interop/migration_check.py verify 127.0.0.1 "$PORT" "$WORK/starling-data/tls/certificate.pem"; then
+    echo "--- the migrated data is not all there; Starling's log ---"; cat "$WORK/server.log"
+    echo "--- the export ---"; cat "$WORK/export"/*.xml
+    exit 1
+fi
+exit 0

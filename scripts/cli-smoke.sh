@@ -70,6 +70,7 @@ expect "invite revoke" 0 "revoked invitation $invite_id" "$STARLING" invite revo
 expect "invite revoke twice" 1 "no invitation $invite_id" "$STARLING" invite revoke "$invite_id" "${D[@]}"
 expect "export writes the accounts (XEP-0227)" 0 "exported 1 users, 3 SCRAM credentials" "$STARLING" export "$WORK/export.xml" "${D[@]}"
 expect "the export is readable by its owner only" 0 "600" stat -c %a "$WORK/export.xml"
+expect "export never writes over a file" 1 "it exists already" "$STARLING" export "$WORK/export.xml" "${D[@]}"
 expect "export refuses a domain not served" 1 "is not a domain this server hosts" "$STARLING" export "$WORK/x.xml" --only example.org "${D[@]}"
 expect "import into another server" 0 "imported 1 users, 3 SCRAM credentials" "$STARLING" import "$WORK/export.xml" --data-dir "$WORK/other"
 expect "import again leaves existing accounts" 0 "skipped dave@localhost: the account dave@localhost already exists" "$STARLING" import "$WORK/export.xml" --data-dir "$WORK/other"

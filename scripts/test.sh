@@ -68,7 +68,7 @@ ran+=("scripts/interop-adhoc.sh")
 bash scripts/interop-invite.sh
 ran+=("scripts/interop-invite.sh (an invitation redeemed by slixmpp)")
 bash scripts/interop-migrate.sh
-ran+=("scripts/interop-migrate.sh (Prosody's users moved in with XEP-0227)")
+ran+=("scripts/interop-migrate.sh (Prosody and ejabberd users moved in with XEP-0227)")
 bash scripts/interop-tls-exporter.sh
 ran+=("scripts/interop-tls-exporter.sh")
 bash scripts/check-admin-api.sh

@@ -51,7 +51,9 @@ struct InviteCommand: AsyncParsableCommand {
                 }
                 let request = InvitationRequest(kind: .account, domain: domain, inviter: inviter, uses: self.reusable, lifetime: lifetime, createdBy: "cli")
                 if let problem = request.problem { throw CLIError(problem) }
-                let (token, invitation) = try await InvitationStore(backend: storage).create(request)
+                let store = InvitationStore(backend: storage)
+                try await store.purgeExpired()
+                let (token, invitation) = try await store.create(request)
                 print(InvitationLinks.uri(invitation, token: token))
                 if let landing = InvitationLinks.landingURL(base: InvitationLinks.configuredBase(configuration, domain: domain), token: token) {
                     print(landing)

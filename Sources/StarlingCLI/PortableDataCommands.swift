@@ -1,5 +1,8 @@
 import ArgumentParser
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import XMPPCore
 import XMPPServer
 import XMPPServerModules
@@ -28,10 +31,27 @@ struct ExportCommand: AsyncParsableCommand {
                 throw CLIError("this storage backend cannot be exported yet; `starling migrate-storage` it to SQLite first")
             }
             let (xml, counts) = try await PortableData.export(from: source, domains: Set(self.domains))
-            guard FileManager.default.createFile(atPath: self.file, contents: Data(xml.utf8), attributes: [.posixPermissions: 0o600]) else {
-                throw CLIError("cannot write \(self.file)")
-            }
+            try Self.writeNew(self.file, Array(xml.utf8))
             print("exported \(counts) to \(self.file)")
+        }
+    }
+}
+
+extension ExportCommand {
+    /// Creates the file with mode 0600 from the start (it holds password verifiers), and never
+    /// over an existing one.
+    static func writeNew(_ path: String, _ bytes: [UInt8]) throws {
+        let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard descriptor >= 0 else {
+            let reason = errno == EEXIST ? "it exists already; choose another name or remove it" : String(cString: strerror(errno))
+            throw CLIError("cannot write \(path): \(reason)")
+        }
+        defer { close(descriptor) }
+        var written = 0
+        while written < bytes.count {
+            let count = bytes[written...].withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) }
+            guard count > 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            written += count
         }
     }
 }
@@ -72,20 +92,25 @@ struct ImportCommand: AsyncParsableCommand {
     func run() async throws {
         let files = try self.files()
         guard !files.isEmpty else { throw CLIError("no .xml files in \(self.paths.joined(separator: ", "))") }
-        // Every file is read before anything is written: a broken one changes nothing.
-        var documents: [Element] = []
+        // Every file is read, and every user's credentials checked, before anything is
+        // written: a broken file changes nothing.
+        var everything: Element?
         for file in files {
             do {
-                documents.append(try PortableData.read(file: file))
+                let document = try PortableData.read(file: file)
+                everything?.append(contentsOf: document.elements)
+                everything = everything ?? document
             } catch {
                 throw CLIError("\(error)")
             }
         }
+        guard let everything else { throw CLIError("no .xml files in \(self.paths.joined(separator: ", "))") }
         try await StorageCommand.run(self.options) { storage, hosts in
-            var total = PortableData.ImportReport()
-            for document in documents {
-                let report = try await PortableData.importUsers(document, hosts: Set(hosts), into: storage)
-                total.merge(report)
+            let total: PortableData.ImportReport
+            do {
+                total = try await PortableData.importUsers(everything, hosts: Set(hosts), into: storage)
+            } catch let error as PortableData.ImportError {
+                throw CLIError("\(error); nothing was imported")
             }
             print("imported \(total.counts) from \(files.count) file(s)")
             for skipped in total.skipped { print("skipped \(skipped)") }

@@ -279,6 +279,9 @@ public struct C2SStreamStateMachine: Sendable {
             }
             if self.policy.registrationByInvitation {
                 features.append(Element(name: "register", namespace: Self.invitationRegistrationFeature))
+                // The namespace of XEP-0401's earlier versions: Conversations sends <preauth/>
+                // only when it sees this one.
+                features.append(Element(name: "register", namespace: Self.legacyInvitationRegistrationFeature))
             }
         case .authenticated:
             features.append(Element(name: "bind", namespace: XMPPNamespace.bind))
@@ -514,6 +517,7 @@ public struct C2SStreamStateMachine: Sendable {
     static let csiNamespace = "urn:xmpp:csi:0"
     /// XEP-0445's stream feature, and XEP-0379's element that carries an invitation's token.
     public static let invitationRegistrationFeature = "urn:xmpp:ibr-token:0"
+    public static let legacyInvitationRegistrationFeature = "urn:xmpp:invite"
     public static let preauthNamespace = "urn:xmpp:pars:0"
 
     private mutating func established(_ element: Element, jid: JID) -> [Action] {

@@ -159,8 +159,11 @@ struct InvitationIntegrationTests {
             var again = SubscriptionStanzas.presence("subscribe", to: "alice@localhost")
             again.append(preauthRequest(token))
             try await carol.send(again)
-            _ = try await alice.awaitStanza("carol's request", where: SubscriptionStanzas.isPresence("subscribe", from: "carol@localhost"))
-            #expect(try await alice.rosterEntry("carol@localhost")?[attribute: "subscription"] != "from")
+            let carolsRequest = try await alice.awaitStanza("carol's request", where: SubscriptionStanzas.isPresence("subscribe", from: "carol@localhost"))
+            // The token it carried is neither passed on nor stored.
+            #expect(carolsRequest.child(named: "preauth") == nil, "\(carolsRequest)")
+            // Not approved: carol is not in alice's roster.
+            #expect(try await alice.rosterEntry("carol@localhost") == nil)
             await carol.close()
             await bob.close()
             await alice.close()

@@ -25,6 +25,8 @@ struct C2SStreamStateMachineRegistrationTests {
         var (machine, features) = Self.encrypted(byInvitation: true)
         #expect(features?.child(named: "register", namespace: C2SStreamStateMachine.invitationRegistrationFeature) != nil)
         #expect(features?.child(named: "register", namespace: "http://jabber.org/features/iq-register") != nil)
+        // Conversations looks for this name before it sends <preauth/>.
+        #expect(features?.child(named: "register", namespace: "urn:xmpp:invite") != nil)
         #expect(machine.elementReceived(Self.preauth()) == [.register(Self.preauth())])
         let query = Element(name: "query", namespace: "jabber:iq:register")
         let register = Element("iq", namespace: XMPPNamespace.client, attributes: [("type", "get"), ("id", "r1")], children: [query])

@@ -149,11 +149,12 @@ public struct InvitationStore: Sendable {
     }
 
     /// Uses the invitation once, atomically: two registrations racing for the last use cannot
-    /// both have it. Returns the invitation as it was before this use.
-    public func redeem(_ presented: String, domain: String, now: Date = Date()) async throws -> Result<Invitation, InvitationRefusal> {
+    /// both have it. Returns the invitation as it was before this use. `checkingExpiry: false`
+    /// is for a token checked when it was presented (XEP-0445 §4: expiry is checked then only).
+    public func redeem(_ presented: String, domain: String, checkingExpiry: Bool = true, now: Date = Date()) async throws -> Result<Invitation, InvitationRefusal> {
         guard let token = InvitationToken(parsing: presented) else { return .failure(.invalid) }
         return try await self.store.transaction(module: Self.module) { documents in
-            switch try Self.valid(token, domain: domain, now: now, in: documents) {
+            switch try Self.valid(token, domain: domain, now: checkingExpiry ? now : .distantPast, in: documents) {
             case .failure(let refusal):
                 return .failure(refusal)
             case .success(let invitation):
@@ -170,8 +171,9 @@ public struct InvitationStore: Sendable {
     }
 
     /// Returns the use `redeem` took, when what it was for failed (the username was taken).
-    /// An invitation whose last use this was comes back as it was; one gone otherwise was
-    /// revoked meanwhile and stays gone.
+    /// An invitation whose last use this was comes back as it was, even if it was revoked in
+    /// that moment (nothing marks a revoked one); one with uses left that is gone was revoked
+    /// and stays gone.
     func giveBack(_ redeemed: Invitation) async throws {
         try await self.store.transaction(module: Self.module) { documents -> Void in
             var invitation = redeemed
@@ -181,6 +183,20 @@ public struct InvitationStore: Sendable {
                 return
             }
             try documents.put(try Self.encode(invitation), collection: Self.collection, key: invitation.id)
+        }
+    }
+
+    /// Deletes the invitations past their expiry; returns how many.
+    @discardableResult
+    public func purgeExpired(now: Date = Date()) async throws -> Int {
+        try await self.store.transaction(module: Self.module) { documents -> Int in
+            var purged = 0
+            for document in try documents.list(Self.collection, ModuleDocumentRange()) {
+                guard let invitation = try? Self.decode(document.value), invitation.isExpired(at: now) else { continue }
+                try documents.delete(Self.collection, key: document.key)
+                purged += 1
+            }
+            return purged
         }
     }
 
@@ -209,16 +225,11 @@ public struct InvitationStore: Sendable {
         return invitation.isExpired(at: now) ? .failure(.expired) : .success(invitation)
     }
 
-    private static func encode(_ invitation: Invitation) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .secondsSince1970
-        return String(decoding: try encoder.encode(invitation), as: UTF8.self)
+    private static func encode(_ record: Invitation) throws -> String {
+        try StoredRecordJSON.encode(record)
     }
 
     private static func decode(_ value: String) throws -> Invitation {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .secondsSince1970
-        return try decoder.decode(Invitation.self, from: Data(value.utf8))
+        try StoredRecordJSON.decode(value)
     }
 }

@@ -89,10 +89,9 @@ final class RegistrationService: @unchecked Sendable {
             if let presented, let invitations = self.invitations {
                 // Used before the account is made, so two registrations cannot share its last use;
                 // given back when the account cannot be made.
-                switch try? await invitations.redeem(presented, domain: domain) {
+                switch try? await invitations.redeem(presented, domain: domain, checkingExpiry: false) {
                 case .success(let used): invitation = used
-                case .failure(.expired): return request.errorReply(StanzaError(.gone, text: "this invitation has expired"))
-                default: return request.errorReply(StanzaError(.notAllowed, text: "this invitation is not valid any more"))
+                default: return request.errorReply(StanzaError(.notAllowed, text: "this invitation is not valid any more (used up or revoked)"))
                 }
             }
             do {

@@ -54,6 +54,7 @@ extension AdminOperations {
         if let problem = request.problem { throw .invalid(problem) }
         do {
             if let inviter, try await !self.core.storage.accounts.accountExists(inviter) { throw AdminError.notFound("there is no account \(inviter)") }
+            try await store.purgeExpired()
             let (token, invitation) = try await store.create(request)
             self.core.logger.info("invitation created", metadata: ["id": "\(invitation.id)", "by": "\(createdBy)", "uses": "\(uses)"])
             let base = self.core.configuration.invites.publicURL ?? self.core.httpEndpoints.baseURL(host: domain)

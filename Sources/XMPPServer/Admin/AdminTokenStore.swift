@@ -148,16 +148,10 @@ public struct AdminTokenStore: Sendable {
     }
 
     private static func encode(_ record: AdminTokenRecord) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        encoder.dateEncodingStrategy = .secondsSince1970
-        return String(decoding: try encoder.encode(record), as: UTF8.self)
+        try StoredRecordJSON.encode(record)
     }
 
     private static func decode(_ value: String) throws -> AdminTokenRecord {
-        let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .secondsSince1970
-        return try decoder.decode(AdminTokenRecord.self, from: Data(value.utf8))
+        try StoredRecordJSON.decode(value)
     }
-
 }

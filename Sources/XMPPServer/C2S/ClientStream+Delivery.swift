@@ -9,12 +9,13 @@ import XMPPStream
 extension ClientStream {
     /// Writes a stanza routed to `session`, counting it for stream management.
     func deliver(_ stanza: Element, for session: ClientSession) {
-        guard !self.closing else {
-            _ = session.recordSent(stanza, by: self)
-            return
-        }
+        // Held first, even when closing: what is released later keeps its order.
         if self.heldUntilBoundAnswer != nil {
             self.heldUntilBoundAnswer?.append(stanza)
+            return
+        }
+        guard !self.closing else {
+            _ = session.recordSent(stanza, by: self)
             return
         }
         let ready = self.clientState.outgoing(stanza)

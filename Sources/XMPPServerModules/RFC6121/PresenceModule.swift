@@ -285,6 +285,8 @@ public struct PresenceModule: ServerModule {
         var delivered = stanza
         delivered[attribute: "from"] = contact.description
         delivered[attribute: "to"] = account.description
+        // An invitation's token (XEP-0379) is never stored or passed on, accepted or not.
+        delivered.removeChildren { $0.name == "preauth" && $0.namespace == InvitationsModule.preauthNamespace }
         if outcome.changed {
             item.state = outcome.state
             item.pendingRequest = outcome.state.pendingIn ? delivered.storedText : nil

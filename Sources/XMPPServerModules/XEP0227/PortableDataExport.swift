@@ -8,6 +8,8 @@ import XMPPStorage
 /// subscription requests), vCards, private XML and offline messages.
 public enum PortableData {
     static let namespace = "urn:xmpp:pie:0"
+    /// The namespace of XEP-0227 before version 1.0, which ejabberd still writes.
+    static let legacyNamespace = "http://www.xmpp.org/extensions/xep-0227.html#ns"
     static let scramNamespace = "urn:xmpp:pie:0#scram"
     static let xincludeNamespace = "http://www.w3.org/2001/XInclude"
     static let rosterNamespace = "jabber:iq:roster"
@@ -91,6 +93,7 @@ public enum PortableData {
                 ]))
         }
         var roster = Element(name: "query", namespace: Self.rosterNamespace)
+        var requests: [Element] = []
         for item in user.roster {
             if item.inRoster {
                 counts.rosterItems += 1
@@ -107,10 +110,11 @@ public enum PortableData {
                 var presence = request
                 presence[attribute: "from"] = item.contact
                 presence[attribute: "to"] = "\(item.owner.localpart)@\(item.owner.domain)"
-                element.append(presence)
+                requests.append(presence)
             }
         }
         if !roster.children.isEmpty { element.append(roster) }
+        element.append(contentsOf: requests)
         var privateStorage = Element(name: "query", namespace: Self.privateNamespace)
         for (key, value) in user.accountData {
             if key == AccountDataKey.vcard, let vcard = Element.parse(value) {

@@ -16,40 +16,59 @@ extension PortableData {
         public var withoutCredentials: [String] = []
 
         public init() {}
-
-        public mutating func merge(_ other: ImportReport) {
-            self.counts.users += other.counts.users
-            self.counts.credentials += other.counts.credentials
-            self.counts.rosterItems += other.counts.rosterItems
-            self.counts.subscriptionRequests += other.counts.subscriptionRequests
-            self.counts.vcards += other.counts.vcards
-            self.counts.privateXML += other.counts.privateXML
-            self.counts.offlineMessages += other.counts.offlineMessages
-            self.skipped += other.skipped
-            self.withoutCredentials += other.withoutCredentials
-        }
     }
 
     public struct ImportError: Error, CustomStringConvertible {
         public var description: String
     }
 
-    /// The `<server-data/>` of a file, with XInclude (§5) references read from the files
-    /// they name, relative to the including file.
-    public static func read(file path: String, depth: Int = 0) throws -> Element {
-        guard depth < 8 else { throw ImportError(description: "\(path): XInclude nested more than 8 deep") }
+    /// The `<server-data/>` of a file, with XInclude (§5) references read from the files they
+    /// name, relative to the including file. An included file's root may be `<server-data/>`,
+    /// `<host/>` or `<user/>`; a file that includes itself, however indirectly, is refused.
+    public static func read(file path: String) throws -> Element {
+        try self.read(file: path, chain: [])
+    }
+
+    private static func read(file path: String, chain: [String]) throws -> Element {
+        let canonical = URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+        guard !chain.contains(canonical) else { throw ImportError(description: "\(path): included again by a file it includes") }
+        guard chain.count < 8 else { throw ImportError(description: "\(path): XInclude nested more than 8 deep") }
+        let chain = chain + [canonical]
+        let root = try self.parse(file: path)
+        switch root.name {
+        case "server-data":
+            var serverData = Element(name: "server-data", namespace: Self.namespace)
+            for child in root.elements {
+                if self.isInclude(child) {
+                    serverData.append(contentsOf: try self.included(child, from: path, chain: chain).children(named: "host"))
+                } else if child.name == "host" {
+                    serverData.append(try self.resolvingIncludes(ofHost: child, from: path, chain: chain))
+                }
+            }
+            return serverData
+        case "host":
+            return Element(name: "server-data", namespace: Self.namespace, children: [.element(try self.resolvingIncludes(ofHost: root, from: path, chain: chain))])
+        default:
+            // A user on its own: its host is the one that includes it.
+            let host = Element("host", namespace: Self.namespace, attributes: [("jid", "")], children: [root])
+            return Element("server-data", namespace: Self.namespace, children: [host])
+        }
+    }
+
+    /// The file's root element with everything in it.
+    private static func parse(file path: String) throws -> Element {
         guard let data = FileManager.default.contents(atPath: path) else { throw ImportError(description: "\(path): cannot read the file") }
         var parser = XMLStreamParser(
             limits: XMLParserLimits(maxStanzaBytes: max(data.count, 1024), maxDepth: 128, maxAttributeValueBytes: 16 * 1024 * 1024, maxHeaderBytes: 65_536))
         parser.feed(Array(data))
-        // The root arrives as a stream header, its children (hosts) as elements.
+        // The root arrives as a stream header, its children as elements.
         guard case .streamOpened(let header) = try? parser.nextEvent() else {
             throw ImportError(description: "\(path): not an XML document with a <server-data xmlns='\(Self.namespace)'> root")
         }
-        guard header.name == "server-data", header.namespace == Self.namespace else {
+        guard ["server-data", "host", "user"].contains(header.name), header.namespace == Self.namespace || header.namespace == Self.legacyNamespace else {
             throw ImportError(description: "\(path): the root is <\(header.name)>, not <server-data xmlns='\(Self.namespace)'> (XEP-0227)")
         }
-        var serverData = Element(name: "server-data", namespace: Self.namespace)
+        var root = Element(name: header.name, namespace: Self.namespace, attributes: header.attributes.filter { $0.namespace == nil })
         while true {
             let event: XMLStreamEvent?
             do {
@@ -59,38 +78,51 @@ extension PortableData {
             }
             switch event {
             case .element(let child):
-                let resolved = try self.resolvingIncludes(child, in: path, depth: depth)
-                if resolved.name == "host" { serverData.append(resolved) } else { serverData.append(contentsOf: resolved.children(named: "host")) }
+                root.append(child)
             case .streamClosed:
-                return serverData
+                return root
+            case .none where root.children.isEmpty && Self.isEmptyElement(data):
+                // `<user name='…' password='…'/>`: the parser saw a header that never closes.
+                return root
             case .streamOpened, .none:
-                throw ImportError(description: "\(path): the document ends before </server-data>")
+                throw ImportError(description: "\(path): the document ends before </\(header.name)>")
             }
         }
     }
 
-    /// An `<xi:include href='…'/>` becomes what the named file holds: hosts for a server-data
-    /// level include, users for a host level one.
-    private static func resolvingIncludes(_ element: Element, in path: String, depth: Int) throws -> Element {
+    /// Whether the document is one empty element (after an XML declaration, if any).
+    private static func isEmptyElement(_ data: Data) -> Bool {
+        var text = Substring(String(decoding: data, as: UTF8.self)).drop { $0.isWhitespace }
+        if text.hasPrefix("<?xml"), let end = text.range(of: "?>") { text = text[end.upperBound...] }
+        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        return trimmed.hasPrefix("<") && trimmed.hasSuffix("/>") && trimmed.dropFirst().firstIndex(of: "<") == nil
+    }
+
+    private static func isInclude(_ element: Element) -> Bool {
+        element.name == "include" && element.namespace == Self.xincludeNamespace
+    }
+
+    /// What an `<xi:include href='…'/>` names, read as a file of its own.
+    private static func included(_ include: Element, from path: String, chain: [String]) throws -> Element {
+        guard let href = include[attribute: "href"], !href.isEmpty, !href.contains("://") else {
+            throw ImportError(description: "\(path): an XInclude without a relative href")
+        }
         let directory = (path as NSString).deletingLastPathComponent
-        func included(_ include: Element) throws -> [Element] {
-            guard let href = include[attribute: "href"], !href.contains("://") else {
-                throw ImportError(description: "\(path): an XInclude without a relative href")
-            }
-            let target = href.hasPrefix("/") ? href : (directory as NSString).appendingPathComponent(href)
-            return try self.read(file: target, depth: depth + 1).children(named: "host")
-        }
-        if element.name == "include", element.namespace == Self.xincludeNamespace {
-            var hosts = Element(name: "included", namespace: Self.namespace)
-            for host in try included(element) { hosts.append(host) }
-            return hosts
-        }
-        guard element.name == "host" else { return Element(name: "ignored", namespace: Self.namespace) }
-        var host = Element("host", namespace: Self.namespace, attributes: [("jid", element[attribute: "jid"] ?? "")])
+        return try self.read(file: href.hasPrefix("/") ? href : (directory as NSString).appendingPathComponent(href), chain: chain)
+    }
+
+    /// A host with its included users in place: those of included hosts with its name, or
+    /// with none (a file holding just users).
+    private static func resolvingIncludes(ofHost element: Element, from path: String, chain: [String]) throws -> Element {
+        let jid = element[attribute: "jid"] ?? ""
+        var host = Element("host", namespace: Self.namespace, attributes: [("jid", jid)])
         for child in element.elements {
-            if child.name == "include", child.namespace == Self.xincludeNamespace {
-                for other in try included(child) where other[attribute: "jid"] == host[attribute: "jid"] {
-                    for user in other.children(named: "user") { host.append(user) }
+            if self.isInclude(child) {
+                for other in try self.included(child, from: path, chain: chain).children(named: "host") {
+                    guard other[attribute: "jid"] == jid || other[attribute: "jid"] == "" else {
+                        throw ImportError(description: "\(path): includes users of \(other[attribute: "jid"] ?? "") in the host \(jid)")
+                    }
+                    host.append(contentsOf: other.children(named: "user"))
                 }
             } else if child.name == "user" {
                 host.append(child)
@@ -99,9 +131,12 @@ extension PortableData {
         return host
     }
 
-    /// Imports every user of the hosts this server serves; users that exist are left as they are.
+    /// Imports every user of the hosts this server serves; users that exist are left as they
+    /// are. Every user's credentials are read first: a malformed one stops the import before
+    /// anything is written.
     public static func importUsers(_ serverData: Element, hosts: Set<String>, into storage: any StorageBackend) async throws -> ImportReport {
         var report = ImportReport()
+        var planned: [(account: JID, localpart: String, credentials: [SCRAMCredentials], user: Element)] = []
         for host in serverData.children(named: "host") {
             let domain = host[attribute: "jid"] ?? ""
             for user in host.children(named: "user") {
@@ -114,18 +149,33 @@ extension PortableData {
                     report.skipped.append("\(name)@\(domain): not a valid account address")
                     continue
                 }
-                let credentials = try self.credentials(of: user)
-                do {
-                    try await storage.accounts.createAccount(account, credentials: credentials, skeleton: UsernamePolicy.confusableSkeleton(localpart))
-                } catch let error as StorageError {
-                    report.skipped.append("\(account): \(error)")
-                    continue
-                }
-                report.counts.users += 1
-                report.counts.credentials += credentials.count
-                if credentials.isEmpty { report.withoutCredentials.append(account.description) }
-                try await self.importData(of: user, account: account, into: storage, counts: &report.counts)
+                planned.append((account, localpart, try self.credentials(of: user), user))
             }
+        }
+        for (account, localpart, credentials, user) in planned {
+            do {
+                try await storage.accounts.createAccount(account, credentials: credentials, skeleton: UsernamePolicy.confusableSkeleton(localpart))
+            } catch let error as StorageError {
+                report.skipped.append("\(account): \(error)")
+                continue
+            }
+            var counts = Counts()
+            do {
+                try await self.importData(of: user, account: account, into: storage, counts: &counts)
+            } catch {
+                // Half an account would be skipped as "already there" by the next run: none is left.
+                _ = try? await storage.accounts.deleteAccount(account)
+                report.skipped.append("\(account): its data could not be stored (\(error)); the account was not kept")
+                continue
+            }
+            report.counts.users += 1
+            report.counts.credentials += credentials.count
+            report.counts.rosterItems += counts.rosterItems
+            report.counts.subscriptionRequests += counts.subscriptionRequests
+            report.counts.vcards += counts.vcards
+            report.counts.privateXML += counts.privateXML
+            report.counts.offlineMessages += counts.offlineMessages
+            if credentials.isEmpty { report.withoutCredentials.append(account.description) }
         }
         return report
     }
@@ -137,17 +187,33 @@ extension PortableData {
             guard let mechanism = scram[attribute: "mechanism"], mechanism.hasPrefix("SCRAM-"),
                 let hash = SCRAMHash(rawValue: String(mechanism.dropFirst("SCRAM-".count))), !result.contains(where: { $0.hash == hash })
             else { continue }
+            // ejabberd (23.01) writes its stored values, already base64, in base64 again: keys of
+            // the wrong length that decode once more to the right one say so, for the salt too.
+            let twice = scram.child(named: "server-key").flatMap { Base64.decode($0.text) }.map { $0.count != hash.outputByteCount } ?? false
+            func decoded(_ name: String) -> [UInt8]? {
+                guard let once = scram.child(named: name).flatMap({ Base64.decode($0.text) }) else { return nil }
+                return twice ? Base64.decode(String(decoding: once, as: UTF8.self)) : once
+            }
             guard let iterations = scram.child(named: "iter-count").flatMap({ Int($0.text) }), iterations > 0,
-                let salt = scram.child(named: "salt").flatMap({ Base64.decode($0.text) }),
-                let serverKey = scram.child(named: "server-key").flatMap({ Base64.decode($0.text) }),
-                let storedKey = scram.child(named: "stored-key").flatMap({ Base64.decode($0.text) }),
+                let salt = decoded("salt"), let serverKey = decoded("server-key"), let storedKey = decoded("stored-key"),
                 serverKey.count == hash.outputByteCount, storedKey.count == hash.outputByteCount
             else {
                 throw ImportError(description: "user \(user[attribute: "name"] ?? ""): malformed \(mechanism) credentials")
             }
             result.append(SCRAMCredentials(hash: hash, salt: salt, iterations: iterations, storedKey: storedKey, serverKey: serverKey))
         }
-        if result.isEmpty, let password = user[attribute: "password"], !password.isEmpty {
+        if result.isEmpty, let password = user[attribute: "password"], password.hasPrefix("scram:") {
+            // ejabberd's form: scram:<StoredKey>,<ServerKey>,<salt>,<iterations> in base64, the
+            // hash told by the keys' length.
+            let parts = password.dropFirst("scram:".count).split(separator: ",", omittingEmptySubsequences: false)
+            guard parts.count == 4, let storedKey = Base64.decode(String(parts[0])), let serverKey = Base64.decode(String(parts[1])),
+                let salt = Base64.decode(String(parts[2])), let iterations = Int(parts[3]), iterations > 0,
+                storedKey.count == serverKey.count, let hash = SCRAMHash.allCases.first(where: { $0.outputByteCount == storedKey.count })
+            else {
+                throw ImportError(description: "user \(user[attribute: "name"] ?? ""): malformed scram: password")
+            }
+            result.append(SCRAMCredentials(hash: hash, salt: salt, iterations: iterations, storedKey: storedKey, serverKey: serverKey))
+        } else if result.isEmpty, let password = user[attribute: "password"], !password.isEmpty {
             do {
                 result = try SCRAMCredentials.deriveAll(password: password)
             } catch {
@@ -163,21 +229,26 @@ extension PortableData {
             case (Self.rosterNamespace, "query"):
                 for entry in child.children(named: "item") {
                     guard let contact = entry[attribute: "jid"].flatMap({ try? JID($0) }) else { continue }
-                    let state = SubscriptionState(subscription: entry[attribute: "subscription"] ?? "none", ask: entry[attribute: "ask"] == "subscribe")
+                    // A request already read for the contact (the file may list it first) is kept.
+                    let pending = try await storage.rosters.item(of: account, contact: contact)
+                    var state = SubscriptionState(subscription: entry[attribute: "subscription"] ?? "none", ask: entry[attribute: "ask"] == "subscribe")
+                    state.pendingIn = pending?.state.pendingIn ?? false
                     let groups = entry.children(named: "group").map(\.text).filter { !$0.isEmpty }
-                    try await storage.rosters.setItem(RosterItem(jid: contact, name: entry[attribute: "name"], groups: groups, state: state), of: account)
+                    let item = RosterItem(jid: contact, name: entry[attribute: "name"], groups: groups, state: state, pendingRequest: pending?.pendingRequest)
+                    try await storage.rosters.setItem(item, of: account)
                     counts.rosterItems += 1
                 }
             // In jabber:client as XEP-0227 shows it, or in the file's namespace as Prosody writes it.
             case (XMPPNamespace.client, "presence") where child.stanzaType == "subscribe",
-                (Self.namespace, "presence") where child.stanzaType == "subscribe":
+                (Self.namespace, "presence") where child.stanzaType == "subscribe",
+                (Self.legacyNamespace, "presence") where child.stanzaType == "subscribe":
                 guard let contact = child.from?.bare else { continue }
                 var item = try await storage.rosters.item(of: account, contact: contact) ?? RosterItem(jid: contact, inRoster: false)
                 item.state.pendingIn = true
                 var request = Element("presence", namespace: XMPPNamespace.client, attributes: [("type", "subscribe"), ("from", contact.description)])
                 request[attribute: "to"] = account.description
                 for var detail in child.elements {
-                    if detail.namespace == Self.namespace { detail.namespace = XMPPNamespace.client }
+                    if detail.namespace == Self.namespace || detail.namespace == Self.legacyNamespace { detail.namespace = XMPPNamespace.client }
                     request.append(detail)
                 }
                 item.pendingRequest = request.storedText
@@ -191,7 +262,7 @@ extension PortableData {
                     try await storage.accountData.setValue(stored.storedText, for: account, key: AccountDataKey.privateXML(stored.namespace))
                     counts.privateXML += 1
                 }
-            case (Self.namespace, "offline-messages"):
+            case (Self.namespace, "offline-messages"), (Self.legacyNamespace, "offline-messages"):
                 for message in child.elements where message.name == "message" {
                     let stamp = message.child(named: "delay", namespace: XMPPNamespace.delay)?[attribute: "stamp"].flatMap(XMPPDateTime.parse) ?? Date()
                     _ = try await storage.offline.store(message.storedText, stamp: stamp, for: account, quota: .max)

@@ -12,6 +12,7 @@ public struct InvitationsModule: ServerModule {
     static let inviteNode = "urn:xmpp:invite#invite"
     static let createAccountNode = "urn:xmpp:invite#create-account"
     static let preauthNamespace = "urn:xmpp:pars:0"
+    static let openInvitationsPerUser = 20
     private let commands: AdHocCommandRegistry
 
     /// `commands` is the ad-hoc module's registry the commands go into.
@@ -35,6 +36,12 @@ public struct InvitationsModule: ServerModule {
                         kind: .contact, domain: inviter.domainpart, inviter: inviter,
                         allowsRegistration: settings.userInvites == .accounts || context.isAdmin(inviter), lifetime: lifetime,
                         createdBy: inviter.description)
+                    // A user may hold a few open invitations, not fill the database with them.
+                    try await store.purgeExpired()
+                    let open = try await store.list().filter { $0.createdBy == inviter.description }.count
+                    if !context.isAdmin(inviter) && open >= Self.openInvitationsPerUser {
+                        return .failed("you have \(open) invitations open; wait until they are used or expire (\(settings.lifetimeDays) days)")
+                    }
                     return try await Self.completed(request, store: store, context: context)
                 })
         }

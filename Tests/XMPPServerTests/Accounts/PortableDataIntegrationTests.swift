@@ -3,6 +3,7 @@ import Testing
 import XMPPClient
 import XMPPCore
 import XMPPServer
+import XMPPSASL
 import XMPPServerModules
 import XMPPStorage
 
@@ -26,6 +27,11 @@ struct PortableDataIntegrationTests {
         let alice = try await accounts.create("alice@localhost", password: "alice-password")
         _ = try await accounts.create("bob@localhost", password: "bob-password")
         try await source.rosters.setItem(RosterItem(jid: try JID("bob@localhost"), name: "Bob", groups: ["Friends"], state: SubscriptionState(to: true, from: true)), of: alice)
+        // In the roster, subscribed to, and asking for alice's presence: the request must survive.
+        try await source.rosters.setItem(
+            RosterItem(jid: try JID("dave@example.org"), name: "Dave", state: SubscriptionState(to: true, pendingIn: true),
+                pendingRequest: "<presence type='subscribe' from='dave@example.org' to='alice@localhost'/>"),
+            of: alice)
         try await source.rosters.setItem(
             RosterItem(jid: try JID("carol@example.org"), state: SubscriptionState(pendingIn: true), inRoster: false,
                 pendingRequest: "<presence type='subscribe' from='carol@example.org' to='alice@localhost'><status>it is carol</status></presence>"),
@@ -39,7 +45,7 @@ struct PortableDataIntegrationTests {
         let exporting = try #require(source as? any StorageExporting)
         let (xml, exported) = try await PortableData.export(from: exporting, domains: [])
         await source.close()
-        #expect(exported.users == 2 && exported.rosterItems == 1 && exported.subscriptionRequests == 1 && exported.vcards == 1)
+        #expect(exported.users == 2 && exported.rosterItems == 2 && exported.subscriptionRequests == 2 && exported.vcards == 1)
         #expect(exported.privateXML == 1 && exported.offlineMessages == 1 && exported.credentials == 6)
         #expect(!xml.contains("alice-password"))
         let file = directory + "/export.xml"
@@ -64,6 +70,8 @@ struct PortableDataIntegrationTests {
             try await client.sendPresence()
             let request = try await client.awaitStanza("carol's request", where: SubscriptionStanzas.isPresence("subscribe", from: "carol@example.org"))
             #expect(request.child(named: "status")?.text == "it is carol")
+            _ = try await client.awaitStanza("dave's request", where: SubscriptionStanzas.isPresence("subscribe", from: "dave@example.org"))
+            #expect(try await client.rosterEntry("dave@example.org")?[attribute: "subscription"] == "to")
             let message = try await client.awaitStanza("the offline message") { $0.name == "message" && $0.id == "m1" }
             #expect(message.child(named: "body")?.text == "while you were away")
             await client.close()
@@ -78,7 +86,7 @@ struct PortableDataIntegrationTests {
         try """
             <?xml version='1.0' encoding='UTF-8'?>
             <server-data xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude'>
-              <host jid='localhost'><xi:include href='users/romeo.xml'/></host>
+              <host jid='localhost'><xi:include href='users/romeo.xml'/><xi:include href='users/benvolio.xml'/></host>
               <host jid='elsewhere.example'><user name='mercutio' password='x'/></host>
             </server-data>
             """.write(toFile: directory + "/main.xml", atomically: true, encoding: .utf8)
@@ -90,17 +98,24 @@ struct PortableDataIntegrationTests {
               <user name='tybalt'/>
             </host></server-data>
             """.write(toFile: directory + "/users/romeo.xml", atomically: true, encoding: .utf8)
+        // §5's layout: an included file may hold just a user.
+        try "<user xmlns='urn:xmpp:pie:0' name='benvolio' password='benvolio-password'/>".write(toFile: directory + "/users/benvolio.xml", atomically: true, encoding: .utf8)
+        try "<server-data xmlns='urn:xmpp:pie:0' xmlns:xi='http://www.w3.org/2001/XInclude'><xi:include href='loop.xml'/></server-data>"
+            .write(toFile: directory + "/loop.xml", atomically: true, encoding: .utf8)
         try "<server-data xmlns='urn:xmpp:pie:0'><host jid='localhost'><user name='x'>".write(toFile: directory + "/broken.xml", atomically: true, encoding: .utf8)
         try "<other xmlns='urn:example'/>".write(toFile: directory + "/other.xml", atomically: true, encoding: .utf8)
 
         #expect(throws: PortableData.ImportError.self) { try PortableData.read(file: directory + "/broken.xml") }
         #expect(throws: PortableData.ImportError.self) { try PortableData.read(file: directory + "/other.xml") }
         #expect(throws: PortableData.ImportError.self) { try PortableData.read(file: directory + "/missing.xml") }
+        #expect(throws: PortableData.ImportError.self) { try PortableData.read(file: directory + "/loop.xml") }
         try await withServer { server in
             let report = try await PortableData.importUsers(try PortableData.read(file: directory + "/main.xml"), hosts: ["localhost"], into: server.server.storage)
-            #expect(report.counts.users == 2 && report.counts.rosterItems == 1 && report.counts.subscriptionRequests == 1)
+            #expect(report.counts.users == 3 && report.counts.rosterItems == 1 && report.counts.subscriptionRequests == 1)
             #expect(report.withoutCredentials == ["tybalt@localhost"])
             #expect(report.skipped.count == 2, "\(report.skipped)")
+            let benvolio = try await server.login("benvolio", password: "benvolio-password")
+            await benvolio.close()
             let romeo = try await server.login("romeo", password: "romeo-password")
             #expect(try await romeo.rosterEntry("juliet@example.org")?[attribute: "subscription"] == "to")
             // A request in the file's own namespace (Prosody's export) arrives as a jabber:client one.
@@ -108,6 +123,50 @@ struct PortableDataIntegrationTests {
             let request = try await romeo.awaitStanza("the nurse's request", where: SubscriptionStanzas.isPresence("subscribe", from: "nurse@example.org"))
             #expect(request.child(named: "status", namespace: XMPPNamespace.client)?.text == "as Prosody writes it")
             await romeo.close()
+        }
+    }
+
+    @Test("ejabberd's export shape: the pre-1.0 namespace, a main file that includes the host's, scram: passwords")
+    func ejabberdShape() async throws {
+        let directory = NSTemporaryDirectory() + "starling-ejabberd-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let keys = try SCRAMCredentials.derive(password: "ejabberd-password", hash: .sha1, iterations: 4096)
+        let scram = "scram:\(Base64.encode(keys.storedKey)),\(Base64.encode(keys.serverKey)),\(Base64.encode(keys.salt)),4096"
+        let legacy = "http://www.xmpp.org/extensions/xep-0227.html#ns"
+        try "<?xml version='1.0' encoding='UTF-8'?><server-data xmlns='\(legacy)' xmlns:xi='http://www.w3.org/2001/XInclude'><xi:include href='localhost.xml'/></server-data>"
+            .write(toFile: directory + "/main.xml", atomically: true, encoding: .utf8)
+        try """
+            <?xml version='1.0' encoding='UTF-8'?><server-data xmlns='\(legacy)'><host jid='localhost'>
+            <user name='hamlet' password='\(scram)'><offline-messages><message xmlns='jabber:client' from='horatio@localhost/x' to='hamlet@localhost' id='o1'><body>the ghost</body></message></offline-messages></user>
+            <user name='ophelia' password='scram:not,keys'/>
+            </host></server-data>
+            """.write(toFile: directory + "/localhost.xml", atomically: true, encoding: .utf8)
+        // A malformed scram: password stops the import before anything is written.
+        try await withServer { server in
+            await #expect(throws: PortableData.ImportError.self) {
+                try await PortableData.importUsers(try PortableData.read(file: directory + "/main.xml"), hosts: ["localhost"], into: server.server.storage)
+            }
+            #expect(try await server.server.storage.accounts.accountExists(try JID("hamlet@localhost")) == false)
+            // ejabberd 23.01's <scram-credentials/>: its stored base64 values in base64 again.
+            func twice(_ bytes: [UInt8]) -> String { Base64.encode(Array(Base64.encode(bytes).utf8)) }
+            let laertes = try SCRAMCredentials.derive(password: "laertes-password", hash: .sha1, iterations: 4096)
+            try """
+                <?xml version='1.0' encoding='UTF-8'?><server-data xmlns='\(legacy)'><host jid='localhost'>
+                <user name='hamlet' password='\(scram)'><offline-messages><message xmlns='jabber:client' from='horatio@localhost/x' to='hamlet@localhost' id='o1'><body>the ghost</body></message></offline-messages></user>
+                <user name='laertes'><scram-credentials xmlns='urn:xmpp:pie:0#scram' mechanism='SCRAM-SHA-1'><iter-count>4096</iter-count>
+                <salt>\(twice(laertes.salt))</salt><server-key>\(twice(laertes.serverKey))</server-key><stored-key>\(twice(laertes.storedKey))</stored-key></scram-credentials></user>
+                </host></server-data>
+                """.write(toFile: directory + "/localhost.xml", atomically: true, encoding: .utf8)
+            let report = try await PortableData.importUsers(try PortableData.read(file: directory + "/main.xml"), hosts: ["localhost"], into: server.server.storage)
+            #expect(report.counts.users == 2 && report.counts.credentials == 2 && report.counts.offlineMessages == 1)
+            let laertesClient = try await server.login("laertes", password: "laertes-password", mechanisms: [.scramSHA1])
+            await laertesClient.close()
+            let hamlet = try await server.login("hamlet", password: "ejabberd-password", mechanisms: [.scramSHA1])
+            try await hamlet.sendPresence()
+            let message = try await hamlet.awaitStanza("the offline message") { $0.name == "message" && $0.id == "o1" }
+            #expect(message.child(named: "body")?.text == "the ghost")
+            await hamlet.close()
         }
     }
 }

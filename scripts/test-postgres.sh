@@ -8,7 +8,8 @@
 #   3. `starling migrate-storage`: a SQLite database filled by a real server run (slixmpp chat,
 #      IM, chat rooms and pubsub), copied to an empty database, the counts of every table
 #      compared by the command and checked to be non-zero where the run wrote rows; a second
-#      copy without --force is refused; then the server starts on the copy and its users log in.
+#      copy without --force is refused; then the server starts on the copy and its users log in;
+#   4. TLS to the database with a CA of its own and the password from a file, and the refusals.
 # Needs a build with tests (swift build --build-tests). Stops everything it starts, by PID.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -124,5 +125,62 @@ if ! timeout 120 "$VENV/bin/python" "Tests/Interop/slixmpp_chat.py" 127.0.0.1 "$
 fi
 kill "$SERVER_PID"; wait "$SERVER_PID" 2> /dev/null || true; SERVER_PID=""
 echo "migrate-storage: counts equal on both sides, keys identical, refused without --force, migrated users chat ($(( $(date +%s) - step_started )) s)"
+
+# --- 4. TLS to the database, and the password from a file: a role that may only log in over
+# TLS with a password (pg_hba: hostnossl reject, hostssl scram-sha-256).
+step_started=$(date +%s)
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj "/CN=Starling test database CA" \
+    -keyout "$WORK/db-ca.key" -out "$WORK/db-ca.pem" 2> /dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" -keyout "$PG_DIR/data/server.key" -out "$WORK/db.csr" 2> /dev/null
+openssl x509 -req -in "$WORK/db.csr" -CA "$WORK/db-ca.pem" -CAkey "$WORK/db-ca.key" -CAcreateserial -days 2 \
+    -extfile <(printf "subjectAltName=IP:127.0.0.1,DNS:localhost") -out "$PG_DIR/data/server.crt" 2> /dev/null
+chmod 600 "$PG_DIR/data/server.key"
+[[ $(id -u) -eq 0 ]] && chown postgres: "$PG_DIR/data/server.key" "$PG_DIR/data/server.crt"
+sed -i '1i hostnossl all tlsuser 127.0.0.1/32 reject\nhostssl all tlsuser 127.0.0.1/32 scram-sha-256' "$PG_DIR/data/pg_hba.conf"
+pg_sql starling "ALTER SYSTEM SET ssl = on" > /dev/null
+pg_sql starling "CREATE ROLE tlsuser LOGIN PASSWORD 'db-pass-over-tls'" > /dev/null
+pg_sql starling "CREATE DATABASE tls_test OWNER tlsuser" > /dev/null
+pg_sql starling "SELECT pg_reload_conf()" > /dev/null
+sleep 1
+printf 'db-pass-over-tls\n' > "$WORK/db-password"
+chmod 600 "$WORK/db-password"
+tls_config() { # file tls-mode [ca_file line]
+    cat > "$1" << YAML
+hosts: [localhost]
+storage:
+  backend: postgresql
+  postgresql:
+    url: "postgresql://tlsuser@127.0.0.1:$PG_PORT/tls_test"
+    tls: $2
+    password_file: "$WORK/db-password"
+$3
+YAML
+}
+tls_config "$WORK/tls.yml" require "    ca_file: \"$WORK/db-ca.pem\""
+echo "dave-pass" | "$STARLING" adduser dave@localhost --password-stdin --config "$WORK/tls.yml" --data-dir "$WORK/tls-data" \
+    || { echo "adduser over TLS to the database failed"; tail -5 "$PG_DIR/server.log"; exit 1; }
+[[ "$(pg_sql tls_test "SELECT count(*) FROM accounts")" == 1 ]] || { echo "the account made over TLS is not in the database"; exit 1; }
+start_starling "$WORK/tls-server.log" serve --config "$WORK/tls.yml" --data-dir "$WORK/tls-data" --c2s-port 0 --tls-port 0 --http-port 0 --https-port 0
+encrypted="$(pg_sql starling "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) WHERE a.usename = 'tlsuser' AND s.ssl")"
+kill "$SERVER_PID"; wait "$SERVER_PID" 2> /dev/null || true; SERVER_PID=""
+[[ "$encrypted" -gt 0 ]] || { echo "the server's connections to the database are not encrypted"; exit 1; }
+# Refusals, each with its reason: no TLS, a CA that does not sign the server's certificate, a
+# password file others may read.
+tls_config "$WORK/plain.yml" disable ""
+if "$STARLING" adduser erin@localhost --password-stdin --config "$WORK/plain.yml" --data-dir "$WORK/tls-data" <<< "erin-pass" > "$WORK/plain.log" 2>&1; then
+    echo "a connection without TLS was let in"; exit 1
+fi
+tls_config "$WORK/system-ca.yml" require ""
+if "$STARLING" adduser erin@localhost --password-stdin --config "$WORK/system-ca.yml" --data-dir "$WORK/tls-data" <<< "erin-pass" > "$WORK/ca.log" 2>&1; then
+    echo "a certificate the system's CAs do not sign was accepted"; exit 1
+fi
+grep -q "certificate did not verify: set storage.postgresql.ca_file" "$WORK/ca.log" || { echo "the refused certificate is not named:"; cat "$WORK/ca.log"; exit 1; }
+chmod 644 "$WORK/db-password"
+if "$STARLING" adduser erin@localhost --password-stdin --config "$WORK/tls.yml" --data-dir "$WORK/tls-data" <<< "erin-pass" > "$WORK/mode.log" 2>&1; then
+    echo "a password file others may read was used"; exit 1
+fi
+grep -q "chmod 600" "$WORK/mode.log" || { echo "the readable password file is not named:"; cat "$WORK/mode.log"; exit 1; }
+for log in plain ca mode; do echo "  refused ($log): $(grep -v '^20[0-9][0-9]-' "$WORK/$log.log" | head -1)"; done
+echo "TLS to the database: $encrypted encrypted server connections, the password from a 0600 file; plain TCP, an unknown CA and a readable password file refused ($(( $(date +%s) - step_started )) s)"
 
 echo "scripts/test-postgres.sh passed in $(( $(date +%s) - started_at )) s"

@@ -114,6 +114,12 @@ public final class PostgresStorage: StorageBackend, AccountStore, OpeningStorage
             message = server[.message] ?? "error"
             if let detail = server[.detail] { message += " (\(detail))" }
             if let state = server[.sqlState] { message += " [SQLSTATE \(state)]" }
+        } else if let underlying = psql.underlying.map({ "\($0)" }), underlying.contains("CERTIFICATE_VERIFY_FAILED") {
+            // BoringSSL's text names a source path; what to change is what the operator needs.
+            message = "the database server's TLS certificate did not verify: set storage.postgresql.ca_file to the CA that signed it "
+                + "(without it the system's CAs are used), and check that the URL's host is a name the certificate holds"
+        } else if let underlying = psql.underlying.map({ "\($0)" }), underlying.contains("handshakeFailed") {
+            message = "the TLS handshake with the database server failed (\(underlying.prefix(200)))"
         } else {
             message = "\(psql.code)" + (psql.underlying.map { ": \($0)" } ?? "")
         }

@@ -70,6 +70,7 @@ struct ConfigurationLoaderTests {
         ("storage.postgresql.ca_file", "/etc/starling/db-ca.pem", { $0.storage.postgresqlCAFile = "/etc/starling/db-ca.pem" }),
         ("storage.postgresql.schema", "xmpp", { $0.storage.postgresqlSchema = "xmpp" }),
         ("storage.postgresql.max_connections", "50", { $0.storage.postgresqlMaxConnections = 50 }),
+        ("storage.postgresql.password_file", "/etc/starling/db-password", { $0.storage.postgresqlPasswordFile = "/etc/starling/db-password" }),
         ("limits.max_stanza_bytes", "524288", { $0.limits.maxStanzaBytes = 524_288 }),
         ("limits.max_stanza_bytes_before_auth", "8192", { $0.limits.maxStanzaBytesBeforeAuthentication = 8192 }),
         ("limits.max_depth", "32", { $0.limits.maxDepth = 32 }),
@@ -188,6 +189,22 @@ struct ConfigurationLoaderTests {
             }
         }
         return keys
+    }
+
+    @Test("storage.postgresql.password_file: its first line is the password; a file others may read, an empty or missing one is refused")
+    func postgresPasswordFile() throws {
+        let file = NSTemporaryDirectory() + "starling-db-password-" + UUID().uuidString
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let yaml = "storage:\n  postgresql: {url: 'postgresql://u:in-url@db/starling', password_file: '\(file)'}"
+        #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(yaml: yaml).storage.postgresSettings() }
+        try "s3cret:with@odd/chars\nignored".write(toFile: file, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file)
+        #expect { try ConfigurationLoader.load(yaml: yaml).storage.postgresSettings() } throws: { "\($0)".contains("chmod 600") }
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+        #expect(try ConfigurationLoader.load(yaml: yaml).storage.postgresSettings().password == "s3cret:with@odd/chars")
+        try "\n".write(toFile: file, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
+        #expect { try ConfigurationLoader.load(yaml: yaml).storage.postgresSettings() } throws: { "\($0)".contains("is empty") }
     }
 
     @Test("storage.postgresql.max_connections sizes the connection pool")

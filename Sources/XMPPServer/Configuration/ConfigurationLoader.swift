@@ -295,7 +295,7 @@ public enum ConfigurationLoader {
 
         /// `storage.postgresql`: the URL is checked here, so that a mistake is named before anything starts.
         mutating func readPostgreSQL(_ node: Node, into storage: inout ServerConfiguration.StorageSettings) {
-            guard let entries = self.mapping(node, "storage.postgresql", known: ["url", "tls", "ca_file", "schema", "max_connections"]) else { return }
+            guard let entries = self.mapping(node, "storage.postgresql", known: ["url", "tls", "ca_file", "schema", "max_connections", "password_file"]) else { return }
             for (key, value) in entries {
                 switch key {
                 case "url":
@@ -310,6 +310,8 @@ public enum ConfigurationLoader {
                     if let mode = self.choice(value, "storage.postgresql.tls", PostgresSettings.TLSMode.self) { storage.postgresqlTLS = mode }
                 case "ca_file":
                     storage.postgresqlCAFile = self.optionalString(value, "storage.postgresql.ca_file")
+                case "password_file":
+                    storage.postgresqlPasswordFile = self.optionalString(value, "storage.postgresql.password_file")
                 case "max_connections":
                     if let count = self.int(value, "storage.postgresql.max_connections", range: 1...1000) { storage.postgresqlMaxConnections = count }
                 default:

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import XMPPCore
 import struct XMPPStream.BOSHSessionMachine
@@ -186,19 +187,40 @@ public struct ServerConfiguration: Sendable, Hashable {
         public var postgresqlSchema: String?
         /// `storage.postgresql.max_connections`: the pool's size, per server process.
         public var postgresqlMaxConnections = 20
+        /// `storage.postgresql.password_file`: the role's password, read from this file (mode
+        /// 0600 or stricter) instead of the URL, so the configuration holds no secret.
+        public var postgresqlPasswordFile: String?
 
         /// What `storage.postgresql` says, checked (the loader has checked it already).
         public func postgresSettings() throws -> PostgresSettings {
             guard let url = self.postgresqlURL else {
                 throw ConfigurationError(path: "storage.postgresql.url", message: "missing; expected postgresql://user@host:5432/database")
             }
+            var settings: PostgresSettings
             do {
-                var settings = try PostgresSettings(url: url, tls: self.postgresqlTLS, caFile: self.postgresqlCAFile, schema: self.postgresqlSchema)
+                settings = try PostgresSettings(url: url, tls: self.postgresqlTLS, caFile: self.postgresqlCAFile, schema: self.postgresqlSchema)
                 settings.maximumConnections = self.postgresqlMaxConnections
-                return settings
             } catch {
                 throw ConfigurationError(path: "storage.postgresql.url", message: "\(error)")
             }
+            if let file = self.postgresqlPasswordFile { settings.password = try Self.password(fromFile: file) }
+            return settings
+        }
+
+        /// The file's first line; refused when others may read it, as libpq refuses such a .pgpass.
+        static func password(fromFile path: String) throws -> String {
+            let key = "storage.postgresql.password_file"
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+                let data = FileManager.default.contents(atPath: path)
+            else {
+                throw ConfigurationError(path: key, message: "cannot read \(path)")
+            }
+            if let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue, mode & 0o077 != 0 {
+                throw ConfigurationError(path: key, message: "\(path) may be read by others (mode \(String(mode & 0o777, radix: 8))); chmod 600 it")
+            }
+            let password = String(decoding: data, as: UTF8.self).split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            guard !password.isEmpty else { throw ConfigurationError(path: key, message: "\(path) is empty") }
+            return password
         }
     }
 

@@ -27,6 +27,8 @@ public struct PostgresSettings: Sendable, Hashable {
     /// database's default (`public`). Made at open when missing.
     public var schema: String?
     public var maximumConnections = 20
+    /// How long connecting and migrating at open may take before the storage gives up.
+    public var openingTimeoutSeconds: Double = 30
 
     public init(
         host: String, port: Int = 5432, socketDirectory: String? = nil, username: String, password: String? = nil, database: String? = nil,

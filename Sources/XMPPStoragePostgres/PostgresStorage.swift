@@ -28,7 +28,7 @@ public final class PostgresStorage: StorageBackend, AccountStore, OpeningStorage
         self.running = Task { await client.run() }
         self.opening = Task {
             do {
-                try await Self.withTimeout(seconds: 30, what: "connecting to PostgreSQL at \(settings.summary)") {
+                try await Self.withTimeout(seconds: settings.openingTimeoutSeconds, what: "connecting to PostgreSQL at \(settings.summary)") {
                     let connection = try await PostgresConnection.connect(configuration: try settings.connectionConfiguration(), id: 0, logger: logger)
                     do {
                         try await PostgresSchema.migrate(connection, settings: settings, logger: logger)
@@ -126,20 +126,28 @@ public final class PostgresStorage: StorageBackend, AccountStore, OpeningStorage
         return StorageError.backend(context.map { "\($0): \(message)" } ?? message)
     }
 
+    /// `body`'s result, or a timeout error once `seconds` passed, whichever comes first. The
+    /// caller is not held until `body` ends: a task group would wait for a child that does not
+    /// heed cancellation (a server that accepts and never answers, an advisory lock another
+    /// process holds), so `body` is cancelled and left to end on its own.
     static func withTimeout<Result: Sendable>(
-        seconds: Int64, what: String, _ body: @escaping @Sendable () async throws -> Result
+        seconds: Double, what: String, _ body: @escaping @Sendable () async throws -> Result
     ) async throws -> Result {
-        try await withThrowingTaskGroup(of: Result?.self) { group in
-            group.addTask { try await body() }
-            group.addTask {
-                try await Task.sleep(nanoseconds: UInt64(seconds) * 1_000_000_000)
-                return nil
+        let outcome = FirstOutcome<Result>()
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                outcome.install(continuation)
+                let work = Task {
+                    do { outcome.finish(.success(try await body())) } catch { outcome.finish(.failure(error)) }
+                }
+                outcome.afterOutcome { work.cancel() }
+                Task {
+                    try? await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
+                    outcome.finish(.failure(StorageError.backend("\(what) took longer than \(seconds.formatted()) s")))
+                }
             }
-            defer { group.cancelAll() }
-            guard let first = try await group.next(), let result = first else {
-                throw StorageError.backend("\(what) took longer than \(seconds) s")
-            }
-            return result
+        } onCancel: {
+            outcome.finish(.failure(CancellationError()))
         }
     }
 
@@ -287,5 +295,48 @@ public final class PostgresStorage: StorageBackend, AccountStore, OpeningStorage
             }
             return accounts
         }
+    }
+}
+
+/// Whichever of several tasks finishes first resumes the continuation; later ones are
+/// ignored, and the action given to `afterOutcome` runs once it is decided (it cancels what
+/// still runs).
+final class FirstOutcome<Value: Sendable>: Sendable {
+    private struct State {
+        var continuation: CheckedContinuation<Value, any Error>?
+        var early: Swift.Result<Value, any Error>?
+        var decided = false
+        var afterOutcome: (@Sendable () -> Void)?
+    }
+
+    private let state = LockedBox(State())
+
+    func install(_ continuation: CheckedContinuation<Value, any Error>) {
+        let ready: Swift.Result<Value, any Error>? = self.state.withLock { state in
+            if let early = state.early { return early }
+            state.continuation = continuation
+            return nil
+        }
+        if let ready { continuation.resume(with: ready) }
+    }
+
+    func afterOutcome(_ action: @escaping @Sendable () -> Void) {
+        let decided = self.state.withLock { state -> Bool in
+            if !state.decided { state.afterOutcome = action }
+            return state.decided
+        }
+        if decided { action() }
+    }
+
+    func finish(_ result: Swift.Result<Value, any Error>) {
+        let (continuation, after) = self.state.withLock { state -> (CheckedContinuation<Value, any Error>?, (@Sendable () -> Void)?) in
+            guard !state.decided else { return (nil, nil) }
+            state.decided = true
+            defer { state.continuation = nil }
+            if state.continuation == nil { state.early = result }
+            return (state.continuation, state.afterOutcome)
+        }
+        continuation?.resume(with: result)
+        after?()
     }
 }

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import PostgresNIO
 import Testing
@@ -65,6 +68,47 @@ struct PostgresSettingsTests {
         #expect(Date().timeIntervalSince(started) < 35)
         // Operations say the same, instead of waiting forever.
         await #expect(throws: StorageError.self) { try await storage.accounts.accountExists(JID("a@example.com")) }
+        await storage.close()
+    }
+}
+
+/// A loopback port that takes connections (the kernel completes them) and never says a word.
+private final class SilentListener {
+    let port: Int
+    private let descriptor: Int32
+
+    init() throws {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && listen(descriptor, 8) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        }
+        guard descriptor >= 0, bound else { throw PostgresSettingsError("no silent listener") }
+        self.descriptor = descriptor
+        self.port = Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    deinit { close(self.descriptor) }
+}
+
+extension PostgresSettingsTests {
+    @Test("a server that takes the connection and never answers fails the opening after its timeout; the caller is not held")
+    func silentServer() async throws {
+        let listener = try SilentListener()
+        var settings = try PostgresSettings(url: "postgresql://starling@127.0.0.1:\(listener.port)/starling", tls: .disable)
+        settings.openingTimeoutSeconds = 1
+        let storage = PostgresStorage(settings: settings)
+        let started = Date()
+        do {
+            try await storage.opened()
+            Issue.record("opened a server that never answered")
+        } catch {
+            #expect("\(error)".contains("took longer than 1 s"), "\(error)")
+        }
+        #expect(Date().timeIntervalSince(started) < 10, "the opening took \(Date().timeIntervalSince(started)) s")
         await storage.close()
     }
 }

@@ -49,7 +49,7 @@ enum AdminWebPages {
     }
 
     static let sections: [(path: String, title: String)] = [
-        ("/admin/", "Dashboard"), ("/admin/accounts", "Accounts"), ("/admin/sessions", "Sessions"), ("/admin/rooms", "Rooms"),
+        ("/admin/", "Dashboard"), ("/admin/accounts", "Accounts"), ("/admin/sessions", "Sessions"), ("/admin/rooms", "Rooms"), ("/admin/invitations", "Invitations"),
         ("/admin/status", "Server status"),
     ]
 

@@ -179,6 +179,8 @@ public struct AdminWebUI: Sendable {
                 return Response(status: 200, html: AdminWebPages.rooms(page, services: operations.roomServices, frame: frame))
             case "/admin/room":
                 return Response(status: 200, html: AdminWebPages.room(try await operations.room(request.query["jid"] ?? ""), frame: frame))
+            case "/admin/invitations":
+                return Response(status: 200, html: AdminWebPages.invitations(try await operations.listInvitations(), hosts: operations.hosts, frame: frame))
             case "/admin/status":
                 let html = AdminWebPages.status(
                     try await operations.statistics(), hosts: operations.hosts, logLevel: operations.logLevel.rawValue,
@@ -251,6 +253,18 @@ public struct AdminWebUI: Sendable {
                 try await operations.destroyRoom(address, reason: reason)
                 notice = .init(text: "Destroyed \(address).")
                 back = "/admin/rooms"
+            case ("/admin/invitations", "create"):
+                guard let uses = Int(form["uses"] ?? "1"), let days = Int(form["days"] ?? "7") else {
+                    throw AdminError.invalid("uses and days are whole numbers")
+                }
+                let rosterOf = form["roster_of"].flatMap { $0.trimmingCharacters(in: .whitespaces).isEmpty ? nil : $0.trimmingCharacters(in: .whitespaces) }
+                let made = try await operations.createInvitation(
+                    domain: form["domain"], rosterOf: rosterOf, uses: uses, lifetime: TimeInterval(days) * 86_400, createdBy: account.description)
+                // Shown this once, like the API's answer; the server keeps a digest only.
+                notice = .init(text: "Made invitation \(made.id): \(made.landingURL ?? made.uri ?? "")" + (made.landingURL != nil ? " (or, in an app: \(made.uri ?? ""))" : ""))
+            case ("/admin/invitations", "revoke"):
+                try await operations.revokeInvitation(form["id"] ?? "")
+                notice = .init(text: "Revoked invitation \(form["id"] ?? "").")
             case ("/admin/sessions", _):
                 let ended = try await operations.kick(form["jid"] ?? "")
                 notice = .init(text: "Ended \(ended) session(s) of \(form["jid"] ?? "").")

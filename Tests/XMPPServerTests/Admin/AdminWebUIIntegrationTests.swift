@@ -214,6 +214,36 @@ struct AdminWebUIIntegrationTests {
         }
     }
 
+    @Test("an administrator makes an invitation and sees its token once, then only its id; bad numbers are an error; revoking removes it")
+    func invitations() async throws {
+        try await Self.withUI { server, browser in
+            var browser = browser
+            let token = try await browser.logIn()
+            #expect(try await browser.get("/admin/invitations").body.contains("No open invitations."))
+            let made = try await browser.post(
+                "/admin/invitations", ["csrf": token, "action": "create", "domain": "localhost", "uses": "3", "days": "2", "roster_of": "admin@localhost"])
+            #expect(made.headers["location"] == "/admin/invitations")
+            let shown = try await browser.get("/admin/invitations").body
+            let uri = try #require(shown.components(separatedBy: "xmpp:admin@localhost?roster;preauth=").dropFirst().first?.prefix(48))
+            let stored = try await server.server.admin.listInvitations()
+            #expect(stored.count == 1 && stored.first?.usesLeft == 3 && stored.first?.rosterOf == "admin@localhost")
+            let id = try #require(stored.first?.id)
+            #expect(uri.hasPrefix(id))
+            // The notice went with that page: the token is not shown again.
+            let again = try await browser.get("/admin/invitations").body
+            #expect(!again.contains(String(uri)) && again.contains(id))
+            _ = try await browser.post("/admin/invitations", ["csrf": token, "action": "create", "domain": "localhost", "uses": "many", "days": "2"])
+            #expect(try await browser.get("/admin/invitations").body.contains("uses and days are whole numbers"))
+            _ = try await browser.post("/admin/invitations", ["csrf": token, "action": "create", "domain": "localhost", "uses": "1", "days": "400"])
+            #expect(try await browser.get("/admin/invitations").body.contains("366 days"))
+            _ = try await browser.post("/admin/invitations", ["action": "revoke", "id": id])
+            #expect(try await server.server.admin.listInvitations().count == 1, "a form without the CSRF token revoked")
+            _ = try await browser.post("/admin/invitations", ["csrf": token, "action": "revoke", "id": id])
+            #expect(try await server.server.admin.listInvitations().isEmpty)
+            #expect(try await browser.get("/admin/invitations").body.contains("Revoked invitation \(id)."))
+        }
+    }
+
     @Test("what pages show is escaped, and bad input is an error on the page, not a crash")
     func escapingAndBadInput() async throws {
         try await Self.withUI { _, browser in

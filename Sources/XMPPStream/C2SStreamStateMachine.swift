@@ -420,6 +420,19 @@ public struct C2SStreamStateMachine: Sendable {
     /// closed: enough for a client that tries each mechanism it knows in turn.
     static let maxRefusedRequests = 12
     var refusedRequests = 0
+    /// Invitation tokens (`<preauth/>`, XEP-0445) refused on one stream before it is closed: a
+    /// person mistypes one or two; more is someone trying tokens.
+    static let maxRefusedInvitations = 5
+    var refusedInvitations = 0
+
+    /// The server's answer to a registration or `<preauth/>` request (`.register`): sent, and a
+    /// stream that keeps presenting tokens that are refused is closed.
+    public mutating func registrationAnswered(_ reply: Element, to request: Element) -> [Action] {
+        guard request.iqPayload?.namespace == Self.preauthNamespace, reply.stanzaType == "error" else { return [.send(reply)] }
+        self.refusedInvitations += 1
+        guard self.refusedInvitations >= Self.maxRefusedInvitations else { return [.send(reply)] }
+        return [.send(reply)] + self.closing(StreamError(.policyViolation, text: "too many invitation tokens refused"))
+    }
 
     // MARK: - TLS
 

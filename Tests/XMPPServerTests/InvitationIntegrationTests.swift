@@ -170,6 +170,20 @@ struct InvitationIntegrationTests {
         }
     }
 
+    @Test("a stream that tries token after token is closed with policy-violation")
+    func guessingTokens() async throws {
+        try await withServer { server in
+            let (stream, _) = try await server.encryptedRawStream()
+            for attempt in 1..<5 {
+                try await stream.send(iq("set", id: "guess-\(attempt)", preauthRequest(String(repeating: "\(attempt)", count: 48))))
+                #expect(StanzaError(stanza: try await stream.nextElement())?.condition == .itemNotFound)
+            }
+            try await stream.send(iq("set", id: "guess-5", preauthRequest(String(repeating: "5", count: 48))))
+            #expect(StanzaError(stanza: try await stream.nextElement())?.condition == .itemNotFound)
+            #expect(try await expectStreamError(stream) == .policyViolation)
+        }
+    }
+
     @Test("only administrators see and run create-account; with invitations off, nothing is offered")
     func permissionsAndSwitch() async throws {
         try await withServer(configure: invitingServer()) { server in

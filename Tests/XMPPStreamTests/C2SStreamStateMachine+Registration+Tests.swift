@@ -41,4 +41,20 @@ struct C2SStreamStateMachineRegistrationTests {
         var (invited, _) = Self.encrypted(byInvitation: true)
         #expect(!invited.elementReceived(Self.preauth(id: nil)).contains { if case .register = $0 { true } else { false } })
     }
+
+    @Test("a stream that keeps presenting refused invitation tokens is closed; registration answers and accepted tokens are not counted")
+    func refusedTokensBounded() {
+        var (machine, _) = Self.encrypted(byInvitation: true)
+        let refusal = Self.preauth().errorReply(StanzaError(.itemNotFound))
+        let query = Element(name: "query", namespace: "jabber:iq:register")
+        let register = Element("iq", namespace: XMPPNamespace.client, attributes: [("type", "set"), ("id", "r1")], children: [query])
+        #expect(machine.registrationAnswered(register.errorReply(StanzaError(.conflict)), to: register) == [.send(register.errorReply(StanzaError(.conflict)))])
+        #expect(machine.registrationAnswered(Self.preauth().iqResult(), to: Self.preauth()) == [.send(Self.preauth().iqResult())])
+        for _ in 1..<C2SStreamStateMachine.maxRefusedInvitations {
+            #expect(machine.registrationAnswered(refusal, to: Self.preauth()) == [.send(refusal)])
+        }
+        let last = machine.registrationAnswered(refusal, to: Self.preauth())
+        #expect(last.first == .send(refusal))
+        #expect(last.contains { if case .close(let error) = $0 { error?.condition == .policyViolation } else { false } }, "\(last)")
+    }
 }

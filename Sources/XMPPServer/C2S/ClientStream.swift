@@ -352,7 +352,7 @@ final class ClientStream: SweptConnection {
             } else if reply.stanzaType == "error" {
                 stream.log(.notice, "in-band registration refused", metadata: ["reason": "\(StanzaError(stanza: reply)?.condition.rawValue ?? "-")"])
             }
-            return [.send(reply)]
+            return stream.machine.registrationAnswered(reply, to: request)
         }
     }
 

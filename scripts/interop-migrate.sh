@@ -121,15 +121,23 @@ modules:
   mod_vcard: {}
   mod_offline: {}
 YAML
-echo "ERLANG_NODE=starling-migrate@localhost" > "$EJABBERD/ejabberdctl.cfg"
+echo "ERLANG_NODE=starling-migrate-$$@localhost" > "$EJABBERD/ejabberdctl.cfg"
 chmod a+r "$WORK/localhost.pem"
 id ejabberd > /dev/null 2>&1 && chown -R ejabberd: "$EJABBERD" "$WORK/ejabberd-export"
 EJABBERDCTL=(ejabberdctl --config "$EJABBERD/ejabberd.yml" --ctl-config "$EJABBERD/ejabberdctl.cfg" --logs "$EJABBERD/logs" --spool "$EJABBERD/spool")
 EPMD_BEFORE="$(pgrep -x epmd || true)"
 "${EJABBERDCTL[@]}" foreground > "$EJABBERD/stdout.log" 2>&1 &
 SERVER_PID=$!
+EJABBERD_RUNNING=1
 stop_ejabberd() {
-    "${EJABBERDCTL[@]}" stop > /dev/null 2>&1 || kill "$SERVER_PID" 2> /dev/null || true
+    [[ -n "${EJABBERD_RUNNING:-}" ]] || return 0
+    EJABBERD_RUNNING=""
+    "${EJABBERDCTL[@]}" stop > /dev/null 2>&1 || true
+    # The Erlang VM of this node, whatever wrapper ejabberdctl ran it under.
+    local beam
+    beam="$(pgrep -f "beam.smp.*starling-migrate-$$@localhost" || true)"
+    [[ -n "$beam" ]] && kill $beam 2> /dev/null || true
+    kill "$SERVER_PID" 2> /dev/null || true
     wait "$SERVER_PID" 2> /dev/null || true
     SERVER_PID=""
     # The Erlang port mapper ejabberdctl started, if none ran before.
@@ -137,6 +145,7 @@ stop_ejabberd() {
     epmd="$(pgrep -x epmd || true)"
     if [[ -z "$EPMD_BEFORE" && -n "$epmd" ]]; then kill $epmd 2> /dev/null || true; fi
 }
+trap 'stop_ejabberd; interop_cleanup' EXIT
 wait_for_port "$EJABBERD_PORT" || { cat "$EJABBERD/stdout.log"; stop_ejabberd; exit 1; }
 for name in alice bob carol; do
     registered=""
@@ -154,7 +163,7 @@ fi
 "${EJABBERDCTL[@]}" export_piefxis "$WORK/ejabberd-export" || { echo "export_piefxis failed"; stop_ejabberd; exit 1; }
 stop_ejabberd
 # The main file names the host files through XInclude; importing it reads them.
-main="$(grep -l "include" "$WORK/ejabberd-export"/*.xml | head -1)"
+main="$(grep -l "xi:include" "$WORK/ejabberd-export"/*.xml | head -1 || true)"
 [[ -n "$main" ]] || { echo "export_piefxis wrote no main file:"; ls -l "$WORK/ejabberd-export"; exit 1; }
 import_and_verify ejabberd "$main" "$WORK/from-ejabberd" || { echo "--- ejabberd's export ---"; cat "$WORK/ejabberd-export"/*.xml; exit 1; }
 exit 0

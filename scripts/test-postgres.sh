@@ -141,7 +141,8 @@ pg_sql starling "ALTER SYSTEM SET ssl = on" > /dev/null
 pg_sql starling "CREATE ROLE tlsuser LOGIN PASSWORD 'db-pass-over-tls'" > /dev/null
 pg_sql starling "CREATE DATABASE tls_test OWNER tlsuser" > /dev/null
 pg_sql starling "SELECT pg_reload_conf()" > /dev/null
-sleep 1
+for _ in $(seq 1 50); do [[ "$(pg_sql starling "SHOW ssl")" == on ]] && break; sleep 0.1; done
+[[ "$(pg_sql starling "SHOW ssl")" == on ]] || { echo "the test cluster did not turn TLS on"; tail -5 "$PG_DIR/server.log"; exit 1; }
 printf 'db-pass-over-tls\n' > "$WORK/db-password"
 chmod 600 "$WORK/db-password"
 tls_config() { # file tls-mode [ca_file line]
@@ -170,6 +171,7 @@ tls_config "$WORK/plain.yml" disable ""
 if "$STARLING" adduser erin@localhost --password-stdin --config "$WORK/plain.yml" --data-dir "$WORK/tls-data" <<< "erin-pass" > "$WORK/plain.log" 2>&1; then
     echo "a connection without TLS was let in"; exit 1
 fi
+grep -q "no encryption" "$WORK/plain.log" || { echo "the refusal without TLS does not say why:"; cat "$WORK/plain.log"; exit 1; }
 tls_config "$WORK/system-ca.yml" require ""
 if "$STARLING" adduser erin@localhost --password-stdin --config "$WORK/system-ca.yml" --data-dir "$WORK/tls-data" <<< "erin-pass" > "$WORK/ca.log" 2>&1; then
     echo "a certificate the system's CAs do not sign was accepted"; exit 1

@@ -140,10 +140,16 @@ public final class PostgresStorage: StorageBackend, AccountStore, OpeningStorage
                 let work = Task {
                     do { outcome.finish(.success(try await body())) } catch { outcome.finish(.failure(error)) }
                 }
-                outcome.afterOutcome { work.cancel() }
-                Task {
-                    try? await Task.sleep(nanoseconds: UInt64(seconds * 1_000_000_000))
+                // Bounded to what a sleep takes; NaN and negatives count as a moment.
+                let nanoseconds = seconds.isNaN ? 1 : UInt64(max(0.001, min(seconds, 86_400)) * 1_000_000_000)
+                let timer = Task {
+                    try? await Task.sleep(nanoseconds: nanoseconds)
                     outcome.finish(.failure(StorageError.backend("\(what) took longer than \(seconds.formatted()) s")))
+                }
+                // An abandoned attempt may hold its connection until the server lets go of it.
+                outcome.afterOutcome {
+                    work.cancel()
+                    timer.cancel()
                 }
             }
         } onCancel: {

@@ -428,7 +428,9 @@ public struct C2SStreamStateMachine: Sendable {
     /// The server's answer to a registration or `<preauth/>` request (`.register`): sent, and a
     /// stream that keeps presenting tokens that are refused is closed.
     public mutating func registrationAnswered(_ reply: Element, to request: Element) -> [Action] {
-        guard request.iqPayload?.namespace == Self.preauthNamespace, reply.stanzaType == "error" else { return [.send(reply)] }
+        // Only tokens that do not exist or have expired count; a server fault does not.
+        let condition = reply.stanzaType == "error" ? StanzaError(stanza: reply)?.condition : nil
+        guard request.iqPayload?.namespace == Self.preauthNamespace, condition == .itemNotFound || condition == .gone else { return [.send(reply)] }
         self.refusedInvitations += 1
         guard self.refusedInvitations >= Self.maxRefusedInvitations else { return [.send(reply)] }
         return [.send(reply)] + self.closing(StreamError(.policyViolation, text: "too many invitation tokens refused"))

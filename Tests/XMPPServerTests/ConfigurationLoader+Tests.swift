@@ -195,13 +195,22 @@ struct ConfigurationLoaderTests {
     func postgresPasswordFile() throws {
         let file = NSTemporaryDirectory() + "starling-db-password-" + UUID().uuidString
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let yaml = "storage:\n  postgresql: {url: 'postgresql://u:in-url@db/starling', password_file: '\(file)'}"
+        let yaml = "storage:\n  postgresql: {url: 'postgresql://u@db/starling', password_file: '\(file)'}"
         #expect(throws: ConfigurationError.self) { try ConfigurationLoader.load(yaml: yaml).storage.postgresSettings() }
-        try "s3cret:with@odd/chars\nignored".write(toFile: file, atomically: true, encoding: .utf8)
+        try "s3cret:with@odd/chars\r\nignored".write(toFile: file, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: file)
         #expect { try ConfigurationLoader.load(yaml: yaml).storage.postgresSettings() } throws: { "\($0)".contains("chmod 600") }
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
         #expect(try ConfigurationLoader.load(yaml: yaml).storage.postgresSettings().password == "s3cret:with@odd/chars")
+        // Through a symlink (a mounted secret): the file it points to is what counts.
+        let link = file + "-link"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: file)
+        defer { try? FileManager.default.removeItem(atPath: link) }
+        let linked = "storage:\n  postgresql: {url: 'postgresql://u@db/starling', password_file: '\(link)'}"
+        #expect(try ConfigurationLoader.load(yaml: linked).storage.postgresSettings().password == "s3cret:with@odd/chars")
+        // A password in the URL as well is one too many.
+        let both = "storage:\n  postgresql: {url: 'postgresql://u:in-url@db/starling', password_file: '\(file)'}"
+        #expect { try ConfigurationLoader.load(yaml: both).storage.postgresSettings() } throws: { "\($0)".contains("keep one of the two") }
         try "\n".write(toFile: file, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: file)
         #expect { try ConfigurationLoader.load(yaml: yaml).storage.postgresSettings() } throws: { "\($0)".contains("is empty") }

@@ -42,7 +42,7 @@ struct C2SStreamStateMachineRegistrationTests {
         #expect(!invited.elementReceived(Self.preauth(id: nil)).contains { if case .register = $0 { true } else { false } })
     }
 
-    @Test("a stream that keeps presenting refused invitation tokens is closed; registration answers and accepted tokens are not counted")
+    @Test("a stream that keeps presenting unknown invitation tokens is closed; registration answers, accepted tokens and server faults are not counted")
     func refusedTokensBounded() {
         var (machine, _) = Self.encrypted(byInvitation: true)
         let refusal = Self.preauth().errorReply(StanzaError(.itemNotFound))
@@ -50,6 +50,9 @@ struct C2SStreamStateMachineRegistrationTests {
         let register = Element("iq", namespace: XMPPNamespace.client, attributes: [("type", "set"), ("id", "r1")], children: [query])
         #expect(machine.registrationAnswered(register.errorReply(StanzaError(.conflict)), to: register) == [.send(register.errorReply(StanzaError(.conflict)))])
         #expect(machine.registrationAnswered(Self.preauth().iqResult(), to: Self.preauth()) == [.send(Self.preauth().iqResult())])
+        // A fault of the server's is not the client's guess.
+        let fault = Self.preauth().errorReply(StanzaError(.internalServerError))
+        for _ in 0..<C2SStreamStateMachine.maxRefusedInvitations { #expect(machine.registrationAnswered(fault, to: Self.preauth()) == [.send(fault)]) }
         for _ in 1..<C2SStreamStateMachine.maxRefusedInvitations {
             #expect(machine.registrationAnswered(refusal, to: Self.preauth()) == [.send(refusal)])
         }

@@ -203,22 +203,31 @@ public struct ServerConfiguration: Sendable, Hashable {
             } catch {
                 throw ConfigurationError(path: "storage.postgresql.url", message: "\(error)")
             }
-            if let file = self.postgresqlPasswordFile { settings.password = try Self.password(fromFile: file) }
+            if let file = self.postgresqlPasswordFile {
+                guard settings.password == nil else {
+                    throw ConfigurationError(path: "storage.postgresql.password_file", message: "the URL has a password too; keep one of the two")
+                }
+                settings.password = try Self.password(fromFile: file)
+            }
             return settings
         }
 
         /// The file's first line; refused when others may read it, as libpq refuses such a .pgpass.
+        /// A symlink (how Kubernetes mounts secrets) is judged by the file it points to.
         static func password(fromFile path: String) throws -> String {
             let key = "storage.postgresql.password_file"
-            guard let attributes = try? FileManager.default.attributesOfItem(atPath: path),
-                let data = FileManager.default.contents(atPath: path)
+            let target = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+            guard let attributes = try? FileManager.default.attributesOfItem(atPath: target),
+                let data = FileManager.default.contents(atPath: target)
             else {
                 throw ConfigurationError(path: key, message: "cannot read \(path)")
             }
             if let mode = (attributes[.posixPermissions] as? NSNumber)?.intValue, mode & 0o077 != 0 {
                 throw ConfigurationError(path: key, message: "\(path) may be read by others (mode \(String(mode & 0o777, radix: 8))); chmod 600 it")
             }
-            let password = String(decoding: data, as: UTF8.self).split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+            // Any line end ends the password: "\r\n" is one Character to Swift, so split on isNewline.
+            let text = String(decoding: data, as: UTF8.self)
+            let password = text.split(maxSplits: 1, omittingEmptySubsequences: false, whereSeparator: \.isNewline).first.map(String.init) ?? ""
             guard !password.isEmpty else { throw ConfigurationError(path: key, message: "\(path) is empty") }
             return password
         }

@@ -269,12 +269,7 @@ struct Check: AsyncParsableCommand {
         } else {
             do {
                 let material = try CertificateStore.load(configuration, hosts: hosts, generateIfMissing: false)
-                if material.notValidAfter < Date() {
-                    problems.append("the certificate \(configuration.certificatePath) expired on \(material.notValidAfter)")
-                }
-                for host in hosts where !material.subjectNames.contains(where: { Self.name($0, covers: host) }) {
-                    problems.append("the certificate does not name \(host) (it names \(material.subjectNames.joined(separator: ", ")))")
-                }
+                problems += material.warnings(for: hosts).map { "\(configuration.certificatePath): \($0)" }
                 facts.append("certificate \(absolutePath(configuration.certificatePath)), SHA-256 fingerprint \(material.sha256Fingerprint)")
             } catch {
                 problems.append("\(error)")
@@ -290,15 +285,6 @@ struct Check: AsyncParsableCommand {
             for problem in problems { print("error: \(problem)") }
             throw ExitCode(1)
         }
-    }
-
-    static func name(_ pattern: String, covers host: String) -> Bool {
-        let pattern = pattern.lowercased()
-        if pattern == host { return true }
-        if pattern.hasPrefix("*."), let dot = host.firstIndex(of: ".") {
-            return host[host.index(after: dot)...] == pattern.dropFirst(2)
-        }
-        return false
     }
 }
 

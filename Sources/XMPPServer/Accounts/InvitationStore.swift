@@ -140,21 +140,24 @@ public struct InvitationStore: Sendable {
         return (token, invitation)
     }
 
-    /// The invitation a token stands for, without using it.
-    public func check(_ presented: String, domain: String, now: Date = Date()) async throws -> Result<Invitation, InvitationRefusal> {
+    /// The invitation a token stands for, on one of `domains`, without using it.
+    public func check(_ presented: String, domains: Set<String>, now: Date = Date()) async throws -> Result<Invitation, InvitationRefusal> {
         guard let token = InvitationToken(parsing: presented) else { return .failure(.invalid) }
         return try await self.store.transaction(module: Self.module) { documents in
-            try Self.valid(token, domain: domain, now: now, in: documents)
+            try Self.valid(token, domains: domains, inviter: nil, now: now, in: documents)
         }
     }
 
     /// Uses the invitation once, atomically: two registrations racing for the last use cannot
     /// both have it. Returns the invitation as it was before this use. `checkingExpiry: false`
     /// is for a token checked when it was presented (XEP-0445 §4: expiry is checked then only).
-    public func redeem(_ presented: String, domain: String, checkingExpiry: Bool = true, now: Date = Date()) async throws -> Result<Invitation, InvitationRefusal> {
+    /// With `inviter`, only that account's invitations count (XEP-0379: a subscription to them).
+    public func redeem(
+        _ presented: String, domains: Set<String>, inviter: String? = nil, checkingExpiry: Bool = true, now: Date = Date()
+    ) async throws -> Result<Invitation, InvitationRefusal> {
         guard let token = InvitationToken(parsing: presented) else { return .failure(.invalid) }
         return try await self.store.transaction(module: Self.module) { documents in
-            switch try Self.valid(token, domain: domain, now: checkingExpiry ? now : .distantPast, in: documents) {
+            switch try Self.valid(token, domains: domains, inviter: inviter, now: checkingExpiry ? now : .distantPast, in: documents) {
             case .failure(let refusal):
                 return .failure(refusal)
             case .success(let invitation):
@@ -217,10 +220,11 @@ public struct InvitationStore: Sendable {
     }
 
     private static func valid(
-        _ token: InvitationToken, domain: String, now: Date, in documents: any ModuleDocuments
+        _ token: InvitationToken, domains: Set<String>, inviter: String?, now: Date, in documents: any ModuleDocuments
     ) throws -> Result<Invitation, InvitationRefusal> {
         guard let document = try documents.document(Self.collection, key: token.id), let invitation = try? Self.decode(document.value),
-            constantTimeEquals(Array(invitation.secretDigest.utf8), Array(token.secretDigest.utf8)), invitation.domain == domain, invitation.usesLeft > 0
+            constantTimeEquals(Array(invitation.secretDigest.utf8), Array(token.secretDigest.utf8)), domains.contains(invitation.domain),
+            inviter == nil || invitation.inviter == inviter, invitation.usesLeft > 0
         else { return .failure(.invalid) }
         return invitation.isExpired(at: now) ? .failure(.expired) : .success(invitation)
     }

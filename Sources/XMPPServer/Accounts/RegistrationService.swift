@@ -48,7 +48,7 @@ final class RegistrationService: @unchecked Sendable {
             return (request.errorReply(StanzaError(.badRequest, text: "expected <preauth token='…'/> in an IQ set")), presented)
         }
         do {
-            switch try await invitations.check(token, domain: domain) {
+            switch try await invitations.check(token, domains: [domain]) {
             case .success(let invitation) where invitation.mayRegister:
                 return (request.iqResult(), token)
             case .success:
@@ -89,7 +89,7 @@ final class RegistrationService: @unchecked Sendable {
             if let presented, let invitations = self.invitations {
                 // Used before the account is made, so two registrations cannot share its last use;
                 // given back when the account cannot be made.
-                switch try? await invitations.redeem(presented, domain: domain, checkingExpiry: false) {
+                switch try? await invitations.redeem(presented, domains: [domain], checkingExpiry: false) {
                 case .success(let used): invitation = used
                 default: return request.errorReply(StanzaError(.notAllowed, text: "this invitation is not valid any more (used up or revoked)"))
                 }

@@ -79,7 +79,7 @@ final class ConfigurationReloader: @unchecked Sendable {
             }
             let current = replacement?.material ?? certificate.material
             report.certificateFingerprint = current.sha256Fingerprint
-            report.warnings += Self.warnings(about: current, hosts: self.hosts)
+            report.warnings += current.warnings(for: self.hosts)
         }
 
         if let replacement, let certificate = self.certificate {
@@ -113,25 +113,6 @@ final class ConfigurationReloader: @unchecked Sendable {
         report.restartRequired = Self.differences(running, new)
         self.running = running
         return report
-    }
-
-    /// What an operator should hear about a certificate that loaded: expired, or not naming a host.
-    static func warnings(about material: TLSMaterial, hosts: [String], now: Date = Date()) -> [String] {
-        var warnings: [String] = []
-        if material.notValidAfter < now { warnings.append("the certificate expired on \(material.notValidAfter)") }
-        for host in hosts where !material.subjectNames.contains(where: { Self.name($0, covers: host) }) {
-            warnings.append("the certificate does not name \(host) (it names \(material.subjectNames.joined(separator: ", ")))")
-        }
-        return warnings
-    }
-
-    static func name(_ pattern: String, covers host: String) -> Bool {
-        let pattern = pattern.lowercased()
-        if pattern == host { return true }
-        if pattern.hasPrefix("*."), let dot = host.firstIndex(of: ".") {
-            return host[host.index(after: dot)...] == pattern.dropFirst(2)
-        }
-        return false
     }
 
     /// The settings, by their names in the configuration file, that differ between what runs

@@ -30,6 +30,27 @@ public struct TLSMaterial: @unchecked Sendable {
     /// Per-connection `tls-exporter` bindings, fed by `context`'s key-log callback.
     public let exporters: TLSExporterTable
 
+    /// What an operator should hear about this certificate for these hosts: expired, or not
+    /// naming one of them (`starling check` and a reload say the same).
+    public func warnings(for hosts: [String], now: Date = Date()) -> [String] {
+        var warnings: [String] = []
+        if self.notValidAfter < now { warnings.append("the certificate expired on \(self.notValidAfter)") }
+        for host in hosts where !self.subjectNames.contains(where: { Self.name($0, covers: host) }) {
+            warnings.append("the certificate does not name \(host) (it names \(self.subjectNames.joined(separator: ", ")))")
+        }
+        return warnings
+    }
+
+    /// A subject name matches the host itself, or one label below a `*.` wildcard (RFC 6125 §6.4.3).
+    static func name(_ pattern: String, covers host: String) -> Bool {
+        let pattern = pattern.lowercased()
+        if pattern == host { return true }
+        if pattern.hasPrefix("*."), let dot = host.firstIndex(of: ".") {
+            return host[host.index(after: dot)...] == pattern.dropFirst(2)
+        }
+        return false
+    }
+
     init(
         context: NIOSSLContext, exporters: TLSExporterTable, certificateChain: [NIOSSLCertificate], privateKey: NIOSSLPrivateKey,
         certificatePEM: String, serverEndPointData: [UInt8], subjectNames: [String], notValidAfter: Date, sha256Fingerprint: String,

@@ -26,6 +26,16 @@ public enum PortableData {
         public var privateXML = 0
         public var offlineMessages = 0
 
+        mutating func add(_ other: Counts) {
+            self.users += other.users
+            self.credentials += other.credentials
+            self.rosterItems += other.rosterItems
+            self.subscriptionRequests += other.subscriptionRequests
+            self.vcards += other.vcards
+            self.privateXML += other.privateXML
+            self.offlineMessages += other.offlineMessages
+        }
+
         public var description: String {
             "\(self.users) users, \(self.credentials) SCRAM credentials, \(self.rosterItems) roster items, \(self.subscriptionRequests) subscription requests, "
                 + "\(self.vcards) vCards, \(self.privateXML) private XML documents, \(self.offlineMessages) offline messages"

@@ -168,13 +168,9 @@ extension PortableData {
                 report.skipped.append("\(account): its data could not be stored (\(error)); the account was not kept")
                 continue
             }
-            report.counts.users += 1
-            report.counts.credentials += credentials.count
-            report.counts.rosterItems += counts.rosterItems
-            report.counts.subscriptionRequests += counts.subscriptionRequests
-            report.counts.vcards += counts.vcards
-            report.counts.privateXML += counts.privateXML
-            report.counts.offlineMessages += counts.offlineMessages
+            counts.users = 1
+            counts.credentials = credentials.count
+            report.counts.add(counts)
             if credentials.isEmpty { report.withoutCredentials.append(account.description) }
         }
         return report

@@ -20,20 +20,9 @@ enum InvitationLandingPage {
             return ModuleHTTPResponse(status: 405, headers: headers)
         }
         let presented = String(request.path.dropFirst(InvitationLinks.landingPrefix.count))
-        var found: (InvitationToken, Invitation)?
-        var expired = false
-        if let token = InvitationToken(parsing: presented) {
-            for host in hosts.sorted() {
-                switch try? await store.check(presented, domain: host) {
-                case .success(let invitation): found = (token, invitation)
-                case .failure(.expired): expired = true
-                default: continue
-                }
-                break
-            }
-        }
-        guard let (token, invitation) = found else {
-            let reason = expired ? "This invitation has expired." : "This invitation is not valid: it may have been used already, or mistyped."
+        let found: Result<Invitation, InvitationRefusal>? = try? await store.check(presented, domains: hosts)
+        guard let token = InvitationToken(parsing: presented), case .success(let invitation) = found else {
+            let reason = found == .failure(.expired) ? "This invitation has expired." : "This invitation is not valid: it may have been used already, or mistyped."
             return self.page(status: 404, title: "Invitation not valid", body: "<p>\(self.escape(reason)) Ask whoever sent it for a new one.</p>", head: request.method == "HEAD")
         }
         let uri = InvitationLinks.uri(invitation, token: token)

@@ -81,9 +81,7 @@ public struct InvitationsModule: ServerModule {
             let token = request.child(named: "preauth", namespace: Self.preauthNamespace)?[attribute: "token"]
         else { return false }
         let store = InvitationStore(backend: context.storage)
-        guard case .success(let invitation) = try? await store.check(token, domain: account.domainpart), invitation.inviter == account.bare.description,
-            case .success = try? await store.redeem(token, domain: account.domainpart)
-        else {
+        guard case .success(let invitation) = try? await store.redeem(token, domains: [account.domainpart], inviter: account.bare.description) else {
             context.logger.notice("subscription request with an invitation that is not valid", metadata: ["account": "\(account)"])
             return false
         }

@@ -25,26 +25,35 @@ struct InvitationStoreTests {
     func usesCounted() async throws {
         let store = InvitationStore(backend: InMemoryStorage())
         let (token, _) = try await store.create(try Self.request(uses: 2))
-        #expect(try await store.redeem(token.description, domain: "example.org").map(\.usesLeft) == .success(2))
-        #expect(try await store.check(token.description, domain: "example.org").map(\.usesLeft) == .success(1))
-        #expect(try await store.redeem(token.description, domain: "example.org").map(\.usesLeft) == .success(1))
-        #expect(try await store.redeem(token.description, domain: "example.org") == .failure(.invalid))
+        #expect(try await store.redeem(token.description, domains: ["example.org"]).map(\.usesLeft) == .success(2))
+        #expect(try await store.check(token.description, domains: ["example.org"]).map(\.usesLeft) == .success(1))
+        #expect(try await store.redeem(token.description, domains: ["example.org"]).map(\.usesLeft) == .success(1))
+        #expect(try await store.redeem(token.description, domains: ["example.org"]) == .failure(.invalid))
         #expect(try await store.list().isEmpty)
+    }
+
+    @Test("redeemed for an inviter, only that inviter's invitation is used; another's is left as it was")
+    func redeemForInviter() async throws {
+        let store = InvitationStore(backend: InMemoryStorage())
+        let (token, _) = try await store.create(try Self.request(inviter: "alice@example.org"))
+        #expect(try await store.redeem(token.description, domains: ["example.org"], inviter: "bob@example.org") == .failure(.invalid))
+        #expect(try await store.check(token.description, domains: ["example.org"]).map(\.usesLeft) == .success(1))
+        #expect(try await store.redeem(token.description, domains: ["example.org"], inviter: "alice@example.org").map(\.inviter) == .success("alice@example.org"))
     }
 
     @Test("a use given back after a failed registration counts again; a revoked invitation stays gone")
     func giveBack() async throws {
         let store = InvitationStore(backend: InMemoryStorage())
         let (token, _) = try await store.create(try Self.request())
-        let used = try await store.redeem(token.description, domain: "example.org").get()
+        let used = try await store.redeem(token.description, domains: ["example.org"]).get()
         try await store.giveBack(used)
-        #expect(try await store.check(token.description, domain: "example.org").map(\.usesLeft) == .success(1))
+        #expect(try await store.check(token.description, domains: ["example.org"]).map(\.usesLeft) == .success(1))
 
         let (other, _) = try await store.create(try Self.request(uses: 3))
-        let taken = try await store.redeem(other.description, domain: "example.org").get()
+        let taken = try await store.redeem(other.description, domains: ["example.org"]).get()
         #expect(try await store.revoke(id: other.id))
         try await store.giveBack(taken)
-        #expect(try await store.check(other.description, domain: "example.org") == .failure(.invalid))
+        #expect(try await store.check(other.description, domains: ["example.org"]) == .failure(.invalid))
     }
 
     @Test("wrong secret, another domain, malformed text: invalid; past its lifetime: expired")
@@ -55,11 +64,11 @@ struct InvitationStoreTests {
         let stranger = InvitationToken.generate()
         let wrongSecret = token.id + stranger.secret
         for presented in [wrongSecret, stranger.description, "", token.id, token.description.uppercased(), token.description + "0", "../" + token.description] {
-            #expect(try await store.check(presented, domain: "example.org", now: start) == .failure(.invalid), "\(presented)")
+            #expect(try await store.check(presented, domains: ["example.org"], now: start) == .failure(.invalid), "\(presented)")
         }
-        #expect(try await store.check(token.description, domain: "example.net", now: start) == .failure(.invalid))
-        #expect(try await store.redeem(token.description, domain: "example.org", now: start.addingTimeInterval(60)) == .failure(.expired))
-        #expect(try await store.check(token.description, domain: "example.org", now: start.addingTimeInterval(59)).map(\.id) == .success(token.id))
+        #expect(try await store.check(token.description, domains: ["example.net"], now: start) == .failure(.invalid))
+        #expect(try await store.redeem(token.description, domains: ["example.org"], now: start.addingTimeInterval(60)) == .failure(.expired))
+        #expect(try await store.check(token.description, domains: ["example.org"], now: start.addingTimeInterval(59)).map(\.id) == .success(token.id))
     }
 
     @Test("requests out of bounds are named: uses, lifetime, an inviter of another domain, a contact invitation without one")

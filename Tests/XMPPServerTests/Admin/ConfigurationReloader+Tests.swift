@@ -31,9 +31,9 @@ struct ConfigurationReloaderTests {
 
     @Test("a certificate's name covers a host exactly (ignoring case) or as a wildcard over one label")
     func names() {
-        #expect(ConfigurationReloader.name("*.example.org", covers: "chat.example.org"))
-        #expect(!ConfigurationReloader.name("*.example.org", covers: "a.chat.example.org"))
-        #expect(!ConfigurationReloader.name("*.example.org", covers: "example.org"))
-        #expect(ConfigurationReloader.name("Example.ORG", covers: "example.org"))
+        #expect(TLSMaterial.name("*.example.org", covers: "chat.example.org"))
+        #expect(!TLSMaterial.name("*.example.org", covers: "a.chat.example.org"))
+        #expect(!TLSMaterial.name("*.example.org", covers: "example.org"))
+        #expect(TLSMaterial.name("Example.ORG", covers: "example.org"))
     }
 }
